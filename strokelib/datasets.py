@@ -1,0 +1,398 @@
+"""Read ISLES 2015 SISS and SPES as distributed (and the authors' flat re-layout) into :class:`Case` objects.
+
+Layout as distributed (``data_layouts.md`` §1–2)::
+
+    <root>/<case>/VSD.Brain.XX.O.MR_Flair.<id>/VSD.Brain.XX.O.MR_Flair.<id>.nii    (or .nii.gz)
+    <root>/<case>/VSD.Brain.XX.O.OT.<id>/VSD.Brain.XX.O.OT.<id>.nii                ground truth
+
+Case folders are ``1..N`` or ``01..``; ``<root>`` may also be a parent holding ``Training/``, ``Testing/``,
+``SISS2015_Training/``, ``SPES2015_Training/`` or ``SISS2015/Training/`` (any letter case). The authors' code
+reads a flat re-layout instead: ``training/<case>/<Modality>.nii[.gz]`` and ``OT.nii``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from tqdm.auto import tqdm
+
+from .errors import ConfigError, DataLayoutError, ImageError
+from .files import atomic_path
+
+log = logging.getLogger(__name__)
+
+SISS_MODALITIES = ("Flair", "T1", "T2", "DWI")
+SPES_MODALITIES = ("DWI", "CBF", "CBV", "T1c", "T2", "Tmax", "TTP")
+TASK_MODALITIES = {"SISS": SISS_MODALITIES, "SPES": SPES_MODALITIES}
+LABEL_TOKEN = "OT"
+SPLITS = ("training", "testing")
+
+# ".MR_<token>.<id>" or ".OT.<id>", optionally followed by the NIfTI suffix; matched on whole segments so that
+# MR_T1 never matches MR_T1c.
+_VSD_NAME = re.compile(r"\.(?:MR_(?P<token>[A-Za-z0-9]+)|(?P<ot>OT))\.(?P<id>\d+)(?:\.nii(?:\.gz)?)?$")
+_CASE_DIR = re.compile(r"^(?P<prefix>Nr)?(?P<number>\d+)$", re.IGNORECASE)
+_NIFTI = re.compile(r"\.nii(\.gz)?$")
+
+
+@dataclass
+class Case:
+    """One subject: co-registered images in channel order ``modalities``, optional label, geometry."""
+
+    case_id: str
+    images: np.ndarray
+    modalities: tuple[str, ...]
+    label: np.ndarray | None
+    affine: np.ndarray
+    spacing: tuple[float, float, float]
+    brain_mask: np.ndarray
+    task: str = ""
+    label_values: tuple[int, ...] = ()
+    header: nib.Nifti1Header | None = field(default=None, repr=False)
+    files: dict[str, Path] = field(default_factory=dict, repr=False)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    @property
+    def voxel_volume_ml(self) -> float:
+        return float(np.prod(self.spacing)) / 1000.0
+
+    def lesion_volume_ml(self) -> float:
+        """Lesion volume in millilitres (0 for a case without label)."""
+        if self.label is None:
+            return 0.0
+        return float(np.count_nonzero(self.label)) * self.voxel_volume_ml
+
+    def channel(self, modality: str) -> np.ndarray:
+        """The image of one modality by name."""
+        if modality not in self.modalities:
+            raise ConfigError(f"case {self.case_id}: no modality {modality!r}; it has {', '.join(self.modalities)}")
+        return self.images[self.modalities.index(modality)]
+
+
+def task_modalities(task: str) -> tuple[str, ...]:
+    """Channel order for ``task`` ('SISS' or 'SPES', any letter case)."""
+    key = str(task).upper()
+    if key not in TASK_MODALITIES:
+        raise ConfigError(f"unknown task {task!r}: use 'SISS' (sub-acute lesion) or 'SPES' (penumbra)")
+    return TASK_MODALITIES[key]
+
+
+def _visible(path: Path) -> bool:
+    return not (path.name.startswith(".") or path.name == "__MACOSX")
+
+
+def _case_number(name: str) -> int | None:
+    m = _CASE_DIR.match(name)
+    return int(m["number"]) if m else None
+
+
+def _case_id(name: str) -> str:
+    m = _CASE_DIR.match(name)
+    return f"{'Nr' if m['prefix'] else ''}{int(m['number'])}"
+
+
+def _has_case_dirs(folder: Path) -> bool:
+    return any(p.is_dir() and _visible(p) and _case_number(p.name) is not None for p in folder.iterdir())
+
+
+def resolve_split_folder(root: str | Path, task: str, split: str = "training") -> Path:
+    """Find the folder that directly holds the case folders of ``split`` under ``root``.
+
+    ``root`` may be that folder itself or any parent in the layouts listed in the module docstring.
+    """
+    task = task_modalities(task) and str(task).upper()
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r}: use 'training' or 'testing'")
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DataLayoutError(
+            f"data root {root} does not exist: unpack ISLES 2015 there (see data/README.md) "
+            "or leave data_root empty to use the embedded synthetic dataset"
+        )
+    if not root.is_dir():
+        raise DataLayoutError(f"data root {root} is a file, not a folder: point data_root at the unpacked folder")
+    word = split.capitalize()
+    candidates = [word, f"{task}2015_{word}", f"{task}2015/{word}", f"ISLES2015/{task}2015_{word}"]
+    wanted = [c.lower() for c in candidates]
+    # Walk at most three levels; match relative paths case-insensitively.
+    found: list[Path] = []
+    for depth_glob in ("*", "*/*", "*/*/*"):
+        for p in sorted(root.glob(depth_glob)):
+            if p.is_dir() and all(_visible(q) for q in p.relative_to(root).parents if q != Path(".")) and _visible(p):
+                rel = p.relative_to(root).as_posix().lower()
+                if any(rel == w or rel.endswith("/" + w) for w in wanted) and _has_case_dirs(p):
+                    found.append(p)
+        if found:
+            break
+    if found:
+        if len(found) > 1:
+            log.info("several %s folders under %s; using %s", split, root, found[0])
+        return found[0]
+    if _has_case_dirs(root):
+        return root
+    seen = ", ".join(sorted(p.name for p in root.iterdir() if _visible(p))[:10]) or "nothing"
+    raise DataLayoutError(
+        f"no {task} {split} cases under {root} (found: {seen}). Expected numbered case folders (1, 2, ... or 01, ...) "
+        f"directly in it or in one of {', '.join(candidates)}; point data_root at the unpacked ISLES 2015 folder"
+    )
+
+
+def _nifti_in(entry: Path) -> Path | None:
+    """The image for one VSD entry: the entry itself when it is a file, else the file of the same name inside."""
+    if entry.is_file():
+        return entry if _NIFTI.search(entry.name) else None
+    for suffix in (".nii", ".nii.gz"):
+        f = entry / (entry.name + suffix)
+        if f.is_file():
+            return f
+    files = [f for f in entry.iterdir() if f.is_file() and _visible(f) and _NIFTI.search(f.name)]
+    return files[0] if len(files) == 1 else None
+
+
+def _scan_case(folder: Path, task: str, case_id: str) -> tuple[dict[str, list[Path]], list[Path]]:
+    """Map each modality token (and 'OT') in one case folder to the files that carry it; also list the rest."""
+    names = {m.lower(): m for m in task_modalities(task)}
+    other_task = {m.lower() for t, mods in TASK_MODALITIES.items() if t != task for m in mods} - set(names)
+    found: dict[str, list[Path]] = {}
+    unknown: list[Path] = []
+    for entry in sorted(p for p in folder.iterdir() if _visible(p)):
+        m = _VSD_NAME.search(entry.name)
+        if m:
+            key = LABEL_TOKEN if m["ot"] else names.get(m["token"].lower())
+            if key is None:
+                if m["token"].lower() in other_task:
+                    raise DataLayoutError(
+                        f"case {case_id}: {entry} is a {m['token']} image, which belongs to the other ISLES 2015 task; "
+                        f"check task={task!r} (SISS has {', '.join(SISS_MODALITIES)}; SPES has {', '.join(SPES_MODALITIES)})"
+                    )
+                unknown.append(entry)
+                continue
+            image = _nifti_in(entry)
+            if image is None:
+                raise DataLayoutError(
+                    f"case {case_id}: folder {entry} holds no {entry.name}.nii or .nii.gz; re-extract that image from the archive"
+                )
+            found.setdefault(key, []).append(image)
+            continue
+        if entry.is_file() and _NIFTI.search(entry.name):  # the authors' flat layout: <Modality>.nii[.gz], OT.nii
+            stem = _NIFTI.sub("", entry.name)
+            key = LABEL_TOKEN if stem.upper() == LABEL_TOKEN else names.get(stem.lower())
+            if key is not None:
+                found.setdefault(key, []).append(entry)
+                continue
+            if stem.lower() in other_task:
+                raise DataLayoutError(
+                    f"case {case_id}: {entry} is a {stem} image, which belongs to the other ISLES 2015 task; check task={task!r}"
+                )
+        unknown.append(entry)
+    return found, unknown
+
+
+def find_isles2015(root: str | Path, task: str, split: str = "training") -> dict[str, dict[str, Path]]:
+    """Map case id → {modality or 'OT' → file} for one split, in numeric case order.
+
+    Raises :class:`DataLayoutError` naming the case and the file for a missing or duplicated modality,
+    a missing ground truth in the training split, or an empty root.
+    """
+    task = str(task).upper()
+    modalities = task_modalities(task)
+    folder = resolve_split_folder(root, task, split)
+    case_dirs = sorted(
+        (p for p in folder.iterdir() if p.is_dir() and _visible(p) and _case_number(p.name) is not None),
+        key=lambda p: (_case_number(p.name), p.name),
+    )
+    result: dict[str, dict[str, Path]] = {}
+    for case_dir in case_dirs:
+        case_id = _case_id(case_dir.name)
+        if case_id in result:
+            raise DataLayoutError(
+                f"case {case_id} appears twice in {folder} ({case_dir.name} and another folder with the same number); keep one"
+            )
+        found, _ = _scan_case(case_dir, task, case_id)
+        for key, files in found.items():
+            if len(files) > 1:
+                raise DataLayoutError(
+                    f"case {case_id}: {key} is given {len(files)} times ({', '.join(str(f) for f in files)}); keep one of them"
+                )
+        missing = [m for m in modalities if m not in found]
+        if missing:
+            raise DataLayoutError(
+                f"case {case_id} in {case_dir}: missing {', '.join(missing)} (found {', '.join(sorted(found)) or 'no images'}); "
+                f"every {task} case needs {', '.join(modalities)} as VSD.Brain.XX.O.MR_<modality>.<id>/<same name>.nii"
+            )
+        if split == "training" and LABEL_TOKEN not in found:
+            raise DataLayoutError(
+                f"case {case_id} in {case_dir}: no ground truth (VSD.Brain.XX.O.OT.<id>/...nii or OT.nii); "
+                "training cases need one, or load this folder with split='testing'"
+            )
+        result[case_id] = {key: files[0] for key, files in found.items()}
+    if not result:
+        raise DataLayoutError(f"{folder} holds no case folders; expected numbered folders 1, 2, ... (or 01, 02, ...)")
+    return result
+
+
+def list_unknown_files(root: str | Path, task: str, split: str = "training") -> list[Path]:
+    """Files and folders in the case folders that are neither a modality of ``task`` nor the ground truth."""
+    folder = resolve_split_folder(root, task, split)
+    unknown: list[Path] = []
+    for case_dir in sorted(p for p in folder.iterdir() if p.is_dir() and _visible(p) and _case_number(p.name) is not None):
+        unknown += _scan_case(case_dir, str(task).upper(), _case_id(case_dir.name))[1]
+    return unknown
+
+
+def read_image(path: Path, case_id: str) -> nib.Nifti1Image:
+    """Load a NIfTI file, turning any reader failure into an :class:`ImageError` that names the file."""
+    try:
+        img = nib.load(str(path))
+        img.get_fdata(dtype=np.float32)  # force a full read so truncated files fail here
+    except Exception as exc:  # noqa: BLE001 - any reader failure means the same thing to the user
+        raise ImageError(
+            f"case {case_id}: cannot read {path} ({type(exc).__name__}: {exc}); re-extract it from the archive "
+            "or check it opens in a NIfTI viewer"
+        ) from exc
+    return img
+
+
+def _volume(img: nib.Nifti1Image, path: Path, case_id: str) -> np.ndarray:
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise ImageError(f"case {case_id}: {path} has shape {data.shape}; expected a 3D volume")
+    if not np.isfinite(data).all():
+        n_bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
+        raise ImageError(
+            f"case {case_id}: {path} has {n_bad} NaN/Inf voxels; replace them (e.g. numpy.nan_to_num) and save the file again"
+        )
+    return data
+
+
+def _binary_label(raw: np.ndarray, path: Path, case_id: str, task: str, penumbra_label: int | None) -> tuple[np.ndarray, tuple[int, ...]]:
+    values = np.unique(raw)
+    if not np.all(values == np.round(values)) or values.min() < 0:
+        raise ImageError(f"case {case_id}: ground truth {path} has non-integer or negative values {values[:8]}; it must be a label map")
+    found = tuple(int(v) for v in values)
+    positive = [v for v in found if v != 0]
+    if len(positive) <= 1:
+        return (raw > 0).astype(np.uint8), found
+    if task == "SPES" and penumbra_label is not None:
+        if penumbra_label not in positive:
+            raise ImageError(f"case {case_id}: penumbra_label={penumbra_label} is not in {path} (values {found})")
+        return (raw == penumbra_label).astype(np.uint8), found
+    hint = "pass penumbra_label=<value> (the ISLES 2015 SPES score uses the penumbra label only)" if task == "SPES" else (
+        "SISS ground truth must be binary (0 = healthy, 1 = lesion)"
+    )
+    raise ImageError(f"case {case_id}: ground truth {path} has several lesion labels {positive}; {hint}")
+
+
+def load_case(
+    files: dict[str, Path],
+    task: str,
+    case_id: str,
+    modalities: tuple[str, ...] | None = None,
+    penumbra_label: int | None = None,
+) -> Case:
+    """Load one case from its {modality/'OT' → file} map (see :func:`find_isles2015`)."""
+    from .preprocessing import brain_mask
+
+    task = str(task).upper()
+    modalities = tuple(modalities or task_modalities(task))
+    volumes, ref = [], None
+    for modality in modalities:
+        if modality not in files:
+            raise DataLayoutError(f"case {case_id}: no {modality} image; it has {', '.join(sorted(files))}")
+        path = Path(files[modality])
+        img = read_image(path, case_id)
+        data = _volume(img, path, case_id)
+        if ref is None:
+            ref = (img, path, data.shape)
+        else:
+            _check_same_grid(img, data.shape, path, ref, case_id)
+        volumes.append(data)
+    assert ref is not None
+    label, label_values = None, ()
+    if LABEL_TOKEN in files:
+        path = Path(files[LABEL_TOKEN])
+        img = read_image(path, case_id)
+        raw = _volume(img, path, case_id)
+        _check_same_grid(img, raw.shape, path, ref, case_id)
+        label, label_values = _binary_label(raw, path, case_id, task, penumbra_label)
+    images = np.stack(volumes)
+    ref_img = ref[0]
+    return Case(
+        case_id=case_id,
+        images=images,
+        modalities=modalities,
+        label=label,
+        affine=ref_img.affine.copy(),
+        spacing=tuple(float(z) for z in ref_img.header.get_zooms()[:3]),
+        brain_mask=brain_mask(images),
+        task=task,
+        label_values=label_values,
+        header=ref_img.header.copy(),
+        files={k: Path(v) for k, v in files.items()},
+    )
+
+
+def _check_same_grid(img, shape, path, ref, case_id) -> None:
+    ref_img, ref_path, ref_shape = ref
+    if shape != ref_shape:
+        raise ImageError(
+            f"case {case_id}: {path} has shape {shape} but {ref_path.name} has {ref_shape}; all images of a case must be "
+            "co-registered on one grid (resample it onto the first modality)"
+        )
+    if not np.allclose(img.affine, ref_img.affine, atol=1e-3):
+        raise ImageError(
+            f"case {case_id}: the affine of {path} differs from {ref_path.name}; images of a case must share one grid "
+            "(resample it onto the first modality, or fix its header)"
+        )
+
+
+def load_isles2015(
+    root: str | Path,
+    task: str,
+    split: str = "training",
+    modalities: tuple[str, ...] | None = None,
+    cases: list[str | int] | None = None,
+    penumbra_label: int | None = None,
+    progress: bool = True,
+) -> list[Case]:
+    """Load every case (or the ids in ``cases``) of one split, channels in ``SISS_MODALITIES``/``SPES_MODALITIES`` order.
+
+    For SPES ground truth with two lesion labels (core and penumbra), ``penumbra_label`` says which value is the
+    penumbra; it is never guessed. ``Case.label_values`` reports the values found in the file.
+    """
+    table = find_isles2015(root, task, split)
+    if cases is not None:
+        wanted = [str(c) for c in cases]
+        unknown = [c for c in wanted if c not in table]
+        if unknown:
+            raise DataLayoutError(f"cases {', '.join(unknown)} not found under {root}; available: {', '.join(table)}")
+        table = {c: table[c] for c in wanted}
+    return [
+        load_case(files, task, case_id, modalities, penumbra_label)
+        for case_id, files in tqdm(table.items(), desc=f"loading {task} {split}", disable=not progress, leave=False)
+    ]
+
+
+def save_nifti(array: np.ndarray, reference: Case, path: str | Path, dtype: np.dtype | str | None = None) -> Path:
+    """Write ``array`` (X, Y, Z) atomically with the affine and header of ``reference``'s first modality."""
+    array = np.asarray(array)
+    if array.shape != reference.shape:
+        raise ImageError(f"cannot save {path}: array shape {array.shape} differs from case {reference.case_id} shape {reference.shape}")
+    dtype = np.dtype(dtype or array.dtype)
+    header = reference.header.copy() if reference.header is not None else nib.Nifti1Header()
+    header.set_data_dtype(dtype)
+    img = nib.Nifti1Image(array.astype(dtype, copy=False), reference.affine, header)
+    img.header.set_slope_inter(1.0, 0.0)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+    return path

@@ -1,0 +1,35 @@
+"""Exceptions raised for bad input. Every message names the file or case and says how to fix it."""
+
+from __future__ import annotations
+
+
+class StrokelibError(Exception):
+    """Base class of every error strokelib raises on purpose."""
+
+
+class DataLayoutError(StrokelibError):
+    """The folder layout does not look like ISLES 2015 (missing root, no cases, missing or duplicated files)."""
+
+
+class ImageError(StrokelibError):
+    """An image could not be read or its content is unusable (NaN, wrong shape, affine mismatch, bad labels)."""
+
+
+class ConfigError(StrokelibError):
+    """A parameter, profile or task name is not valid."""
+
+
+class PreprocessingError(StrokelibError):
+    """Pre-processing (masking, normalisation, registration) cannot run on this case."""
+
+
+class SamplingError(StrokelibError):
+    """Training or inference patches cannot be sampled from this case."""
+
+
+class TrainingError(StrokelibError):
+    """Training cannot start or resume (bad checkpoint, empty patch set, incompatible model)."""
+
+
+class NotebookError(StrokelibError):
+    """A notebook failed while running under papermill."""
