@@ -116,7 +116,7 @@ def _kernel_for_this_python() -> str:
         from jupyter_client.kernelspec import KernelSpecManager
 
         spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
-        if Path(spec.argv[0]).resolve() == Path(sys.executable).resolve():
+        if Path(spec.argv[0]).absolute() == Path(sys.executable).absolute():
             return KERNEL_NAME
     except Exception:  # noqa: BLE001 - no such kernel registered
         pass

@@ -1,0 +1,40 @@
+# strokelib — set-up, demo, tests. Every target sets up the virtual environment first if needed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# torch is pinned and installed first: an unpinned torch can pull a multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
+
+.PHONY: setup demo test lab figures bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name strokelib --display-name "Python (strokelib)"
+	touch $(STAMP)
+
+demo: setup          ## all notebooks with the demo profile (the main job)
+	$(BIN)/strokelib run --profile demo
+
+test: setup          ## unit tests + every notebook under the smoke profile
+	$(BIN)/python -m pytest -q
+
+lab: setup           ## JupyterLab on notebooks/
+	$(BIN)/jupyter lab notebooks/
+
+figures: setup       ## regenerate the committed figures (same as demo)
+	$(BIN)/strokelib run --profile demo
+
+bench: setup         ## speed benchmarks, one JSON line each
+	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lint: setup
+	$(BIN)/ruff check strokelib tests benchmarks
+
+clean:
+	rm -rf $(VENV) outputs data/synthetic

@@ -1,0 +1,50 @@
+"""The papermill runner: profiles, notebook selection, parameter parsing, failure reporting."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from strokelib.errors import ConfigError, NotebookError
+from strokelib.notebooks import load_profile, notebook_paths, parse_value, project_root, run_notebooks
+
+
+def test_profiles_exist_and_share_the_core_keys():
+    keys = {"data_root", "task", "seed", "interactive", "figures_dir", "outputs_dir"}
+    for name in ("smoke", "demo", "paper"):
+        assert keys <= set(load_profile(name))
+
+
+def test_unknown_profile_and_notebook_number_are_clear_errors():
+    with pytest.raises(ConfigError, match="profile 'nope' not found"):
+        load_profile("nope")
+    with pytest.raises(ConfigError, match="no notebook numbered 99"):
+        notebook_paths(only=["99"])
+
+
+def test_notebooks_are_numbered_in_order():
+    names = [p.name for p in notebook_paths()]
+    assert names == sorted(names) and names[0].startswith("01_")
+    assert [p.name[:2] for p in notebook_paths(only=["1"])] == ["01"]
+
+
+def test_parse_value_uses_yaml_rules():
+    assert parse_value("3") == 3 and parse_value("true") is True and parse_value("[4, 4, 1]") == [4, 4, 1]
+    assert parse_value("/data/ISLES2015") == "/data/ISLES2015"
+
+
+def test_failing_notebook_reports_cell_and_traceback(tmp_path):
+    root = tmp_path / "repo"
+    (root / "notebooks" / "profiles").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("")
+    (root / "notebooks" / "profiles" / "smoke.yaml").write_text("x: 1\n")
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("x = 0")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("y = 1 / (x - 1)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "notebooks" / "01_fails.ipynb")
+    assert project_root(root / "notebooks") == root
+    with pytest.raises(NotebookError) as info:
+        run_notebooks("smoke", root=root, output_dir=tmp_path / "out")
+    assert "01_fails.ipynb failed" in str(info.value) and "ZeroDivisionError" in str(info.value)
