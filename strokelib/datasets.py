@@ -396,3 +396,19 @@ def save_nifti(array: np.ndarray, reference: Case, path: str | Path, dtype: np.d
     with atomic_path(path) as tmp:
         nib.save(img, str(tmp))
     return path
+
+
+def case_table(cases: list[Case]):
+    """One row per case: shape, spacing, lesion volume (mL) and the label values found in the ground truth."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "case": [c.case_id for c in cases],
+            "shape": ["×".join(map(str, c.shape)) for c in cases],
+            "spacing_mm": ["×".join(f"{s:g}" for s in c.spacing) for c in cases],
+            "brain_ml": [float(c.brain_mask.sum()) * c.voxel_volume_ml for c in cases],
+            "lesion_ml": [c.lesion_volume_ml() for c in cases],
+            "label_values": [",".join(map(str, c.label_values)) or "-" for c in cases],
+        }
+    ).set_index("case")
