@@ -36,6 +36,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check_data(args: argparse.Namespace) -> int:
+    from .integrity import check_dataset
+
+    problems = check_dataset(args.root, args.task, args.split)
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} problem(s) in {args.root} ({args.task} {args.split})" if problems
+          else f"{args.root}: {args.task} {args.split} data look clean")
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="strokelib",
@@ -60,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="override one notebook parameter (YAML value), e.g. -p data_root /data/ISLES2015")
     p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("check-data", help="list every problem of an ISLES 2015 dataset at once (exit 0 only when clean)")
+    p.add_argument("root", type=Path, help="the unpacked ISLES 2015 folder (or a split folder)")
+    p.add_argument("--task", required=True, type=str.upper, choices=["SISS", "SPES"])
+    p.add_argument("--split", default="training", choices=["training", "testing"])
+    p.set_defaults(func=_cmd_check_data)
     return parser
 
 
