@@ -1,0 +1,49 @@
+"""The paper's published numbers (Clèrigues et al., Tables 1–3), cited beside ours in notebook 05.
+
+Values are "mean ± sd" exactly as printed in the paper; HD is in voxels for Table 1 (the released code passes no
+spacing) and as reported by the ISLES 2015 online evaluation for Tables 2–3.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+_TABLE1 = [
+    # task, approach, Th, S_min, DSC, PPV, sensitivity, HD
+    ("SISS", "baseline", 0.4, 50, "0.64 ± 0.22", "0.69 ± 0.27", "0.68 ± 0.21", "43.7 ± 32.6"),
+    ("SISS", "balanced", 0.4, 200, "0.67 ± 0.21", "0.73 ± 0.22", "0.69 ± 0.23", "30.9 ± 28.9"),
+    ("SISS", "proposed", 0.5, 200, "0.71 ± 0.19", "0.78 ± 0.20", "0.67 ± 0.22", "29.5 ± 29.5"),
+    ("SPES", "baseline", 0.6, 500, "0.80 ± 0.17", "0.82 ± 0.21", "0.82 ± 0.19", "11.1 ± 6.9"),
+    ("SPES", "balanced", 0.4, 500, "0.82 ± 0.15", "0.84 ± 0.14", "0.85 ± 0.17", "12.4 ± 7.6"),
+    ("SPES", "proposed", 0.5, 200, "0.82 ± 0.16", "0.85 ± 0.13", "0.85 ± 0.17", "11.2 ± 7.3"),
+]
+
+_LEADERBOARD = {
+    # Table 2: top 5 of 74 SISS entries; Table 3: top 5 of 41 SPES entries (ranked by mean DSC).
+    "SISS": [
+        (1, "clera2 (ours)", "0.59 ± 0.31", "0.65 ± 0.35", "0.60 ± 0.30", "34.7 ± 28.9"),
+        (2, "kamnk1", "0.59 ± 0.31", "0.68 ± 0.33", "0.60 ± 0.27", "39.6 ± 30.7"),
+        (3, "zhanr6", "0.58 ± 0.31", "0.60 ± 0.33", "0.68 ± 0.24", "38.9 ± 35.3"),
+        (4, "lianl1", "0.57 ± 0.29", "0.58 ± 0.30", "0.64 ± 0.29", "43.0 ± 30.5"),
+        (5, "saliz1", "0.57 ± 0.31", "0.54 ± 0.31", "0.67 ± 0.29", "41.1 ± 36.7"),
+    ],
+    "SPES": [
+        (1, "clera2 (ours)", "0.84 ± 0.10", "0.82 ± 0.15", "0.89 ± 0.06", "20.7 ± 13.9"),
+        (2, "mckir1", "0.82 ± 0.08", "0.83 ± 0.10", "0.82 ± 0.14", "29.0 ± 16.3"),
+        (3, "cheng5", "0.81 ± 0.11", "0.81 ± 0.12", "0.81 ± 0.14", "22.7 ± 12.6"),
+        (4, "maieo1", "0.81 ± 0.09", "0.84 ± 0.08", "0.80 ± 0.14", "23.6 ± 13.0"),
+        (5, "ghosp1", "0.80 ± 0.11", "0.80 ± 0.15", "0.83 ± 0.11", "57.1 ± 25.4"),
+    ],
+}
+
+
+def table1(task: str | None = None) -> pd.DataFrame:
+    """Paper Table 1 (cross-validation on the training cases), optionally for one task."""
+    df = pd.DataFrame(_TABLE1, columns=["task", "approach", "Th", "S_min", "DSC", "PPV", "sensitivity", "HD"])
+    return df if task is None else df[df["task"] == str(task).upper()].reset_index(drop=True)
+
+
+def leaderboard(task: str) -> pd.DataFrame:
+    """Paper Table 2 (SISS) or Table 3 (SPES): the top five entries of the ISLES 2015 online testing leaderboard."""
+    rows = _LEADERBOARD[str(task).upper()]
+    return pd.DataFrame(rows, columns=["rank", "user", "DSC", "PPV", "sensitivity", "HD"])
