@@ -33,3 +33,11 @@ class TrainingError(StrokelibError):
 
 class NotebookError(StrokelibError):
     """A notebook failed while running under papermill."""
+
+
+class InferenceError(StrokelibError):
+    """Whole-volume prediction cannot run (no model, empty brain mask, a model output of the wrong shape)."""
+
+
+class EvaluationError(StrokelibError):
+    """Post-processing or metrics got unusable input (shape mismatch, bad threshold, spacing or grid)."""
