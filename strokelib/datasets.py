@@ -1,4 +1,4 @@
-"""Read ISLES 2015 SISS and SPES as distributed (and the authors' flat re-layout) into :class:`Case` objects.
+"""Read ISLES 2015 SISS and SPES (paper §2.1, §2.2) as distributed, or the authors' flat re-layout, into :class:`Case`.
 
 Layout as distributed (``data_layouts.md`` §1–2)::
 
@@ -7,7 +7,8 @@ Layout as distributed (``data_layouts.md`` §1–2)::
 
 Case folders are ``1..N`` or ``01..``; ``<root>`` may also be a parent holding ``Training/``, ``Testing/``,
 ``SISS2015_Training/``, ``SPES2015_Training/`` or ``SISS2015/Training/`` (any letter case). The authors' code
-reads a flat re-layout instead: ``training/<case>/<Modality>.nii[.gz]`` and ``OT.nii``.
+reads a flat re-layout instead: ``training/<case>/<Modality>.nii[.gz]`` and ``OT.nii`` (``testing/Nr<case>`` for
+SPES), with optional precomputed ``sym_<Modality>.nii[.gz]`` that ``modalities=`` can ask for.
 """
 
 from __future__ import annotations
@@ -121,12 +122,16 @@ def resolve_split_folder(root: str | Path, task: str, split: str = "training") -
     word = split.capitalize()
     candidates = [word, f"{task}2015_{word}", f"{task}2015/{word}", f"ISLES2015/{task}2015_{word}"]
     wanted = [c.lower() for c in candidates]
-    # Walk at most three levels; match relative paths case-insensitively.
+    other_task = next(t for t in TASK_MODALITIES if t != task)
+    # Walk at most three levels; match relative paths case-insensitively. A plain "Training" under a folder
+    # named for the other task (SPES2015/Training when task is SISS) belongs to that task.
     found: list[Path] = []
     for depth_glob in ("*", "*/*", "*/*/*"):
         for p in sorted(root.glob(depth_glob)):
             if p.is_dir() and all(_visible(q) for q in p.relative_to(root).parents if q != Path(".")) and _visible(p):
                 rel = p.relative_to(root).as_posix().lower()
+                if f"{other_task.lower()}2015" in rel:
+                    continue
                 if any(rel == w or rel.endswith("/" + w) for w in wanted) and _has_case_dirs(p):
                     found.append(p)
         if found:
@@ -136,22 +141,34 @@ def resolve_split_folder(root: str | Path, task: str, split: str = "training") -
             log.info("several %s folders under %s; using %s", split, root, found[0])
         return found[0]
     if _has_case_dirs(root):
+        other_split = next(s for s in SPLITS if s != split)
+        if re.fullmatch(rf"((siss|spes)2015_)?{other_split}", root.name.lower()):
+            raise DataLayoutError(
+                f"{root} holds the {other_split} cases but split={split!r} was asked for: pass split={other_split!r}, "
+                f"or point data_root at the parent folder that holds both splits"
+            )
         return root
-    seen = ", ".join(sorted(p.name for p in root.iterdir() if _visible(p))[:10]) or "nothing"
+    seen = sorted(p.name for p in root.iterdir() if _visible(p))
+    hint = "point data_root at the unpacked ISLES 2015 folder"
+    if any(f"{other_task.lower()}2015" in name.lower() for name in seen):
+        hint = f"this looks like {other_task} data: pass task={other_task!r}, or {hint}"
     raise DataLayoutError(
-        f"no {task} {split} cases under {root} (found: {seen}). Expected numbered case folders (1, 2, ... or 01, ...) "
-        f"directly in it or in one of {', '.join(candidates)}; point data_root at the unpacked ISLES 2015 folder"
+        f"no {task} {split} cases under {root} (found: {', '.join(seen[:10]) or 'nothing'}). Expected numbered case "
+        f"folders (1, 2, ... or 01, ...) directly in it or in one of {', '.join(candidates)}; {hint}"
     )
 
 
-def _nifti_in(entry: Path) -> Path | None:
+def _nifti_in(entry: Path, case_id: str) -> Path | None:
     """The image for one VSD entry: the entry itself when it is a file, else the file of the same name inside."""
     if entry.is_file():
         return entry if _NIFTI.search(entry.name) else None
-    for suffix in (".nii", ".nii.gz"):
-        f = entry / (entry.name + suffix)
-        if f.is_file():
-            return f
+    same_name = [entry / (entry.name + s) for s in (".nii", ".nii.gz") if (entry / (entry.name + s)).is_file()]
+    if len(same_name) > 1:
+        raise DataLayoutError(
+            f"case {case_id}: {entry} holds both {same_name[0].name} and {same_name[1].name}; keep one of them"
+        )
+    if same_name:
+        return same_name[0]
     files = [f for f in entry.iterdir() if f.is_file() and _visible(f) and _NIFTI.search(f.name)]
     return files[0] if len(files) == 1 else None
 
@@ -174,7 +191,7 @@ def _scan_case(folder: Path, task: str, case_id: str) -> tuple[dict[str, list[Pa
                     )
                 unknown.append(entry)
                 continue
-            image = _nifti_in(entry)
+            image = _nifti_in(entry, case_id)
             if image is None:
                 raise DataLayoutError(
                     f"case {case_id}: folder {entry} holds no {entry.name}.nii or .nii.gz; re-extract that image from the archive"
@@ -184,6 +201,8 @@ def _scan_case(folder: Path, task: str, case_id: str) -> tuple[dict[str, list[Pa
         if entry.is_file() and _NIFTI.search(entry.name):  # the authors' flat layout: <Modality>.nii[.gz], OT.nii
             stem = _NIFTI.sub("", entry.name)
             key = LABEL_TOKEN if stem.upper() == LABEL_TOKEN else names.get(stem.lower())
+            if key is None and stem.lower().startswith("sym_") and stem.lower()[4:] in names:
+                key = "sym_" + names[stem.lower()[4:]]  # the authors' precomputed symmetric modalities
             if key is not None:
                 found.setdefault(key, []).append(entry)
                 continue
@@ -209,11 +228,11 @@ def find_isles2015(root: str | Path, task: str, split: str = "training") -> dict
         key=lambda p: (_case_number(p.name), p.name),
     )
     result: dict[str, dict[str, Path]] = {}
-    for case_dir in case_dirs:
+    for i, case_dir in enumerate(case_dirs):
         case_id = _case_id(case_dir.name)
         if case_id in result:
             raise DataLayoutError(
-                f"case {case_id} appears twice in {folder} ({case_dir.name} and another folder with the same number); keep one"
+                f"case {case_id} appears twice in {folder} (folders {case_dirs[i - 1].name} and {case_dir.name}); keep one"
             )
         found, _ = _scan_case(case_dir, task, case_id)
         for key, files in found.items():
@@ -232,7 +251,8 @@ def find_isles2015(root: str | Path, task: str, split: str = "training") -> dict
                 f"case {case_id} in {case_dir}: no ground truth (VSD.Brain.XX.O.OT.<id>/...nii or OT.nii); "
                 "training cases need one, or load this folder with split='testing'"
             )
-        result[case_id] = {key: files[0] for key, files in found.items()}
+        order = [*modalities, LABEL_TOKEN, *(f"sym_{m}" for m in modalities)]
+        result[case_id] = {key: found[key][0] for key in order if key in found}
     if not result:
         raise DataLayoutError(f"{folder} holds no case folders; expected numbered folders 1, 2, ... (or 01, 02, ...)")
     return result
@@ -261,7 +281,7 @@ def read_image(path: Path, case_id: str) -> nib.Nifti1Image:
 
 
 def _volume(img: nib.Nifti1Image, path: Path, case_id: str) -> np.ndarray:
-    data = np.asarray(img.dataobj, dtype=np.float32)
+    data = img.get_fdata(dtype=np.float32)  # cached by read_image's full read
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
@@ -281,10 +301,16 @@ def _binary_label(raw: np.ndarray, path: Path, case_id: str, task: str, penumbra
     found = tuple(int(v) for v in values)
     positive = [v for v in found if v != 0]
     if len(positive) <= 1:
+        if task == "SPES" and penumbra_label is not None and positive and positive[0] != penumbra_label:
+            log.warning("case %s: %s has the single lesion label %d, not penumbra_label=%d; using it as the lesion",
+                        case_id, path, positive[0], penumbra_label)
         return (raw > 0).astype(np.uint8), found
     if task == "SPES" and penumbra_label is not None:
         if penumbra_label not in positive:
-            raise ImageError(f"case {case_id}: penumbra_label={penumbra_label} is not in {path} (values {found})")
+            raise ImageError(
+                f"case {case_id}: penumbra_label={penumbra_label} is not in {path} (values {found}); "
+                f"pass one of {positive}"
+            )
         return (raw == penumbra_label).astype(np.uint8), found
     hint = "pass penumbra_label=<value> (the ISLES 2015 SPES score uses the penumbra label only)" if task == "SPES" else (
         "SISS ground truth must be binary (0 = healthy, 1 = lesion)"
@@ -367,19 +393,26 @@ def load_isles2015(
     """Load every case (or the ids in ``cases``) of one split, channels in ``SISS_MODALITIES``/``SPES_MODALITIES`` order.
 
     For SPES ground truth with two lesion labels (core and penumbra), ``penumbra_label`` says which value is the
-    penumbra; it is never guessed. ``Case.label_values`` reports the values found in the file.
+    penumbra and the label becomes ``OT == penumbra_label``; it is never guessed (an error names the values found).
+    A file with a single lesion value is used as is (a warning says so when that value is not ``penumbra_label``).
+    ``Case.label_values`` reports the values found in each file. ``cases`` accepts ids as ints or strings
+    (``3``, ``"03"``, ``"Nr3"``).
     """
     table = find_isles2015(root, task, split)
     if cases is not None:
-        wanted = [str(c) for c in cases]
+        wanted = [_case_id(str(c)) if _case_number(str(c)) is not None else str(c) for c in cases]
         unknown = [c for c in wanted if c not in table]
         if unknown:
             raise DataLayoutError(f"cases {', '.join(unknown)} not found under {root}; available: {', '.join(table)}")
         table = {c: table[c] for c in wanted}
-    return [
+    loaded = [
         load_case(files, task, case_id, modalities, penumbra_label)
         for case_id, files in tqdm(table.items(), desc=f"loading {task} {split}", disable=not progress, leave=False)
     ]
+    values = sorted({v for case in loaded for v in case.label_values})
+    if values:
+        log.info("%s %s: %d cases, ground-truth values found: %s", task, split, len(loaded), values)
+    return loaded
 
 
 def save_nifti(array: np.ndarray, reference: Case, path: str | Path, dtype: np.dtype | str | None = None) -> Path:
@@ -388,6 +421,8 @@ def save_nifti(array: np.ndarray, reference: Case, path: str | Path, dtype: np.d
     if array.shape != reference.shape:
         raise ImageError(f"cannot save {path}: array shape {array.shape} differs from case {reference.case_id} shape {reference.shape}")
     dtype = np.dtype(dtype or array.dtype)
+    if dtype == np.bool_:
+        dtype = np.dtype(np.uint8)  # NIfTI has no boolean type
     header = reference.header.copy() if reference.header is not None else nib.Nifti1Header()
     header.set_data_dtype(dtype)
     img = nib.Nifti1Image(array.astype(dtype, copy=False), reference.affine, header)
