@@ -1,0 +1,641 @@
+"""Network training (paper §3.4) and the 4-fold cross-validation of §4.1.
+
+* :func:`train` — Adadelta (ρ 0.95, lr 1.0), batch 16, early stopping on the validation L1 + error rate with
+  patience 8 and min-delta 1e-4, at most 200 epochs; the best weights are kept. A checkpoint is written
+  atomically after every epoch, so an interrupted run resumes and ends with the same weights.
+* :func:`cross_validate` — contiguous folds in case order (as released), one checkpoint per fold in
+  ``<out_dir>/models/<task>/<approach>/fold<k>.pt``; ``folds=[k]`` trains one fold so folds can run in parallel.
+* :data:`APPROACHES` — Baseline, Balanced and Proposed of Table 1.
+
+Where the released code and sound practice differ (reference-notes §6), the option is named: early stopping
+on an inner validation split of the training cases (default) or on the held-out fold itself (``held_out``,
+what produced the published numbers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from tqdm.auto import tqdm
+
+from .config import PAPER, PaperConfig
+from .errors import ConfigError, TrainingError
+from .files import atomic_path, write_csv
+from .losses import LOSSES, l1_error_rate
+from .model import SUNet
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = 1
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+EARLY_STOPPING = ("inner", "held_out")
+
+
+@dataclass(frozen=True)
+class Approach:
+    """One row of Table 1: the loss, the training patch sampler and whether symmetric modalities are added."""
+
+    name: str
+    loss: str
+    sampler: str
+    symmetric: bool
+
+
+APPROACHES = {
+    # §4.1: cross-entropy, uniform patch sampling without offsets, no pre-processing
+    "baseline": Approach("baseline", loss="cross_entropy", sampler="baseline", symmetric=False),
+    # §3.3 only: focal loss + balanced sampling
+    "balanced": Approach("balanced", loss="focal", sampler="balanced", symmetric=False),
+    # §3.1 + §3.3: the full method
+    "proposed": Approach("proposed", loss="focal", sampler="balanced", symmetric=True),
+}
+
+
+def get_approach(name: str) -> Approach:
+    """The :class:`Approach` called ``name`` (``baseline``, ``balanced`` or ``proposed``)."""
+    if name not in APPROACHES:
+        raise ConfigError(f"unknown approach {name!r}; use one of {', '.join(APPROACHES)} (Table 1)")
+    return APPROACHES[name]
+
+
+def select_device(preference: str | torch.device | None = None) -> torch.device:
+    """The training device: ``preference`` when given and available, else CUDA → MPS → CPU."""
+    if isinstance(preference, torch.device):
+        return preference
+    if preference in (None, "", "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(preference)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device {preference!r} is not a torch device; use 'cuda', 'cuda:1', 'mps', 'cpu' or leave it empty") from exc
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count(),
+        "mps": torch.backends.mps.is_available(),
+    }.get(device.type, False)
+    if not available:
+        raise ConfigError(f"device {preference!r} is not available on this machine; leave device empty to pick cuda → mps → cpu")
+    return device
+
+
+# ---------------------------------------------------------------------------------------------------------
+# folds and early stopping
+# ---------------------------------------------------------------------------------------------------------
+
+
+def fold_splits(case_ids: Sequence[str], n_folds: int = 4, shuffle: bool = False, seed: int = 0) -> list[tuple[list[str], list[str]]]:
+    """(training ids, held-out ids) for each of ``n_folds`` folds (§4.1).
+
+    As released (reference-notes §6), folds are contiguous in case order with ``ceil(N / n_folds)`` cases
+    each, the last one smaller (SPES 30 cases: 8, 8, 8, 6). Where that rule would leave a fold empty the
+    sizes are balanced instead. ``shuffle=True`` permutes the cases with ``seed`` first.
+    """
+    ids = [str(c) for c in case_ids]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"case ids are not unique: {ids}")
+    if n_folds < 2 or len(ids) < n_folds:
+        raise ConfigError(f"{n_folds}-fold cross-validation needs at least {max(n_folds, 2)} cases and 2 folds; got {len(ids)} cases")
+    if shuffle:
+        ids = [ids[i] for i in np.random.default_rng(seed).permutation(len(ids))]
+    per_fold = math.ceil(len(ids) / n_folds)
+    bounds = [min(k * per_fold, len(ids)) for k in range(n_folds + 1)]
+    if bounds[-2] >= len(ids):  # ceil rule leaves the last fold empty (e.g. 5 cases in 4 folds)
+        sizes = [len(part) for part in np.array_split(np.arange(len(ids)), n_folds)]
+        bounds = [0, *np.cumsum(sizes).tolist()]
+    held = [ids[bounds[k] : bounds[k + 1]] for k in range(n_folds)]
+    return [([c for c in ids if c not in fold], fold) for fold in held]
+
+
+def inner_split(case_ids: Sequence[str], val_fraction: float = 0.25, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Split training cases into (fit, validation) for early stopping; at least one case on each side."""
+    ids = list(case_ids)
+    if len(ids) < 2:
+        raise ConfigError(
+            f"an inner validation split needs at least 2 training cases, got {len(ids)}; use more cases "
+            "or early_stopping='held_out'"
+        )
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"val_fraction must be in (0, 1); got {val_fraction}")
+    n_val = min(max(1, round(val_fraction * len(ids))), len(ids) - 1)
+    chosen = set(np.random.default_rng(seed).choice(len(ids), size=n_val, replace=False).tolist())
+    return [c for i, c in enumerate(ids) if i not in chosen], [c for i, c in enumerate(ids) if i in chosen]
+
+
+def early_stopping_status(values: Sequence[float], patience: int = 8, min_delta: float = 1e-4) -> tuple[int, bool]:
+    """(best epoch, stop?) for a monitored metric where lower is better (§3.4).
+
+    An epoch improves only if it beats the best so far by more than ``min_delta``; training stops once
+    ``patience`` epochs passed without improvement (released ``EarlyStoppingTrain``).
+    """
+    best, best_epoch = math.inf, -1
+    for epoch, value in enumerate(values):
+        if best - value > min_delta:
+            best, best_epoch = value, epoch
+    return best_epoch, len(values) > 0 and len(values) - 1 - best_epoch >= patience
+
+
+# ---------------------------------------------------------------------------------------------------------
+# data loading and one epoch
+# ---------------------------------------------------------------------------------------------------------
+
+
+class _Batches(Dataset):
+    """Index = a list of patch indices; returns a whole batch through the dataset's vectorised ``get_batch``."""
+
+    def __init__(self, dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        if hasattr(self.dataset, "get_batch"):
+            x, y = self.dataset.get_batch(indices)
+        else:  # any map-style dataset of (x, y) items
+            items = [self.dataset[i] for i in indices]
+            x, y = np.stack([np.asarray(i[0]) for i in items]), np.stack([np.asarray(i[1]) for i in items])
+        return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)
+
+
+def _derived_seed(*keys: int) -> int:
+    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1)[0])
+
+
+def _seed_worker(_worker_id: int) -> None:
+    seed = torch.initial_seed() % 2**32  # set by the DataLoader from its seeded generator
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def make_loader(
+    dataset, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0, num_workers: int = 0, pin_memory: bool = False
+) -> DataLoader:
+    """A DataLoader of whole batches: a (seeded, per-epoch) BatchSampler yields index lists, the dataset's
+    ``get_batch`` extracts them at once (``batch_size=None`` turns off per-sample collation)."""
+    generator = torch.Generator().manual_seed(_derived_seed(seed, epoch))
+    order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    return DataLoader(
+        _Batches(dataset),
+        batch_size=None,
+        sampler=BatchSampler(order, batch_size, drop_last=False),
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        worker_init_fn=_seed_worker if num_workers else None,
+        generator=generator,
+    )
+
+
+def resolve_precision(device: torch.device, precision: str = "auto") -> str:
+    """``auto``: bf16 on CUDA (fp16 where bf16 is unsupported), fp32 elsewhere."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision {precision!r} unknown; use one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "fp32"
+    return precision
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def _to_device(x: torch.Tensor, y: torch.Tensor, device: torch.device, channels_last: bool):
+    fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
+    return x.to(device, non_blocking=True, memory_format=fmt), y.to(device, non_blocking=True)
+
+
+def train_one_epoch(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable,
+    device: torch.device,
+    precision: str = "fp32",
+    scaler: torch.amp.GradScaler | None = None,
+    channels_last: bool = False,
+    max_batches: int | None = None,
+    progress: bool = True,
+    desc: str = "train",
+) -> dict:
+    """One pass of forward, loss, backward, Adadelta step over ``loader``.
+
+    Returns the patch-weighted mean loss and voxel accuracy, patches/s and ``data_wait``: the share of the
+    wall time spent waiting for the next batch (the goal is ≤ 5 %).
+    """
+    model.train()
+    n_total = len(loader) if max_batches is None else min(len(loader), max_batches)
+    loss_sum = torch.zeros((), device=device)
+    correct_sum = torch.zeros((), device=device)
+    n_patches = n_voxels = 0
+    wait = 0.0
+    bar = tqdm(total=n_total, desc=desc, unit="batch", disable=not progress, leave=False)
+    start = time.perf_counter()
+    batches = iter(loader)
+    for step in range(n_total):
+        t0 = time.perf_counter()
+        x, y = next(batches)
+        wait += time.perf_counter() - t0
+        x, y = _to_device(x, y, device, channels_last)
+        with _autocast(device, precision):
+            logits = model(x)
+        loss = loss_fn(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        loss_sum += loss.detach() * len(x)
+        correct_sum += (logits.detach().argmax(dim=1) == y).sum()
+        n_patches += len(x)
+        n_voxels += y.numel()
+        bar.update()
+        if progress and (step % 10 == 0 or step == n_total - 1):  # .item() synchronises a GPU: not every step
+            bar.set_postfix(loss=f"{loss_sum.item() / n_patches:.4f}", patches_s=f"{n_patches / (time.perf_counter() - start):.1f}")
+    bar.close()
+    del batches
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    if n_patches == 0:
+        raise TrainingError("the training patch set is empty: sample patches from at least one case with a lesion")
+    return {
+        "train_loss": loss_sum.item() / n_patches,
+        "train_acc": correct_sum.item() / n_voxels,
+        "patches_per_s": n_patches / seconds,
+        "data_wait": wait / seconds,
+        "train_seconds": seconds,
+        "n_patches": n_patches,
+    }
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    loss_fn: Callable,
+    device: torch.device,
+    precision: str = "fp32",
+    channels_last: bool = False,
+    progress: bool = False,
+) -> dict:
+    """Validation loss, accuracy and the early-stopping metric L1 + error rate (§3.4), in eval mode."""
+    model.eval()
+    sums = torch.zeros(3, device=device)
+    n_patches = n_voxels = 0
+    for x, y in tqdm(loader, desc="validate", unit="batch", disable=not progress, leave=False):
+        x, y = _to_device(x, y, device, channels_last)
+        with _autocast(device, precision):
+            logits = model(x)
+        # every metric is a voxel mean: weight each batch by its size so the result is the mean over all voxels
+        sums += torch.stack(
+            [loss_fn(logits, y), (logits.argmax(dim=1) == y).float().mean(), l1_error_rate(logits, y)]
+        ) * len(x)
+        n_patches += len(x)
+        n_voxels += y.numel()
+    if n_patches == 0:
+        raise TrainingError("the validation patch set is empty: give at least one validation case with patches")
+    loss, acc, l1_er = (sums / n_patches).tolist()
+    return {"val_loss": loss, "val_acc": acc, "val_l1_er": l1_er}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# checkpoints
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _rng_state() -> dict:
+    state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {"keys": torch.from_numpy(state[1].astype(np.int64)), "pos": int(state[2]), "gauss": (int(state[3]), float(state[4]))},
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    np_state = state["numpy"]
+    np.random.set_state(("MT19937", np_state["keys"].numpy().astype(np.uint32), np_state["pos"], *np_state["gauss"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def save_checkpoint(state: dict, path: str | Path) -> Path:
+    """Write a checkpoint dictionary atomically (a crash mid-write leaves the previous file intact)."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a strokelib checkpoint (tensors and plain Python values only: ``weights_only`` loading)."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"no checkpoint at {path}; train the fold first (cross_validate or `strokelib train`)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means the file is not a usable checkpoint
+        raise TrainingError(f"cannot read checkpoint {path} ({type(exc).__name__}: {exc}); delete it and train again") from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise TrainingError(f"{path} is not a strokelib checkpoint (format {CHECKPOINT_FORMAT}); delete it and train again")
+    return state
+
+
+def _model_meta(model: torch.nn.Module) -> dict:
+    return {k: getattr(model, k) for k in ("in_channels", "n_classes", "base_filters", "dropout") if hasattr(model, k)}
+
+
+def _loss_function(loss: str, cfg: PaperConfig) -> Callable:
+    if loss not in LOSSES:
+        raise ConfigError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)}")
+    if loss == "focal":
+        return functools.partial(LOSSES["focal"], alpha=tuple(cfg.focal_alpha), gamma=cfg.focal_gamma)
+    return LOSSES[loss]
+
+
+def _cpu_state(model: torch.nn.Module) -> dict:
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+
+
+def train(
+    model: torch.nn.Module,
+    train_set,
+    val_set,
+    cfg: PaperConfig = PAPER,
+    device: str | torch.device | None = None,
+    checkpoint: str | Path | None = None,
+    seed: int = 0,
+    num_workers: int = 0,
+    progress: bool = True,
+    loss: str = "focal",
+    precision: str = "auto",
+    channels_last: bool | None = None,
+    meta: dict | None = None,
+    val_batch_size: int | None = None,
+    callback: Callable[[int, dict], None] | None = None,
+) -> pd.DataFrame:
+    """Train ``model`` on ``train_set`` with early stopping on ``val_set`` (§3.4); returns the epoch history.
+
+    Adadelta with ``cfg.adadelta_rho``/``cfg.adadelta_lr``, batches of ``cfg.batch_size``, shuffled with
+    ``seed`` per epoch; after each epoch the validation L1 + error rate decides early stopping (patience
+    ``cfg.patience``, ``cfg.min_delta``, at most ``cfg.max_epochs``). The model ends with the best epoch's
+    weights. With ``checkpoint`` a file (weights, best weights, optimiser, RNG states, epoch, history, config,
+    ``meta``) is written atomically every epoch: an existing unfinished one is resumed, a finished one is
+    loaded without training. On CUDA: mixed precision (``precision='auto'``) and ``channels_last_3d``.
+
+    Datasets are map-style (x (C, *p) float32, y (*p) int64) and ideally offer ``get_batch(indices)`` and
+    ``set_epoch(epoch)`` (:class:`strokelib.sampling.PatchDataset`).
+    """
+    if cfg.max_epochs < 1 or cfg.batch_size < 1:
+        raise ConfigError(f"max_epochs and batch_size must be ≥ 1; got {cfg.max_epochs} and {cfg.batch_size}")
+    if len(train_set) == 0 or len(val_set) == 0:
+        raise TrainingError(f"cannot train on {len(train_set)} training and {len(val_set)} validation patches; both must be non-empty")
+    device = select_device(device)
+    precision = resolve_precision(device, precision)
+    channels_last = device.type == "cuda" if channels_last is None else channels_last
+    loss_fn = _loss_function(loss, cfg)
+    model.to(device, memory_format=torch.channels_last_3d if channels_last else torch.preserve_format)
+    optimizer = torch.optim.Adadelta(model.parameters(), lr=cfg.adadelta_lr, rho=cfg.adadelta_rho)
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" and device.type == "cuda" else None
+    meta = {**_model_meta(model), **(meta or {}), "loss": loss, "seed": seed}
+    torch.manual_seed(seed)  # dropout; patch order is seeded separately per epoch
+
+    history: list[dict] = []
+    best_state: dict | None = None
+    start_epoch = 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state = load_checkpoint(checkpoint)
+        try:
+            model.load_state_dict(state["best_model"] if state["finished"] else state["model"])
+        except RuntimeError as exc:
+            raise TrainingError(
+                f"checkpoint {checkpoint} was written for another model ({state['meta'].get('in_channels')} input channels, "
+                f"base {state['meta'].get('base_filters')}); delete it or choose another output folder"
+            ) from exc
+        history = list(state["history"])
+        if state["finished"]:
+            log.info("%s is finished (best epoch %s); loading it without training", checkpoint, state["best_epoch"])
+            return pd.DataFrame(history)
+        optimizer.load_state_dict(state["optimizer"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        best_state = state["best_model"]
+        start_epoch = state["epoch"] + 1
+        _set_rng_state(state["rng"])
+        log.info("resuming %s after epoch %d", checkpoint, state["epoch"])
+
+    pin = device.type == "cuda"
+    val_loader = make_loader(val_set, val_batch_size or cfg.batch_size, shuffle=False, num_workers=num_workers, pin_memory=pin)
+    for epoch in range(start_epoch, cfg.max_epochs):
+        for dataset in (train_set, val_set):
+            if hasattr(dataset, "set_epoch"):
+                dataset.set_epoch(epoch)
+        loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=seed, epoch=epoch, num_workers=num_workers, pin_memory=pin)
+        row = {"epoch": epoch}
+        row |= train_one_epoch(
+            model, loader, optimizer, loss_fn, device, precision, scaler, channels_last, progress=progress,
+            desc=f"epoch {epoch + 1}/{cfg.max_epochs}",
+        )
+        row |= evaluate(model, val_loader, loss_fn, device, precision, channels_last)
+        history.append(row)
+        best_epoch, stop = early_stopping_status([r["val_l1_er"] for r in history], cfg.patience, cfg.min_delta)
+        if best_epoch == epoch:
+            best_state = _cpu_state(model)
+        row["best_epoch"] = best_epoch
+        finished = stop or epoch == cfg.max_epochs - 1
+        log.info(
+            "epoch %d: train loss %.4f, val loss %.4f, val L1+ER %.4f (best epoch %d), %.1f patches/s",
+            epoch, row["train_loss"], row["val_loss"], row["val_l1_er"], best_epoch, row["patches_per_s"],
+        )
+        if checkpoint is not None:
+            state = {
+                "format": CHECKPOINT_FORMAT,
+                "finished": finished,
+                "epoch": epoch,
+                "best_epoch": best_epoch,
+                "best_model": best_state,
+                "history": history,
+                "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "extra"},
+                "meta": {**meta, "precision": precision, "device": str(device)},
+            }
+            if not finished:  # a finished file keeps only what using the model needs
+                state |= {
+                    "model": _cpu_state(model),
+                    "optimizer": optimizer.state_dict(),
+                    "scaler": scaler.state_dict() if scaler is not None else {},
+                    "rng": _rng_state(),
+                }
+            save_checkpoint(state, checkpoint)
+        if callback is not None:
+            callback(epoch, row)
+        if stop:
+            log.info("early stopping after epoch %d: no improvement for %d epochs", epoch, cfg.patience)
+            break
+    model.load_state_dict(best_state)
+    return pd.DataFrame(history)
+
+
+def load_model(path: str | Path, device: str | torch.device | None = None) -> tuple[SUNet, dict]:
+    """The best weights of a training checkpoint as an eval-mode :class:`SUNet`, and its ``meta``.
+
+    ``meta`` holds what using the model on a new case needs: task, approach, modalities, in_channels,
+    base_filters, normalisation, patch_shape, fold, held-out case ids, best epoch, ``history`` (a DataFrame)
+    and ``finished`` (False while its training is still running).
+    """
+    state = load_checkpoint(path)
+    meta = dict(state["meta"])
+    if "in_channels" not in meta or state.get("best_model") is None:
+        raise TrainingError(f"checkpoint {path} holds no trained SUNet yet; let its first epoch finish, then load it")
+    model = SUNet(meta["in_channels"], meta.get("n_classes", 2), meta.get("base_filters", 32), meta.get("dropout", 0.2))
+    model.load_state_dict(state["best_model"])
+    meta |= {"best_epoch": state["best_epoch"], "history": pd.DataFrame(state["history"]), "finished": state["finished"],
+             "config": state["config"]}
+    if not state["finished"]:
+        log.warning("%s is not finished (epoch %d); using its best weights so far", path, state["epoch"])
+    return model.to(select_device(device)).eval(), meta
+
+
+# ---------------------------------------------------------------------------------------------------------
+# cross-validation
+# ---------------------------------------------------------------------------------------------------------
+
+
+def checkpoint_path(out_dir: str | Path, task: str, approach: str, fold: int) -> Path:
+    """``<out_dir>/models/<task>/<approach>/fold<k>.pt``."""
+    return Path(out_dir) / "models" / str(task).upper() / approach / f"fold{fold}.pt"
+
+
+def _is_finished(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        return bool(load_checkpoint(path)["finished"])
+    except TrainingError:
+        return False
+
+
+def cross_validate(
+    cases: Sequence,
+    task: str,
+    approach: str,
+    cfg: PaperConfig = PAPER,
+    out_dir: str | Path = "outputs",
+    folds: Sequence[int] | None = None,
+    n_folds: int | None = None,
+    shuffle: bool = False,
+    early_stopping: str = "inner",
+    val_fraction: float = 0.25,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    normalisation: str = "brain",
+    transform: str = "rigid",
+    val_patches_per_case: int | None = None,
+    resample_each_epoch: bool = False,
+    num_workers: int = 0,
+    precision: str = "auto",
+) -> pd.DataFrame:
+    """Train one SUNet per fold for ``approach`` (§4.1, Table 1) and return all folds' epoch histories.
+
+    ``cases`` are raw loaded training cases; each is prepared for the approach with
+    :func:`strokelib.preprocessing.prepare_case` (symmetric modalities for ``proposed``, then z-scores).
+    Every fold starts from the same initial weights (as released). ``early_stopping='inner'`` holds out
+    ``val_fraction`` of each fold's training cases for early stopping; ``'held_out'`` monitors the fold that
+    is then scored, as the released code did (optimistic, reference-notes §6). ``folds=[k]`` trains only fold
+    k (0-based), so folds can run in parallel, one process per GPU. Finished folds are skipped, an interrupted
+    one resumes. Writes ``fold<k>.pt`` and ``fold<k>_history.csv`` under ``<out_dir>/models/<task>/<approach>/``.
+    """
+    from .preprocessing import prepare_case
+    from .sampling import PatchDataset
+
+    spec = get_approach(approach)
+    if early_stopping not in EARLY_STOPPING:
+        raise ConfigError(f"early_stopping {early_stopping!r} unknown; use 'inner' (sound) or 'held_out' (as released)")
+    task = str(task).upper()
+    n_folds = n_folds or cfg.n_folds
+    unlabelled = [c.case_id for c in cases if c.label is None]
+    if unlabelled:
+        raise TrainingError(f"cases {', '.join(unlabelled)} have no ground truth; train on the ISLES 2015 training split only")
+    by_id = {c.case_id: c for c in cases}
+    splits = fold_splits(list(by_id), n_folds, shuffle, seed)
+    folds = list(range(n_folds)) if folds is None else [int(k) for k in folds]
+    bad = [k for k in folds if not 0 <= k < n_folds]
+    if bad:
+        raise ConfigError(f"folds {bad} out of range; folds are numbered 0..{n_folds - 1}")
+
+    todo = [k for k in folds if not _is_finished(checkpoint_path(out_dir, task, approach, k))]
+    prepared: dict[str, object] = {}
+    if todo:
+        needed = sorted({c for k in todo for c in splits[k][0] + (splits[k][1] if early_stopping == "held_out" else [])},
+                        key=list(by_id).index)
+        for case_id in tqdm(needed, desc=f"preparing {approach} cases", disable=not progress, leave=False):
+            prepared[case_id] = prepare_case(by_id[case_id], symmetric=spec.symmetric, normalisation=normalisation,
+                                             transform=transform, cache_dir=cache_dir)
+
+    histories = []
+    for k in folds:
+        train_ids, held_out = splits[k]
+        if early_stopping == "inner":
+            fit_ids, val_ids = inner_split(train_ids, val_fraction, seed=_derived_seed(seed, k))
+        else:
+            fit_ids, val_ids = train_ids, held_out
+        path = checkpoint_path(out_dir, task, approach, k)
+        if k in todo:
+            fit = [prepared[c] for c in fit_ids]
+            val = [prepared[c] for c in val_ids]
+            modalities = tuple(fit[0].modalities)
+            train_set = PatchDataset(fit, sampler=spec.sampler, n_patches=cfg.patches_per_case, patch_shape=cfg.patch_shape,
+                                     lesion_fraction=cfg.lesion_fraction, seed=_derived_seed(seed, k, 0),
+                                     resample_each_epoch=resample_each_epoch)
+            val_set = PatchDataset(val, sampler=spec.sampler, n_patches=val_patches_per_case or cfg.patches_per_case,
+                                   patch_shape=cfg.patch_shape, lesion_fraction=cfg.lesion_fraction,
+                                   seed=_derived_seed(seed, k, 1))
+            torch.manual_seed(seed)  # the same initial weights in every fold and every process
+            model = SUNet(len(modalities), 2, cfg.base_filters, cfg.dropout)
+            meta = {
+                "task": task, "approach": approach, "modalities": list(modalities), "symmetric": spec.symmetric,
+                "sampler": spec.sampler, "normalisation": normalisation, "transform": transform,
+                "patch_shape": list(cfg.patch_shape), "fold": k, "n_folds": n_folds, "held_out": held_out,
+                "train_ids": fit_ids, "val_ids": val_ids, "early_stopping": early_stopping,
+            }
+            log.info("%s %s fold %d: %d training, %d validation cases, held out %s", task, approach, k, len(fit_ids),
+                     len(val_ids), held_out)
+            history = train(model, train_set, val_set, cfg, device=device, checkpoint=path, seed=_derived_seed(seed, k),
+                            num_workers=num_workers, progress=progress, loss=spec.loss, precision=precision, meta=meta)
+        else:
+            history = pd.DataFrame(load_checkpoint(path)["history"])
+            log.info("%s %s fold %d already trained (%s)", task, approach, k, path)
+        history.insert(0, "fold", k)
+        write_csv(history, path.with_name(f"fold{k}_history.csv"), index=False)
+        histories.append(history)
+    result = pd.concat(histories, ignore_index=True)
+    result.insert(0, "approach", approach)
+    result.insert(0, "task", task)
+    return result
