@@ -36,7 +36,7 @@ from .files import atomic_path, write_text
 log = logging.getLogger(__name__)
 
 NORMALISATIONS = ("brain", "whole_volume")
-TRANSFORMS = ("rigid", "affine")
+TRANSFORMS = ("rigid", "affine", "none")  # "none": the naive array flip, for comparison
 METRICS = ("correlation", "mean_squares")
 SYM_PREFIX = "sym_"
 DEFAULT_REFERENCE = {"SISS": "Flair", "SPES": "T1c"}  # the modality the other images were co-registered to
@@ -242,12 +242,16 @@ def register_flipped(
 
     ``rigid`` (6 parameters, default) keeps the head's shape: the composition flip ∘ transform is then a mirror
     about the mid-sagittal plane (see :func:`mid_sagittal_plane`). ``affine`` (12 parameters, like FLIRT's default)
-    starts from the rigid result and may also absorb scaling and shear between the hemispheres.
+    starts from the rigid result and may also absorb scaling and shear between the hemispheres. ``none`` returns
+    the identity: the symmetric images are then the naive array flip about the grid's centre plane.
     """
     settings = settings or RegistrationSettings()
     if len(settings.shrink_factors) != len(settings.smoothing_sigmas):
         raise ConfigError("RegistrationSettings: shrink_factors and smoothing_sigmas need one value per level")
     reference = _symmetric_checks(case, reference, transform)
+    if transform == "none":
+        return SymmetryRegistration(transform=sitk.Euler3DTransform(), reference=reference, kind=transform,
+                                    settings=settings, stop_condition="no registration (naive flip)")
     start = time.perf_counter()
     volume = case.channel(reference)
     fixed = _to_sitk(volume, case.spacing)
@@ -541,3 +545,36 @@ def symmetry_ncc(case, sym_case) -> pd.DataFrame:
     table = pd.DataFrame(rows).set_index("modality")
     table["gain"] = table["registered"] - table["naive_flip"]
     return table
+
+
+def symmetry_table(
+    cases,
+    reference: str | None = None,
+    transform: str = "rigid",
+    cache_dir: str | Path | None = None,
+    settings: RegistrationSettings | None = None,
+    truths: dict | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Add the symmetric modalities to each case (cached when ``cache_dir`` is given) and measure them.
+
+    One row per case and modality: NCC of the registered mirror and of the naive flip (:func:`symmetry_ncc`), the
+    case's registration time (``seconds``: registration + resampling, 0 when read from the cache). With ``truths``
+    ({case_id: (point_mm, normal)} of the true mid-sagittal plane in world mm) it adds the plane errors
+    (:func:`plane_error`). Symmetric images are not kept, so any number of cases fits in memory.
+    """
+    frames = []
+    for case in tqdm(cases, desc="symmetric modalities", disable=not progress, leave=False):
+        start = time.perf_counter()
+        sym_case, registration = symmetric_modalities(case, reference, transform, cache_dir, settings)
+        seconds = 0.0 if registration.from_cache else time.perf_counter() - start
+        frame = symmetry_ncc(case, sym_case).reset_index()
+        frame.insert(0, "case", str(case.case_id))
+        frame["seconds"] = seconds
+        frame["from_cache"] = registration.from_cache
+        if truths is not None and str(case.case_id) in truths:
+            true_point, true_normal = truths[str(case.case_id)]
+            angle, distance = plane_error(*mid_sagittal_plane(registration, case), true_point, true_normal)
+            frame["plane_angle_deg"], frame["plane_distance_mm"] = angle, distance
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True).set_index(["case", "modality"])

@@ -308,3 +308,18 @@ def test_symmetry_figures_are_saved(tmp_path):
     assert all((tmp_path / f).stat().st_size > 1000 for f in ("fig1.png", "check.png", "difference.png"))
     with pytest.raises(ValueError, match="no sym_"):
         plotting.symmetric_modalities_figure(case)
+
+
+def test_transform_none_is_the_naive_flip_and_table_reports_plane_errors(tmp_path):
+    case, true_point, true_normal = phantom("SPES", angles_deg=(0, 0, 4), shift_mm=(2, 0, 0),
+                                           affine=small_spes().affine, shape=(50, 59, 48))
+    naive = pp.add_symmetric_modalities(case, transform="none")
+    np.testing.assert_allclose(naive.images[7:], pp.flip_left_right(case.images), atol=1e-6)
+    table = pp.symmetry_table([case], cache_dir=tmp_path, truths={case.case_id: (true_point, true_normal)},
+                              progress=False)
+    assert table.index.names == ["case", "modality"] and len(table) == 7
+    assert (table["seconds"] > 0).all() and not table["from_cache"].any()
+    assert (table["plane_angle_deg"] < 1.0).all() and (table["plane_distance_mm"] < 1.0).all()
+    again = pp.symmetry_table([case], cache_dir=tmp_path, progress=False)
+    assert again["from_cache"].all() and (again["seconds"] == 0).all()
+    np.testing.assert_allclose(again["registered"], table["registered"])
