@@ -561,6 +561,7 @@ def cross_validate(
     resample_each_epoch: bool = False,
     num_workers: int = 0,
     precision: str = "auto",
+    sampler: str | None = None,
 ) -> pd.DataFrame:
     """Train one SUNet per fold for ``approach`` (§4.1, Table 1) and return all folds' epoch histories.
 
@@ -571,11 +572,15 @@ def cross_validate(
     is then scored, as the released code did (optimistic, reference-notes §6). ``folds=[k]`` trains only fold
     k (0-based), so folds can run in parallel, one process per GPU. Finished folds are skipped, an interrupted
     one resumes. Writes ``fold<k>.pt`` and ``fold<k>_history.csv`` under ``<out_dir>/models/<task>/<approach>/``.
+    ``sampler`` replaces the balanced sampler of ``balanced``/``proposed`` (``'reference'``: the released 2:1
+    sampling); the Baseline keeps its own.
     """
     from .preprocessing import prepare_case
     from .sampling import PatchDataset
 
     spec = get_approach(approach)
+    if sampler and spec.sampler == "balanced":
+        spec = dataclasses.replace(spec, sampler=sampler)
     if early_stopping not in EARLY_STOPPING:
         raise ConfigError(f"early_stopping {early_stopping!r} unknown; use 'inner' (sound) or 'held_out' (as released)")
     task = str(task).upper()
@@ -613,10 +618,10 @@ def cross_validate(
             modalities = tuple(fit[0].modalities)
             train_set = PatchDataset(fit, sampler=spec.sampler, n_patches=cfg.patches_per_case, patch_shape=cfg.patch_shape,
                                      lesion_fraction=cfg.lesion_fraction, seed=_derived_seed(seed, k, 0),
-                                     resample_each_epoch=resample_each_epoch)
+                                     resample_each_epoch=resample_each_epoch, progress=progress)
             val_set = PatchDataset(val, sampler=spec.sampler, n_patches=val_patches_per_case or cfg.patches_per_case,
                                    patch_shape=cfg.patch_shape, lesion_fraction=cfg.lesion_fraction,
-                                   seed=_derived_seed(seed, k, 1))
+                                   seed=_derived_seed(seed, k, 1), progress=progress)
             torch.manual_seed(seed)  # the same initial weights in every fold and every process
             model = SUNet(len(modalities), 2, cfg.base_filters, cfg.dropout)
             meta = {

@@ -48,7 +48,7 @@ class Patches:
     """Stand-in for sampling.PatchDataset: half the patches on lesion, a vectorised get_batch, set_epoch."""
 
     def __init__(self, cases, sampler="balanced", n_patches=24, patch_shape=PATCH, lesion_fraction=0.5, seed=0,
-                 resample_each_epoch=False):
+                 resample_each_epoch=False, progress=True):
         rng = np.random.default_rng(seed)
         self.cases, self.patch_shape, self.epochs = list(cases), tuple(patch_shape), []
         half = np.array(patch_shape) // 2
@@ -74,7 +74,7 @@ class Patches:
         half = np.array(self.patch_shape) // 2
         xs, ys = [], []
         for i, *c in self.index[np.asarray(indices)]:
-            sl = tuple(slice(a - h, a + h) for a, h in zip(c, half))
+            sl = tuple(slice(a - h, a + h) for a, h in zip(c, half, strict=True))
             xs.append(self.cases[i].images[(slice(None), *sl)])
             ys.append(self.cases[i].label[sl])
         return np.stack(xs), np.stack(ys).astype(np.int64)
