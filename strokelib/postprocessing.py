@@ -1,0 +1,81 @@
+"""Post-processing (paper §3.5): threshold the lesion probability, then drop connected components that are too small.
+
+The threshold ``Th`` compensates an over- or under-confident network; the minimum lesion size ``S_min`` (in voxels)
+removes small false positives. Both are chosen by grid search over the training folds (§4.1,
+:func:`strokelib.metrics.grid_search`). As in the released code (reference-notes §8) the threshold is strict
+(``probability > Th``), components are 6-connected (face neighbours, ``scipy.ndimage.label``'s default) and a
+component survives when it has at least ``S_min`` voxels, so ``S_min = 1`` keeps everything.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from .errors import EvaluationError
+
+CONNECTIVITIES = (6, 26)
+
+
+def structure(connectivity: int = 6) -> np.ndarray:
+    """The 3×3×3 neighbourhood of a 3D connectivity: 6 (face neighbours, the released code) or 26 (the full cube)."""
+    if connectivity not in CONNECTIVITIES:
+        raise EvaluationError(f"connectivity must be 6 (face neighbours) or 26 (full 3×3×3 cube), not {connectivity!r}")
+    return ndimage.generate_binary_structure(3, 1 if connectivity == 6 else 3)
+
+
+def _check_volume(array: np.ndarray, what: str) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim != 3:
+        raise EvaluationError(f"{what} must be a 3D (X, Y, Z) volume, got shape {array.shape}; pass one case at a time")
+    return array
+
+
+def label_components(mask: np.ndarray, connectivity: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Label the connected components of a 3D mask.
+
+    Returns ``labels`` (int32, 0 = background) and ``sizes`` where ``sizes[k]`` is the voxel count of component
+    ``k`` (``sizes[0]`` counts the background).
+    """
+    mask = _check_volume(mask, "mask").astype(bool, copy=False)
+    labels, n = ndimage.label(mask, structure=structure(connectivity))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    return labels, sizes
+
+
+def keep_components(sizes: np.ndarray, min_size: int) -> np.ndarray:
+    """Boolean look-up table over component labels: True for components of at least ``min_size`` voxels (§3.5)."""
+    keep = np.asarray(sizes) >= min_size
+    keep[0] = False
+    return keep
+
+
+def _check_params(threshold: float, min_size: int) -> None:
+    if not np.isfinite(threshold):
+        raise EvaluationError(f"threshold must be a finite number (the paper searches 0.1…0.9), not {threshold!r}")
+    if isinstance(min_size, bool) or int(min_size) != min_size or min_size < 0:
+        raise EvaluationError(f"min_size is a voxel count and must be a whole number ≥ 0, not {min_size!r}")
+
+
+def binarize(probability: np.ndarray, threshold: float = 0.5, min_size: int = 1, connectivity: int = 6) -> np.ndarray:
+    """Lesion mask of §3.5: ``probability > threshold``, components under ``min_size`` voxels removed.
+
+    Parameters
+    ----------
+    probability : (X, Y, Z) lesion-class probability map.
+    threshold : Th; the comparison is strict as in the released code.
+    min_size : S_min in voxels; components with fewer voxels are removed (1 or 0 keeps all).
+    connectivity : 6 (face neighbours, the released code) or 26.
+
+    Returns
+    -------
+    bool array of the probability's shape.
+    """
+    probability = _check_volume(probability, "probability")
+    _check_params(threshold, min_size)
+    structure(connectivity)  # validate even when no labelling is needed
+    mask = probability > threshold
+    if min_size <= 1 or not mask.any():
+        return mask
+    labels, sizes = label_components(mask, connectivity)
+    return keep_components(sizes, min_size)[labels]
