@@ -406,21 +406,25 @@ def augment_batch(x, y, ops):
     Vectorised per op group (one call per distinct op). Returns new arrays/tensors of the input kind.
     """
     is_torch = isinstance(x, torch.Tensor)
+    x_out = x.clone() if is_torch else np.array(x, copy=True)
+    y_out = None if y is None else (y.clone() if is_torch else np.array(y, copy=True))
+    return _augment_inplace(x_out, y_out, ops)
+
+
+def _augment_inplace(x, y, ops):
     ops = np.asarray(ops.cpu() if isinstance(ops, torch.Tensor) else ops).astype(np.int64).reshape(-1)
     if len(ops) != x.shape[0] or (y is not None and y.shape[0] != x.shape[0]):
         raise SamplingError(f"augment_batch: {len(ops)} ops for {x.shape[0]} patches"
                             + ("" if y is None else f" and {y.shape[0]} labels"))
-    x_out = x.clone() if is_torch else np.array(x, copy=True)
-    y_out = None if y is None else (y.clone() if is_torch else np.array(y, copy=True))
     for code in np.unique(ops):
         if code == 0:
             continue
         sel = np.flatnonzero(ops == code)
-        index = torch.as_tensor(sel, device=x.device) if is_torch else sel
-        x_out[index] = augment(x[index], code)
+        index = torch.as_tensor(sel, device=x.device) if isinstance(x, torch.Tensor) else sel
+        x[index] = augment(x[index], code)  # x[index] is a copy, so writing back in place is safe
         if y is not None:
-            y_out[index] = augment(y[index], code)
-    return x_out, y_out
+            y[index] = augment(y[index], code)
+    return x, y
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -438,7 +442,7 @@ def _pad_channels_last(images: np.ndarray, p: np.ndarray) -> np.ndarray:
     return padded
 
 
-def _gather(padded: np.ndarray, centres: np.ndarray, p: np.ndarray, chunk: int = 256) -> np.ndarray:
+def _gather(padded: np.ndarray, centres: np.ndarray, p: np.ndarray, chunk: int = 64) -> np.ndarray:
     """Patches (N, C, *p) from a padded channels-last volume, by fancy indexing a strided window view."""
     channels = padded.shape[-1]
     windows = sliding_window_view(padded, (*p, channels))[..., 0, :, :, :, :]  # (X, Y, Z, px, py, pz, C), no copy
@@ -655,16 +659,22 @@ class PatchDataset(torch.utils.data.Dataset):
         if len(indices) and (indices.min() < -len(self) or indices.max() >= len(self)):
             raise IndexError(f"patch index out of range for a dataset of {len(self)} patches")
         p = np.array(self.patch_shape)
-        x = np.empty((len(indices), self._images[0].shape[-1], *p), np.float32)
-        y = np.empty((len(indices), *p), np.uint8)
         cases = self.case_index[indices]
-        for i in np.unique(cases):  # one vectorised gather per case present in the batch
-            sel = np.flatnonzero(cases == i)
-            centres = self.centres[indices[sel]]
-            x[sel] = _gather(self._images[i], centres, p)
-            y[sel] = _gather(self._labels[i][..., None], centres, p)[:, 0]
-        x, y = augment_batch(x, y, self.ops[indices])
-        return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64))
+        present = np.unique(cases)
+        if len(present) == 1:
+            centres = self.centres[indices]
+            x = _gather(self._images[present[0]], centres, p)
+            y = _gather(self._labels[present[0]][..., None], centres, p)[:, 0]
+        else:
+            x = np.empty((len(indices), self._images[0].shape[-1], *p), np.float32)
+            y = np.empty((len(indices), *p), np.uint8)
+            for i in present:  # one vectorised gather per case present in the batch
+                sel = np.flatnonzero(cases == i)
+                centres = self.centres[indices[sel]]
+                x[sel] = _gather(self._images[i], centres, p)
+                y[sel] = _gather(self._labels[i][..., None], centres, p)[:, 0]
+        _augment_inplace(x, y, self.ops[indices])
+        return torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.get_batch([i])
