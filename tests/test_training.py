@@ -33,14 +33,14 @@ TINY = dataclasses.replace(PAPER, batch_size=8, max_epochs=3, patience=8, base_f
 TIMING = ["patches_per_s", "data_wait", "train_seconds"]
 
 
-def synthetic_case(case_id: str, seed: int, shape=(24, 24, 16), channels: int = 2) -> Case:
+def synthetic_case(case_id: str, seed: int, shape=(24, 24, 16), modalities=("M0", "M1")) -> Case:
     """A case with a bright spherical lesion in every channel, on noise."""
     rng = np.random.default_rng(seed)
     grid = np.indices(shape)
     centre = rng.integers(6, np.array(shape) - 6)
     label = (((grid - centre[:, None, None, None]) ** 2).sum(0) <= 16).astype(np.uint8)
-    images = rng.normal(size=(channels, *shape)).astype(np.float32) + 2.0 * label
-    return Case(case_id, images, tuple(f"M{i}" for i in range(channels)), label, np.eye(4), (1.0, 1.0, 1.0),
+    images = rng.normal(size=(len(modalities), *shape)).astype(np.float32) + 2.0 * label
+    return Case(case_id, images, tuple(modalities), label, np.eye(4), (1.0, 1.0, 1.0),
                 np.ones(shape, bool), task="SPES")
 
 
@@ -78,6 +78,15 @@ class Patches:
             xs.append(self.cases[i].images[(slice(None), *sl)])
             ys.append(self.cases[i].label[sl])
         return np.stack(xs), np.stack(ys).astype(np.int64)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread, and a busy machine does not stall OpenMP barriers."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -278,3 +287,15 @@ def test_cross_validate_held_out_and_baseline(fake_pipeline, tmp_path):
         cross_validate(cases, "SPES", "fancy", cfg, tmp_path)
     with pytest.raises(ConfigError, match="out of range"):
         cross_validate(cases, "SPES", "balanced", cfg, tmp_path, folds=[4])
+
+
+def test_cross_validate_with_real_sampling_and_preprocessing(tmp_path):
+    cases = [synthetic_case(str(i), i, shape=(32, 32, 16), modalities=("DWI", "T1c")) for i in range(1, 5)]
+    cfg = dataclasses.replace(TINY, max_epochs=2, patches_per_case=16)
+    history = cross_validate(cases, "SPES", "proposed", cfg, tmp_path, folds=[3], device="cpu", progress=False,
+                             transform="none")
+    assert list(history["epoch"]) == [0, 1] and np.isfinite(history["val_l1_er"]).all()
+    model, meta = load_model(checkpoint_path(tmp_path, "SPES", "proposed", 3))
+    assert meta["held_out"] == ["4"] and meta["modalities"] == ["DWI", "T1c", "sym_DWI", "sym_T1c"]
+    with torch.no_grad():
+        assert model(torch.zeros(1, 4, *PATCH)).shape == (1, 2, *PATCH)
