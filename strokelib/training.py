@@ -644,3 +644,67 @@ def cross_validate(
     result.insert(0, "approach", approach)
     result.insert(0, "task", task)
     return result
+
+
+# ---------------------------------------------------------------------------------------------------------
+# profiles and the command line
+# ---------------------------------------------------------------------------------------------------------
+
+PROFILE_KEYS = {
+    "train_patches_per_case": "patches_per_case",
+    "max_epochs": "max_epochs",
+    "patience": "patience",
+    "base_filters": "base_filters",
+    "batch_size": "batch_size",
+    "n_folds": "n_folds",
+}
+"""Profile parameter → :class:`PaperConfig` field it overrides."""
+
+
+def config_from_params(params: dict, base: PaperConfig = PAPER) -> PaperConfig:
+    """``base`` with the training keys of a profile (:data:`PROFILE_KEYS`) applied; absent or null keys keep the paper's value."""
+    changes = {field: params[key] for key, field in PROFILE_KEYS.items() if params.get(key) is not None}
+    return dataclasses.replace(base, **changes)
+
+
+def train_command(
+    task: str,
+    approach: str = "proposed",
+    fold: int | None = None,
+    data_root: str | Path | None = None,
+    profile: str = "paper",
+    out_dir: str | Path | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    **overrides,
+) -> pd.DataFrame:
+    """What ``strokelib train --task T --approach A [--fold K] [--profile P] [--data-root D]`` runs.
+
+    Loads the training cases (``data_root`` or the profile's synthetic set), builds the config from the profile
+    (plus ``overrides``, any profile key) and runs :func:`cross_validate` for one fold or all of them. Folds run in
+    parallel as separate processes: ``CUDA_VISIBLE_DEVICES=K strokelib train ... --fold K &``.
+    """
+    from .datasets import load_isles2015
+    from .notebooks import load_profile, project_root, resolve_data_root
+
+    params = {**load_profile(profile), **{k: v for k, v in overrides.items() if v is not None}}
+    root = resolve_data_root(data_root or params.get("data_root"), task, params.get("synthetic_geometry", "paper"),
+                             params.get("n_train", 30), params.get("n_test", 0), params.get("seed", 0))
+    cases = load_isles2015(root, task, "training", progress=progress)
+    out_dir = Path(out_dir or project_root() / params.get("outputs_dir", "outputs"))
+    return cross_validate(
+        cases, task, approach, config_from_params(params), out_dir,
+        folds=None if fold is None else [int(fold)],
+        shuffle=bool(params.get("fold_shuffle", False)),
+        early_stopping=params.get("early_stopping", "inner"),
+        val_fraction=params.get("val_fraction", 0.25),
+        seed=params.get("seed", 0),
+        device=device or params.get("device"),
+        cache_dir=params.get("cache_dir") or out_dir / "cache",
+        progress=progress,
+        normalisation=params.get("normalisation", "brain"),
+        val_patches_per_case=params.get("val_patches_per_case"),
+        num_workers=params.get("num_workers", 0),
+        precision=params.get("precision", "auto"),
+        sampler=params.get("train_sampler"),
+    )
