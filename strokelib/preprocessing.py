@@ -109,10 +109,10 @@ class RegistrationSettings:
     shrink_factors: tuple[int, ...] = (4, 2, 1)
     smoothing_sigmas: tuple[float, ...] = (2.0, 1.0, 0.0)
     metric: str = "correlation"
-    sampling_percentage: float = 0.1
+    sampling_percentage: float = 0.05
     learning_rate: float = 2.0
-    min_step: float = 1e-3
-    iterations: int = 200
+    min_step: float = 0.01
+    iterations: int = 100
     seed: int = 0
 
 
@@ -578,3 +578,20 @@ def symmetry_table(
             frame["plane_angle_deg"], frame["plane_distance_mm"] = angle, distance
         frames.append(frame)
     return pd.concat(frames, ignore_index=True).set_index(["case", "modality"])
+
+
+def planes_from_truth(truth: dict, split: str = "training", space: str = "world") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{case id: (point, normal)} of the true mid-sagittal planes in a synthetic dataset's ground truth
+    (:func:`strokelib.synthetic.read_truth`), in world mm (``space="world"``) or voxel indices (``"voxel"``)."""
+    if space not in ("world", "voxel"):
+        raise ConfigError(f"unknown space {space!r}; use 'world' or 'voxel'")
+    try:
+        cases = truth["cases"][split]
+        return {str(case_id): (np.asarray(c["midsagittal_plane"][f"point_{space}"], float),
+                               np.asarray(c["midsagittal_plane"][f"normal_{space}"], float))
+                for case_id, c in cases.items()}
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"the ground truth has no mid-sagittal planes for split {split!r} ({type(exc).__name__}: {exc}); "
+            "pass the dict returned by strokelib.synthetic.read_truth"
+        ) from exc
