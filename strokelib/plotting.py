@@ -279,3 +279,295 @@ def symmetry_difference(case, modality: str | None = None, z_index: int | None =
     fig.suptitle(f"case {case.case_id}: the difference to the mirror highlights the lesion (axial {z})", fontsize=11)
     fig.tight_layout()
     return _finish(fig, output_file)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 03 patch sampling (paper §3.3, Figure 3)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _patch_box(ax, centre, patch_shape, height: int, **style) -> None:
+    """Outline the in-plane extent [c - p//2, c - p//2 + p) of a patch on an axial slice drawn by :func:`_slice`."""
+    from matplotlib.patches import Rectangle
+
+    x0 = centre[0] - patch_shape[0] // 2
+    y_top = centre[1] - patch_shape[1] // 2 + patch_shape[1] - 1
+    ax.add_patch(Rectangle((x0 - 0.5, height - 1 - y_top - 0.5), patch_shape[0], patch_shape[1], fill=False, **style))
+
+
+def _sampling_slice(case, centres, origin) -> int:
+    """The axial slice that shows the method best: the healthy-grid plane nearest the lesion's centre."""
+    z_lesion = lesion_slices(case)[2]
+    healthy_z = centres[~origin, 2]
+    if len(healthy_z) == 0:
+        return z_lesion
+    planes, counts = np.unique(healthy_z, return_counts=True)
+    return int(planes[np.lexsort((-counts, np.abs(planes - z_lesion)))[0]])
+
+
+def sampling_diagram(case, centres, ops, info=None, patch_shape=(24, 24, 16), z_index: int | None = None,
+                     modality: str | None = None, n_boxes: int = 3, seed: int = 0, output_file=None):
+    """Figure 3 of the paper on a real case: (a) one axial slice with the healthy grid centres (blue), the
+    lesion-sampled centres (orange) and a few patch boxes; (b) a zoom on the lesion with each lesion patch's
+    random offset drawn as an arrow from the sampled voxel to the patch centre; (c) the offsets per axis.
+
+    ``info`` is the sampler's ``return_info`` dict (``lesion`` origin, sampled ``voxel``); without it patches whose
+    centre lies on the lesion count as lesion patches and no offset is drawn.
+    """
+    centres = np.asarray(centres)
+    if info is None:
+        origin = case.label[tuple(centres.T)] > 0 if case.label is not None else np.zeros(len(centres), bool)
+        voxels = centres
+    else:
+        origin, voxels = np.asarray(info["lesion"], bool), np.asarray(info["voxel"])
+    z = _sampling_slice(case, centres, origin) if z_index is None else z_index
+    modality = modality or case.modalities[0]
+    volume = case.channel(modality)
+    lo, hi = _robust_limits(volume, case.brain_mask)
+    height = case.shape[1]
+    on_slice = centres[:, 2] == z
+    lesion_here, healthy_here = on_slice & origin, on_slice & ~origin
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.8), gridspec_kw={"width_ratios": [1.15, 1.15, 1]})
+    for ax in axes[:2]:
+        ax.imshow(_slice(volume, "axial", z), cmap="gray", vmin=lo, vmax=hi)
+        if case.label is not None and _slice(case.label, "axial", z).any():
+            ax.contour(_slice(case.label, "axial", z), levels=[0.5], colors="red", linewidths=0.9)
+        ax.axis("off")
+    ax = axes[0]
+    ax.scatter(centres[healthy_here, 0], height - 1 - centres[healthy_here, 1], s=6, c="tab:blue",
+               label=f"healthy grid centres ({healthy_here.sum()} on this slice)")
+    ax.scatter(centres[lesion_here, 0], height - 1 - centres[lesion_here, 1], s=6, c="tab:orange",
+               label=f"lesion-sampled centres ({lesion_here.sum()})")
+    for pool, colour in ((np.flatnonzero(lesion_here), "tab:orange"), (np.flatnonzero(healthy_here), "tab:blue")):
+        for i in rng.choice(pool, min(n_boxes, len(pool)), replace=False) if len(pool) else []:
+            _patch_box(ax, centres[i], patch_shape, height, edgecolor=colour, lw=1.2)
+    ax.legend(loc="lower left", fontsize=7, framealpha=0.8)
+    ax.set_title(f"(a) {modality}, axial slice {z}: centres and {patch_shape[0]}×{patch_shape[1]} patch boxes",
+                 fontsize=9)
+    ax = axes[1]
+    sel = np.flatnonzero(lesion_here)
+    if len(sel):
+        ax.quiver(voxels[sel, 0], height - 1 - voxels[sel, 1], centres[sel, 0] - voxels[sel, 0],
+                  voxels[sel, 1] - centres[sel, 1], angles="xy", scale_units="xy", scale=1, color="tab:orange",
+                  width=0.004, alpha=0.8)
+        ax.scatter(voxels[sel, 0], height - 1 - voxels[sel, 1], s=5, c="yellow", label="sampled lesion voxel")
+        ax.legend(loc="lower left", fontsize=7, framealpha=0.8)
+        _patch_box(ax, centres[sel[0]], patch_shape, height, edgecolor="tab:orange", lw=1.2)
+        points = np.concatenate([voxels[sel, :2], centres[sel, :2]])
+        margin = patch_shape[0] // 2 + 2
+        ax.set_xlim(points[:, 0].min() - margin, points[:, 0].max() + margin)
+        ax.set_ylim(height - 1 - points[:, 1].min() + margin, height - 1 - points[:, 1].max() - margin)
+    ax.set_title("(b) lesion patches centred on this slice: offset from the sampled voxel", fontsize=9)
+    ax = axes[2]
+    offsets = (centres - voxels)[origin]
+    if len(offsets):
+        for axis, name in enumerate("xyz"):
+            values, counts = np.unique(offsets[:, axis], return_counts=True)
+            ax.step(values, counts / len(offsets), where="mid", label=f"{name} (|offset| ≤ {np.abs(values).max()})")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("offset (voxels)")
+    ax.set_ylabel("share of lesion patches")
+    ax.set_title("(c) offsets keep the sampled voxel inside its patch", fontsize=9)
+    n_lesion = int(origin.sum())
+    augmented = int((np.asarray(ops) > 0).sum())
+    fig.suptitle(f"case {case.case_id}: {len(centres)} patches = {n_lesion} lesion-sampled ({augmented} augmented) "
+                 f"+ {len(centres) - n_lesion} healthy", fontsize=11)
+    fig.tight_layout()
+    return _finish(fig, output_file)
+
+
+def _patch_rows(ax_row, x, y, names, limits, title: str) -> None:
+    """One patch as a row: the middle axial slice of each channel, the label outlined in red."""
+    z = x.shape[-1] // 2
+    label = np.rot90(y[:, :, z])
+    for c, ax in enumerate(ax_row[:-1]):
+        ax.imshow(np.rot90(x[c, :, :, z]), cmap="gray", vmin=limits[c][0], vmax=limits[c][1])
+        if label.any():
+            ax.contour(label, levels=[0.5], colors="red", linewidths=0.7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if c == 0:
+            ax.set_ylabel(title, fontsize=7)
+    ax_row[-1].imshow(label, cmap="Reds", vmin=0, vmax=1)
+    ax_row[-1].set_xticks([])
+    ax_row[-1].set_yticks([])
+
+
+def patch_gallery(case, centres, ops, origin, patch_shape=(24, 24, 16), n_healthy: int = 2, seed: int = 0,
+                  output_file=None):
+    """Example training patches across every modality (columns, label last): one lesion-sampled patch per
+    augmentation op found in ``ops`` and ``n_healthy`` healthy ones, each shown as it reaches the network (op
+    applied), middle axial slice."""
+    from . import sampling
+
+    rng = np.random.default_rng(seed)
+    ops, origin = np.asarray(ops), np.asarray(origin, bool)
+    picks = [int(rng.choice(np.flatnonzero(origin & (ops == op)))) for op in range(len(sampling.AUGMENTATIONS))
+             if (origin & (ops == op)).any()]
+    healthy = np.flatnonzero(~origin)
+    picks += [int(i) for i in rng.choice(healthy, min(n_healthy, len(healthy)), replace=False)]
+    picks = np.array(picks, np.int64)
+    x = sampling.extract_patches(case.images, centres[picks], patch_shape)
+    label = case.label if case.label is not None else np.zeros(case.shape, np.uint8)
+    y = sampling.extract_patches((label > 0).astype(np.uint8), centres[picks], patch_shape)
+    x, y = sampling.augment_batch(x, y, ops[picks])
+    limits = [_robust_limits(case.images[c], case.brain_mask) for c in range(len(case.modalities))]
+    cols = len(case.modalities) + 1
+    fig, axes = plt.subplots(len(picks), cols, figsize=(1.25 * cols, 1.3 * len(picks)), squeeze=False)
+    for row, i in enumerate(picks):
+        kind = "lesion" if origin[i] else "healthy"
+        _patch_rows(axes[row], x[row], y[row], case.modalities, limits,
+                    f"{kind}\n{sampling.AUGMENTATIONS[ops[i]]}")
+    for c, name in enumerate((*case.modalities, "label")):
+        axes[0, c].set_title(name, fontsize=8)
+    fig.suptitle(f"case {case.case_id}: training patches {tuple(patch_shape)}, middle axial slice", fontsize=10)
+    fig.tight_layout()
+    return _finish(fig, output_file)
+
+
+def augmentation_gallery(case, centre, patch_shape=(24, 24, 16), modality: str | None = None, output_file=None):
+    """One lesion patch under each augmentation op of §3.3 (columns): the image (top) and its label (bottom) turn
+    together; rotations act in the axial plane, ``flip_x`` mirrors left-right."""
+    from . import sampling
+
+    modality = modality or case.modalities[0]
+    c = case.modalities.index(modality)
+    centre = np.asarray(centre, np.int64).reshape(1, 3)
+    x = sampling.extract_patches(case.images[c:c + 1], centre, patch_shape)[0]
+    y = sampling.extract_patches((case.label > 0).astype(np.uint8), centre, patch_shape)[0]
+    lo, hi = _robust_limits(case.images[c], case.brain_mask)
+    z = patch_shape[2] // 2
+    fig, axes = plt.subplots(2, len(sampling.AUGMENTATIONS), figsize=(2.0 * len(sampling.AUGMENTATIONS), 4.2))
+    for col, op in enumerate(sampling.AUGMENTATIONS):
+        xa, ya = sampling.augment(x, op), sampling.augment(y, op)
+        axes[0, col].imshow(np.rot90(xa[0, :, :, z]), cmap="gray", vmin=lo, vmax=hi)
+        axes[0, col].contour(np.rot90(ya[:, :, z]), levels=[0.5], colors="red", linewidths=0.8)
+        axes[1, col].imshow(np.rot90(ya[:, :, z]), cmap="Reds", vmin=0, vmax=1)
+        axes[0, col].set_title(op, fontsize=9)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].set_ylabel(modality, fontsize=8)
+    axes[1, 0].set_ylabel("label", fontsize=8)
+    fig.suptitle(f"case {case.case_id}: augmentation ops on one lesion patch (data and label together)", fontsize=10)
+    fig.tight_layout()
+    return _finish(fig, output_file)
+
+
+def class_balance_bars(table, column: str = "lesion voxels % (all patch voxels)", output_file=None):
+    """Voxel-level lesion share of each patch set (rows of :func:`strokelib.sampling.balance_table`)."""
+    fig, ax = plt.subplots(figsize=(6.5, 0.5 * len(table) + 1.2))
+    values = table[column].to_numpy(float)
+    bars = ax.barh(np.arange(len(table)), values, color=["0.6"] + ["tab:orange"] * (len(table) - 1))
+    ax.bar_label(bars, labels=[f"{v:.1f} %" for v in values], fontsize=8, padding=3)
+    ax.set_yticks(np.arange(len(table)), table.index)
+    ax.invert_yaxis()
+    ax.set_xlabel(column)
+    ax.set_xlim(0, max(values.max() * 1.25, 1e-3))
+    ax.set_title("class balance of the training patches (§3.3)", fontsize=10)
+    fig.tight_layout()
+    return _finish(fig, output_file)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 04 network and training (paper §3.2–3.4, Figure 2)
+# ---------------------------------------------------------------------------------------------------------
+
+_SUNET_LEVEL = {"inconv": 0, "dual1": 0, "down1": 1, "dual2": 1, "down2": 2, "dual3": 2, "down3": 3, "dual4": 3,
+                "up4": 2, "mono3": 2, "up3": 1, "mono2": 1, "up2": 0, "mono1": 0, "outconv": 0}
+_SUNET_OP = {"inconv": "conv 3³", "dual": "2×(BN·PReLU·conv 3³)\n+ x", "down": "conv 3³@2 ‖ maxpool 2",
+             "up": "convT 3³@2\n+ skip", "mono": "BN·PReLU·conv 3³\n+ x", "outconv": "conv 3³ → logits"}
+
+
+def architecture_diagram(table, in_channels: int, output_file=None):
+    """Figure 2-like schematic of SUNet from :func:`strokelib.model.layer_table`: blocks in execution order on a U,
+    one row per resolution level, additive long skips as dashed arrows; encoder blue, decoder orange."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    names = list(table["name"])
+    rows = table.set_index("name")
+    fig, ax = plt.subplots(figsize=(1.15 * len(names) + 1, 6.2))
+    pos = {name: (i * 1.15, -1.5 * _SUNET_LEVEL[name]) for i, name in enumerate(names)}
+    for name, (x, y) in pos.items():
+        row = rows.loc[name]
+        colour = "#c6dbef" if row["part"] == "encoder" else "#fdd0a2"
+        ax.add_patch(FancyBboxPatch((x - 0.5, y - 0.55), 1.0, 1.1, boxstyle="round,pad=0.02", fc=colour, ec="0.3"))
+        op = _SUNET_OP[name.rstrip("0123456789")]
+        ax.text(x, y + 0.38, name, ha="center", va="center", fontsize=8, weight="bold")
+        ax.text(x, y + 0.05, op, ha="center", va="center", fontsize=5.5)
+        ax.text(x, y - 0.3, row["output shape"], ha="center", va="center", fontsize=6.5)
+        ax.text(x, y - 0.45, f"{row['params']:,} p", ha="center", va="center", fontsize=5.5, color="0.35")
+    for a, b in zip(names[:-1], names[1:], strict=True):
+        (xa, ya), (xb, yb) = pos[a], pos[b]
+        ax.add_patch(FancyArrowPatch((xa + 0.5, ya), (xb - 0.5, yb), arrowstyle="-|>", mutation_scale=8, color="0.3"))
+    for enc, up in (("dual1", "up2"), ("dual2", "up3"), ("dual3", "up4")):
+        (xa, ya), (xb, yb) = pos[enc], pos[up]
+        ax.add_patch(FancyArrowPatch((xa, ya + 0.55), (xb, yb + 0.55), connectionstyle="arc3,rad=-0.12",
+                                     arrowstyle="-|>", mutation_scale=8, color="tab:green", ls="--"))
+        ax.text((xa + xb) / 2, ya + 0.95 + 0.08 * (xb - xa), "+ (additive skip)", ha="center", fontsize=6.5,
+                color="tab:green")
+    x0, y0 = pos[names[0]]
+    ax.annotate(f"input\n{in_channels}@{'×'.join(table.attrs.get('patch', ()) or ['…'])}", (x0 - 0.5, y0),
+                (x0 - 1.3, y0), fontsize=7, ha="center", va="center", arrowprops={"arrowstyle": "-|>", "color": "0.3"})
+    enc = table.loc[table.part == "encoder", "params"].sum()
+    total = table["params"].sum()
+    ax.set_title(f"SUNet (§3.2, Figure 2): {total:,} parameters, encoder {enc / total:.1%}, decoder {1 - enc / total:.1%}",
+                 fontsize=10)
+    xs, ys = zip(*pos.values(), strict=True)
+    ax.set_xlim(min(xs) - 1.8, max(xs) + 0.8)
+    ax.set_ylim(min(ys) - 0.9, max(ys) + 2.6)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return _finish(fig, output_file)
+
+
+def focal_vs_cross_entropy(gammas=(0.0, 0.5, 1.0, 2.0, 5.0), alpha=(0.25, 0.75), output_file=None):
+    """Eq. 1 as a function of the true-class probability p_t: the loss (left) and its weight relative to
+    cross-entropy, (1 − p_t)^γ (right), which is what lets the many easy healthy voxels fade out (§3.3)."""
+    p = np.linspace(0.001, 0.999, 400)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for gamma in gammas:
+        label = "cross-entropy (γ = 0)" if gamma == 0 else f"focal γ = {gamma:g}"
+        axes[0].plot(p, -((1 - p) ** gamma) * np.log(p), label=label, lw=2 if gamma in (0, 2) else 1)
+        if gamma:
+            axes[1].semilogy(p, (1 - p) ** gamma, label=label)
+    for t, name in enumerate(("healthy", "lesion")):
+        axes[0].plot(p, -alpha[t] * (1 - p) ** 2 * np.log(p), ls=":", color="k" if t else "0.6",
+                     label=f"γ = 2, α{t} = {alpha[t]} ({name})")
+    axes[0].set(xlabel="probability of the true class p_t", ylabel="loss per voxel", ylim=(0, 3),
+                title="FL(p_t) = −α_t (1 − p_t)^γ log p_t   (Eq. 1)")
+    axes[1].set(xlabel="probability of the true class p_t", ylabel="focal / cross-entropy",
+                title="weight of a voxel relative to cross-entropy")
+    axes[1].axvline(0.9, color="0.7", lw=0.8)
+    axes[1].text(0.88, 2e-2, "p_t = 0.9: γ = 2 weighs it 100× less", ha="right", fontsize=7)
+    for ax in axes:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _finish(fig, output_file)
+
+
+def training_curves(history, output_file=None, title: str | None = None):
+    """Per-fold training and validation loss, and the early-stopping metric (validation L1 + error rate, §3.4)
+    with each fold's best epoch marked. ``history`` is what :func:`strokelib.training.cross_validate` returns."""
+    folds = sorted(history["fold"].unique()) if "fold" in history else [0]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, fold in enumerate(folds):
+        h = history[history["fold"] == fold] if "fold" in history else history
+        c = colours[i % len(colours)]
+        epochs = h["epoch"] + 1
+        axes[0].plot(epochs, h["train_loss"], "-o", ms=3, color=c, label=f"fold {fold} train")
+        axes[0].plot(epochs, h["val_loss"], "--s", ms=3, color=c, label=f"fold {fold} validation")
+        axes[1].plot(epochs, h["val_l1_er"], "-o", ms=3, color=c, label=f"fold {fold}")
+        best = int(h["best_epoch"].iloc[-1])
+        axes[1].plot(best + 1, h.loc[h["epoch"] == best, "val_l1_er"], "*", ms=12, color=c)
+    axes[0].set(xlabel="epoch", ylabel="loss", title="training (solid) and validation (dashed) loss")
+    axes[1].set(xlabel="epoch", ylabel="L1 + error rate", title="early-stopping metric (★ best epoch)")
+    for ax in axes:
+        ax.legend(fontsize=7, ncol=2)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _finish(fig, output_file)
