@@ -476,47 +476,47 @@ def class_balance_bars(table, column: str = "lesion voxels % (all patch voxels)"
 
 _SUNET_LEVEL = {"inconv": 0, "dual1": 0, "down1": 1, "dual2": 1, "down2": 2, "dual3": 2, "down3": 3, "dual4": 3,
                 "up4": 2, "mono3": 2, "up3": 1, "mono2": 1, "up2": 0, "mono1": 0, "outconv": 0}
-_SUNET_OP = {"inconv": "conv 3³", "dual": "2×(BN·PReLU·conv 3³)\n+ x", "down": "conv 3³@2 ‖ maxpool 2",
-             "up": "convT 3³@2\n+ skip", "mono": "BN·PReLU·conv 3³\n+ x", "outconv": "conv 3³ → logits"}
+_SUNET_OP = {"inconv": "conv 3³", "dual": "2× BN·PReLU·conv\n+ x", "down": "conv 3³ @2\n‖ maxpool 2",
+             "up": "convT 3³ @2\n+ skip", "mono": "BN·PReLU·conv\n+ x", "outconv": "conv 3³\n→ logits"}
 
 
-def architecture_diagram(table, in_channels: int, output_file=None):
+def architecture_diagram(table, in_channels: int, patch_shape=(24, 24, 16), output_file=None):
     """Figure 2-like schematic of SUNet from :func:`strokelib.model.layer_table`: blocks in execution order on a U,
     one row per resolution level, additive long skips as dashed arrows; encoder blue, decoder orange."""
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     names = list(table["name"])
     rows = table.set_index("name")
-    fig, ax = plt.subplots(figsize=(1.15 * len(names) + 1, 6.2))
-    pos = {name: (i * 1.15, -1.5 * _SUNET_LEVEL[name]) for i, name in enumerate(names)}
+    dx, w, h = 1.7, 1.5, 1.2
+    fig, ax = plt.subplots(figsize=(1.1 * len(names) + 2, 6.0))
+    pos = {name: (i * dx, -1.6 * _SUNET_LEVEL[name]) for i, name in enumerate(names)}
     for name, (x, y) in pos.items():
         row = rows.loc[name]
         colour = "#c6dbef" if row["part"] == "encoder" else "#fdd0a2"
-        ax.add_patch(FancyBboxPatch((x - 0.5, y - 0.55), 1.0, 1.1, boxstyle="round,pad=0.02", fc=colour, ec="0.3"))
-        op = _SUNET_OP[name.rstrip("0123456789")]
-        ax.text(x, y + 0.38, name, ha="center", va="center", fontsize=8, weight="bold")
-        ax.text(x, y + 0.05, op, ha="center", va="center", fontsize=5.5)
-        ax.text(x, y - 0.3, row["output shape"], ha="center", va="center", fontsize=6.5)
-        ax.text(x, y - 0.45, f"{row['params']:,} p", ha="center", va="center", fontsize=5.5, color="0.35")
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02", fc=colour, ec="0.3"))
+        ax.text(x, y + 0.42, name, ha="center", va="center", fontsize=8, weight="bold")
+        ax.text(x, y + 0.08, _SUNET_OP[name.rstrip("0123456789")], ha="center", va="center", fontsize=6)
+        ax.text(x, y - 0.29, row["output shape"], ha="center", va="center", fontsize=6.5)
+        ax.text(x, y - 0.46, f"{row['params']:,} params", ha="center", va="center", fontsize=5.5, color="0.35")
     for a, b in zip(names[:-1], names[1:], strict=True):
         (xa, ya), (xb, yb) = pos[a], pos[b]
-        ax.add_patch(FancyArrowPatch((xa + 0.5, ya), (xb - 0.5, yb), arrowstyle="-|>", mutation_scale=8, color="0.3"))
+        ax.add_patch(FancyArrowPatch((xa + w / 2, ya), (xb - w / 2, yb), arrowstyle="-|>", mutation_scale=8, color="0.3"))
     for enc, up in (("dual1", "up2"), ("dual2", "up3"), ("dual3", "up4")):
         (xa, ya), (xb, yb) = pos[enc], pos[up]
-        ax.add_patch(FancyArrowPatch((xa, ya + 0.55), (xb, yb + 0.55), connectionstyle="arc3,rad=-0.12",
+        ax.add_patch(FancyArrowPatch((xa, ya + h / 2), (xb, yb + h / 2), connectionstyle="arc3,rad=-0.1",
                                      arrowstyle="-|>", mutation_scale=8, color="tab:green", ls="--"))
-        ax.text((xa + xb) / 2, ya + 0.95 + 0.08 * (xb - xa), "+ (additive skip)", ha="center", fontsize=6.5,
-                color="tab:green")
+        ax.text((xa + xb) / 2, ya + h / 2 + 0.05 * (xb - xa) + 0.08, "+  additive long skip", ha="center",
+                fontsize=6.5, color="tab:green")
     x0, y0 = pos[names[0]]
-    ax.annotate(f"input\n{in_channels}@{'×'.join(table.attrs.get('patch', ()) or ['…'])}", (x0 - 0.5, y0),
-                (x0 - 1.3, y0), fontsize=7, ha="center", va="center", arrowprops={"arrowstyle": "-|>", "color": "0.3"})
+    ax.annotate(f"input\n{'×'.join(map(str, patch_shape))}\n@ {in_channels}", (x0 - w / 2, y0), (x0 - 1.6, y0),
+                fontsize=7, ha="center", va="center", arrowprops={"arrowstyle": "-|>", "color": "0.3"})
     enc = table.loc[table.part == "encoder", "params"].sum()
     total = table["params"].sum()
     ax.set_title(f"SUNet (§3.2, Figure 2): {total:,} parameters, encoder {enc / total:.1%}, decoder {1 - enc / total:.1%}",
                  fontsize=10)
     xs, ys = zip(*pos.values(), strict=True)
-    ax.set_xlim(min(xs) - 1.8, max(xs) + 0.8)
-    ax.set_ylim(min(ys) - 0.9, max(ys) + 2.6)
+    ax.set_xlim(min(xs) - 2.1, max(xs) + w / 2 + 0.1)
+    ax.set_ylim(min(ys) - h / 2 - 0.2, max(ys) + h / 2 + 0.05 * (max(xs) - min(xs)) + 0.4)
     ax.set_aspect("equal")
     ax.axis("off")
     return _finish(fig, output_file)
@@ -540,7 +540,8 @@ def focal_vs_cross_entropy(gammas=(0.0, 0.5, 1.0, 2.0, 5.0), alpha=(0.25, 0.75),
     axes[1].set(xlabel="probability of the true class p_t", ylabel="focal / cross-entropy",
                 title="weight of a voxel relative to cross-entropy")
     axes[1].axvline(0.9, color="0.7", lw=0.8)
-    axes[1].text(0.88, 2e-2, "p_t = 0.9: γ = 2 weighs it 100× less", ha="right", fontsize=7)
+    axes[1].set_ylim(1e-4, 2)
+    axes[1].text(0.88, 2e-4, "p_t = 0.9: γ = 2 weighs it 100× less", ha="right", fontsize=7)
     for ax in axes:
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -569,5 +570,98 @@ def training_curves(history, output_file=None, title: str | None = None):
         ax.xaxis.get_major_locator().set_params(integer=True)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return _finish(fig, output_file)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 05 inference and metrics (paper §3.5 and §4, Figures 4–5)
+# ---------------------------------------------------------------------------------------------------------
+OVERLAY_COLOURS = {"true positive": (0.0, 0.8, 0.0), "false positive": (0.9, 0.0, 0.0), "false negative": (0.0, 0.35, 1.0)}
+
+
+def _largest_slice(mask: np.ndarray, plane: str) -> int:
+    """Index of the slice of ``plane`` where ``mask`` has the most voxels (the middle one when it is empty)."""
+    axis = {"sagittal": 0, "coronal": 1, "axial": 2}[plane]
+    if not mask.any():
+        return mask.shape[axis] // 2
+    other = tuple(a for a in range(3) if a != axis)
+    return int(np.argmax(mask.sum(axis=other)))
+
+
+def error_overlay(ax, image: np.ndarray, pred: np.ndarray, truth: np.ndarray, alpha: float = 0.7) -> None:
+    """Draw a 2D image in grey with true positives green, false positives red and false negatives blue (Figs 4–5)."""
+    lo, hi = _robust_limits(image)
+    ax.imshow(image, cmap="gray", vmin=lo, vmax=hi)
+    rgba = np.zeros((*image.shape, 4))
+    for name, region in (("true positive", pred & truth), ("false positive", pred & ~truth), ("false negative", ~pred & truth)):
+        rgba[region] = (*OVERLAY_COLOURS[name], alpha)
+    ax.imshow(rgba)
+    ax.axis("off")
+
+
+def segmentation_overlays(cases, probabilities, predictions, titles=None, modality: str | None = None,
+                          plane: str = "axial", output_file=None):
+    """Figures 4 and 5: one row per case — ``modality`` with TP/FP/FN colours, the lesion probability map, and
+    the binarised mask with the ground-truth outline — on the slice where prediction ∪ truth is largest.
+
+    ``cases`` hold the ground truth (``case.label``); ``probabilities`` and ``predictions`` are the matching
+    (X, Y, Z) maps and masks; ``titles`` label the rows (e.g. "best DSC 0.85, case 9").
+    """
+    from matplotlib.patches import Patch
+
+    fig, axes = plt.subplots(len(cases), 3, figsize=(9.5, 3.2 * len(cases)), squeeze=False)
+    for row, (case, prob, pred) in enumerate(zip(cases, probabilities, predictions)):
+        pred = np.asarray(pred) > 0
+        truth = case.label > 0 if case.label is not None else np.zeros_like(pred)
+        index = _largest_slice(pred | truth, plane)
+        name = modality or case.modalities[0]
+        image = _slice(case.channel(name), plane, index)
+        pred2d, truth2d = _slice(pred, plane, index), _slice(truth, plane, index)
+        error_overlay(axes[row, 0], image, pred2d, truth2d)
+        label = titles[row] if titles is not None else f"case {case.case_id}"
+        axes[row, 0].set_title(f"{label}\n{name}, {plane} slice {index}", fontsize=9)
+        shown = axes[row, 1].imshow(_slice(np.asarray(prob), plane, index), cmap="magma", vmin=0.0, vmax=1.0)
+        axes[row, 1].set_title("lesion probability", fontsize=9)
+        axes[row, 1].axis("off")
+        fig.colorbar(shown, ax=axes[row, 1], fraction=0.046, pad=0.02)
+        axes[row, 2].imshow(pred2d, cmap="gray", vmin=0, vmax=1)
+        if truth2d.any():
+            axes[row, 2].contour(truth2d, levels=[0.5], colors=["yellow"], linewidths=1.0)
+        axes[row, 2].set_title("binarised mask (truth outlined)", fontsize=9)
+        axes[row, 2].axis("off")
+    handles = [Patch(color=colour, label=name) for name, colour in OVERLAY_COLOURS.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.01))
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return _finish(fig, output_file)
+
+
+def score_heatmap(table, value: str = "score", output_file=None, title: str | None = None):
+    """The Th × S_min grid of §4.1 as a heatmap of ``value`` (the Eq. 2 score by default), best cell boxed.
+
+    ``table`` is :func:`strokelib.metrics.grid_search` output; cells without a value (every HD undefined) are grey.
+    """
+    from matplotlib.patches import Rectangle
+
+    grid = table.pivot(index="threshold", columns="min_size", values=value).sort_index()
+    values = grid.to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * values.shape[1], 1.0 + 0.45 * values.shape[0]))
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_bad("lightgrey")
+    shown = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto")
+    ax.set_xticks(range(values.shape[1]), [str(c) for c in grid.columns])
+    ax.set_yticks(range(values.shape[0]), [f"{t:g}" for t in grid.index])
+    ax.set_xlabel("minimum lesion size S_min (voxels)")
+    ax.set_ylabel("threshold Th")
+    finite = np.isfinite(values)
+    middle = np.nanmean(values[finite]) if finite.any() else 0.0
+    for (i, j), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7, color="white" if v < middle else "black")
+    if finite.any():
+        i, j = np.unravel_index(np.nanargmax(np.where(finite, values, -np.inf)), values.shape)
+        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+    fig.colorbar(shown, ax=ax, label=value)
+    ax.set_title(title or f"{value} over the Th × S_min grid (§4.1)")
     fig.tight_layout()
     return _finish(fig, output_file)

@@ -77,3 +77,12 @@ def test_l1_error_rate_hand_computed():
 
 def test_losses_registry():
     assert LOSSES["focal"] is focal_loss and LOSSES["cross_entropy"] is cross_entropy
+
+
+def test_focal_vs_cross_entropy_figure(tmp_path):
+    from strokelib.plotting import focal_vs_cross_entropy
+
+    fig = focal_vs_cross_entropy(gammas=(0.0, 2.0), output_file=tmp_path / "focal.png")
+    assert (tmp_path / "focal.png").is_file()
+    left = fig.axes[0].lines[0].get_ydata()  # cross-entropy: −log p
+    assert left[-1] == pytest.approx(-math.log(0.999), rel=1e-6)

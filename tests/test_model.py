@@ -68,3 +68,12 @@ def test_layer_table_shapes_and_totals():
     assert table["params"].sum() == 7_042_306
     assert table.loc[table.part == "encoder", "params"].sum() == parameter_split(model)["encoder"]
     assert model.training  # the table does not leave the model in eval mode
+
+
+def test_architecture_diagram_is_saved(tmp_path):
+    from strokelib.plotting import architecture_diagram
+
+    table = layer_table(SUNet(8), 8)
+    fig = architecture_diagram(table, 8, output_file=tmp_path / "fig2.png")
+    assert (tmp_path / "fig2.png").stat().st_size > 10_000
+    assert "75.2%" in fig.axes[0].get_title()

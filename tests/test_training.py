@@ -318,3 +318,14 @@ def test_train_command_passes_profile_to_cross_validate(tmp_path, monkeypatch):
     assert (cases, task, approach, cfg.max_epochs, out) == (["cases"], "SPES", "balanced", 2, tmp_path)
     kw = seen["kwargs"]
     assert kw["folds"] == [2] and kw["early_stopping"] == "held_out" and kw["sampler"] == "reference" and kw["seed"] == 3
+
+
+def test_training_curves_figure(tmp_path):
+    from strokelib.plotting import training_curves
+
+    history = pd.DataFrame({"fold": [0, 0, 1, 1], "epoch": [0, 1, 0, 1], "train_loss": [1.0, 0.5, 1.1, 0.6],
+                            "val_loss": [1.2, 0.7, 1.3, 0.8], "val_l1_er": [0.5, 0.4, 0.6, 0.65], "best_epoch": [0, 1, 0, 0]})
+    fig = training_curves(history, output_file=tmp_path / "curves.png", title="SPES proposed")
+    assert (tmp_path / "curves.png").is_file()
+    stars = [line for line in fig.axes[1].lines if line.get_marker() == "*"]
+    assert [float(s.get_xdata()[0]) for s in stars] == [2.0, 1.0]
