@@ -562,6 +562,7 @@ def cross_validate(
     num_workers: int = 0,
     precision: str = "auto",
     sampler: str | None = None,
+    reference: str | None = None,
 ) -> pd.DataFrame:
     """Train one SUNet per fold for ``approach`` (§4.1, Table 1) and return all folds' epoch histories.
 
@@ -573,7 +574,8 @@ def cross_validate(
     k (0-based), so folds can run in parallel, one process per GPU. Finished folds are skipped, an interrupted
     one resumes. Writes ``fold<k>.pt`` and ``fold<k>_history.csv`` under ``<out_dir>/models/<task>/<approach>/``.
     ``sampler`` replaces the balanced sampler of ``balanced``/``proposed`` (``'reference'``: the released 2:1
-    sampling); the Baseline keeps its own.
+    sampling); the Baseline keeps its own. ``normalisation``, ``transform``, ``reference`` and ``cache_dir`` go to
+    ``prepare_case`` (the cache is shared with notebook 02).
     """
     from .preprocessing import prepare_case
     from .sampling import PatchDataset
@@ -602,7 +604,7 @@ def cross_validate(
                         key=list(by_id).index)
         for case_id in tqdm(needed, desc=f"preparing {approach} cases", disable=not progress, leave=False):
             prepared[case_id] = prepare_case(by_id[case_id], symmetric=spec.symmetric, normalisation=normalisation,
-                                             transform=transform, cache_dir=cache_dir)
+                                             transform=transform, cache_dir=cache_dir, reference=reference or None)
 
     histories = []
     for k in folds:
@@ -700,9 +702,11 @@ def train_command(
         val_fraction=params.get("val_fraction", 0.25),
         seed=params.get("seed", 0),
         device=device or params.get("device"),
-        cache_dir=params.get("cache_dir") or out_dir / "cache",
+        cache_dir=params.get("sym_cache_dir") or out_dir / "symmetric_cache",
         progress=progress,
         normalisation=params.get("normalisation", "brain"),
+        transform=params.get("sym_transform", "rigid"),
+        reference=params.get("sym_reference") or None,
         val_patches_per_case=params.get("val_patches_per_case"),
         num_workers=params.get("num_workers", 0),
         precision=params.get("precision", "auto"),

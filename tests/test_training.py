@@ -243,7 +243,7 @@ def fake_pipeline(monkeypatch):
     """prepare_case and PatchDataset stand-ins, so cross_validate is tested on its own."""
     calls = []
 
-    def prepare_case(case, symmetric, normalisation="brain", transform="rigid", cache_dir=None):
+    def prepare_case(case, symmetric, normalisation="brain", transform="rigid", cache_dir=None, reference=None):
         calls.append((case.case_id, symmetric))
         if not symmetric:
             return case
