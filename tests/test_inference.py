@@ -189,3 +189,37 @@ def test_export_smir_falls_back_to_case_id_and_checks_input(tmp_path, rng):
         inference.export_smir(mask, case, tmp_path, "bad/name")
     with pytest.raises((InferenceError, ImageError), match="12"):
         inference.export_smir(mask[:-1], case, tmp_path, "run")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Figures 4–5
+# ---------------------------------------------------------------------------------------------------------
+def test_error_overlay_colours_tp_fp_fn():
+    import matplotlib.pyplot as plt
+
+    from strokelib.plotting import OVERLAY_COLOURS, error_overlay
+
+    pred = np.array([[1, 1, 0], [0, 0, 0]], dtype=bool)
+    truth = np.array([[1, 0, 1], [0, 0, 0]], dtype=bool)
+    fig, ax = plt.subplots()
+    error_overlay(ax, np.arange(6.0).reshape(2, 3), pred, truth)
+    rgba = ax.images[1].get_array()
+    assert tuple(rgba[0, 0, :3]) == OVERLAY_COLOURS["true positive"]
+    assert tuple(rgba[0, 1, :3]) == OVERLAY_COLOURS["false positive"]
+    assert tuple(rgba[0, 2, :3]) == OVERLAY_COLOURS["false negative"]
+    assert rgba[1, :, 3].max() == 0  # true negatives stay transparent
+
+
+def test_segmentation_overlays_figure(tmp_path, rng):
+    from strokelib import plotting
+
+    case = make_case(rng)
+    case.label = np.zeros(case.shape, dtype=np.uint8)
+    case.label[8:12, 6:10, 5:9] = 1
+    prob = np.zeros(case.shape, dtype=np.float32)
+    prob[9:13, 6:10, 6:7] = 0.8
+    fig = plotting.segmentation_overlays([case, case], [prob, prob], [prob > 0.5, prob > 0.9], titles=["best", "worst"],
+                                         output_file=tmp_path / "fig4.png")
+    assert (tmp_path / "fig4.png").stat().st_size > 0
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any(t.startswith("best") and "axial slice 6" in t for t in titles)  # slice of the largest lesion area

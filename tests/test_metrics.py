@@ -236,3 +236,18 @@ def test_summary_table_shows_mean_sd_and_undefined_hd():
 def test_representative_cases():
     per_case = pd.DataFrame({"case": ["a", "b", "c", "d", "e"], "dsc": [0.5, 0.9, 0.1, 0.7, 0.3]})
     assert metrics.representative_cases(per_case) == {"best": "b", "median": "a", "worst": "c"}
+
+
+def test_score_heatmap_boxes_the_best_cell(tmp_path):
+    import matplotlib.patches as mpatches
+
+    from strokelib import plotting
+
+    cases = [known_case(0), known_case(2)]
+    table = metrics.grid_search([c[0] for c in cases], [c[1] for c in cases], (0.2, 0.5, 0.8), (1, 10, 200), progress=False)
+    fig = plotting.score_heatmap(table, output_file=tmp_path / "heatmap.png")
+    assert (tmp_path / "heatmap.png").stat().st_size > 0
+    box = [p for p in fig.axes[0].patches if isinstance(p, mpatches.Rectangle)][0]
+    assert box.get_xy() == (1 - 0.5, 1 - 0.5)  # column S_min=10, row Th=0.5
+    shown = fig.axes[0].images[0].get_array()
+    assert shown.mask[1, 2] and not shown.mask[1, 1]  # the all-empty cell is grey, not a number
