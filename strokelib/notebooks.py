@@ -88,13 +88,18 @@ def run_notebooks(
     out_dir = Path(output_dir) if output_dir else root / "outputs" / "notebooks" / name
     out_dir.mkdir(parents=True, exist_ok=True)
     kernel = kernel_name or _kernel_for_this_python()
+    paths = notebook_paths(root, only)
+    declared = {path: set(pm.inspect_notebook(str(path))) for path in paths}
+    unused = set(parameters or {}) - set().union(*declared.values())
+    if unused:
+        raise ConfigError(f"no notebook in this run has a parameter named {', '.join(sorted(unused))}; check the spelling")
     done = []
-    for path in notebook_paths(root, only):
+    for path in paths:
         target = out_dir / path.name
         log.info("running %s with profile %s", path.name, name)
         try:
             pm.execute_notebook(
-                str(path), str(target), parameters=params, kernel_name=kernel, cwd=str(root), progress_bar=False,
+                str(path), str(target), parameters={k: v for k, v in params.items() if k in declared[path]}, kernel_name=kernel, cwd=str(root), progress_bar=False,
                 log_output=False,
             )
         except PapermillExecutionError as exc:

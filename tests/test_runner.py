@@ -48,3 +48,8 @@ def test_failing_notebook_reports_cell_and_traceback(tmp_path):
     with pytest.raises(NotebookError) as info:
         run_notebooks("smoke", root=root, output_dir=tmp_path / "out")
     assert "01_fails.ipynb failed" in str(info.value) and "ZeroDivisionError" in str(info.value)
+
+
+def test_misspelt_parameter_is_refused_before_running():
+    with pytest.raises(ConfigError, match="no notebook in this run has a parameter named data_rot"):
+        run_notebooks("smoke", only=["01"], parameters={"data_rot": "/x"})
