@@ -559,7 +559,8 @@ def symmetry_table(
     """Add the symmetric modalities to each case (cached when ``cache_dir`` is given) and measure them.
 
     One row per case and modality: NCC of the registered mirror and of the naive flip (:func:`symmetry_ncc`), the
-    case's registration time (``seconds``: registration + resampling, 0 when read from the cache). With ``truths``
+    time spent now (``seconds``: registration + resampling, 0 when read from the cache) and the registration time
+    logged when it was computed (``registration_seconds``). With ``truths``
     ({case_id: (point_mm, normal)} of the true mid-sagittal plane in world mm) it adds the plane errors
     (:func:`plane_error`). Symmetric images are not kept, so any number of cases fits in memory.
     """
@@ -571,6 +572,7 @@ def symmetry_table(
         frame = symmetry_ncc(case, sym_case).reset_index()
         frame.insert(0, "case", str(case.case_id))
         frame["seconds"] = seconds
+        frame["registration_seconds"] = registration.seconds  # as logged when computed, also for cache hits
         frame["from_cache"] = registration.from_cache
         if truths is not None and str(case.case_id) in truths:
             true_point, true_normal = truths[str(case.case_id)]

@@ -322,4 +322,5 @@ def test_transform_none_is_the_naive_flip_and_table_reports_plane_errors(tmp_pat
     assert (table["plane_angle_deg"] < 1.0).all() and (table["plane_distance_mm"] < 1.0).all()
     again = pp.symmetry_table([case], cache_dir=tmp_path, progress=False)
     assert again["from_cache"].all() and (again["seconds"] == 0).all()
+    np.testing.assert_allclose(again["registration_seconds"], table["registration_seconds"])
     np.testing.assert_allclose(again["registered"], table["registered"])
