@@ -287,3 +287,20 @@ def test_patch_dataset_seed_epochs_and_pickle():
     loader = torch.utils.data.DataLoader(a, batch_size=8, shuffle=False)
     xb, yb = next(iter(loader))
     assert xb.shape == (8, 3, *PATCH) and torch.equal(yb, a.get_batch(range(8))[1])
+
+
+# ---------------------------------------------------------------------------------------------- figures
+def test_sampling_figures_are_written(case, tmp_path):
+    from strokelib import plotting
+
+    centres, ops, info = sampling.balanced_centres(case, 200, PATCH, rng=0, return_info=True)
+    fig = plotting.sampling_diagram(case, centres, ops, info, PATCH, output_file=tmp_path / "fig3.png")
+    assert (tmp_path / "fig3.png").stat().st_size > 0
+    assert "100 lesion-sampled" in fig._suptitle.get_text()
+    fig = plotting.patch_gallery(case, centres, ops, info["lesion"], PATCH, n_healthy=2, output_file=tmp_path / "g.png")
+    assert len(fig.axes) == (5 + 2) * (len(case.modalities) + 1)  # one lesion patch per op + 2 healthy
+    first = np.flatnonzero(info["lesion"])[0]
+    plotting.augmentation_gallery(case, centres[first], PATCH, output_file=tmp_path / "a.png")
+    table = sampling.balance_table(case, 200, PATCH)
+    plotting.class_balance_bars(table, output_file=tmp_path / "b.png")
+    assert all((tmp_path / n).is_file() for n in ("g.png", "a.png", "b.png"))
