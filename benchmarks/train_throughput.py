@@ -79,6 +79,7 @@ def main() -> None:
 
     cfg = dataclasses.replace(PAPER)
     device = select_device(args.device)
+    torch.backends.cudnn.benchmark = device.type == "cuda"  # as training.train does
     precisions = args.precision or (["auto"] if device.type == "cuda" else ["fp32", "bf16"])
     channels_last = device.type == "cuda" if args.channels_last == "auto" else args.channels_last == "on"
     n_patches = (args.steps + args.warmup) * cfg.batch_size

@@ -419,6 +419,8 @@ def train(
     device = select_device(device)
     precision = resolve_precision(device, precision)
     channels_last = device.type == "cuda" if channels_last is None else channels_last
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed patch shapes: let cuDNN pick the fastest kernels once
     loss_fn = _loss_function(loss, cfg)
     model.to(device, memory_format=torch.channels_last_3d if channels_last else torch.preserve_format)
     optimizer = torch.optim.Adadelta(model.parameters(), lr=cfg.adadelta_lr, rho=cfg.adadelta_rho)
