@@ -98,7 +98,7 @@ def _runs(starts: np.ndarray, step_z: int) -> list[tuple[int, int, int, int, int
     jump = (np.diff(starts[:, 0]) != 0) | (np.diff(starts[:, 1]) != 0) | (np.diff(starts[:, 2]) != step_z)
     first = np.concatenate([[0], np.flatnonzero(jump) + 1])
     end = np.concatenate([first[1:], [len(starts)]])
-    return [(f, e, *s) for f, e, s in zip(first.tolist(), end.tolist(), starts[first].tolist())]
+    return [(f, e, *s) for f, e, s in zip(first.tolist(), end.tolist(), starts[first].tolist(), strict=True)]
 
 
 def _gather_runs(volume: Tensor, runs, patch, step_z: int, out: Tensor) -> None:
@@ -208,8 +208,8 @@ def predict_case(
     extent = tuple(int(e) for e in centres.max(0) - centres.min(0) + np.array(patch))
     src_lo = np.maximum(origin, 0)
     src_hi = np.minimum(origin + extent, images.shape[1:])
-    src = tuple(slice(a, b) for a, b in zip(src_lo, src_hi))
-    dst = tuple(slice(a - o, b - o) for a, b, o in zip(src_lo, src_hi, origin))
+    src = tuple(slice(a, b) for a, b in zip(src_lo, src_hi, strict=True))
+    dst = tuple(slice(a - o, b - o) for a, b, o in zip(src_lo, src_hi, origin, strict=True))
     n_channels = images.shape[0]
     volume = torch.zeros((*extent, n_channels), dtype=torch.float32, device=device)
     volume[dst] = torch.from_numpy(np.ascontiguousarray(images[(slice(None), *src)])).to(device).permute(1, 2, 3, 0)
@@ -221,7 +221,7 @@ def predict_case(
 
     if gather == "index":
         windows = volume.as_strided(
-            (*(e - p + 1 for e, p in zip(extent, patch)), *patch, n_channels), (*volume.stride()[:3], *volume.stride())
+            (*(e - p + 1 for e, p in zip(extent, patch, strict=True)), *patch, n_channels), (*volume.stride()[:3], *volume.stride())
         )
         offsets = (
             torch.arange(patch[0], device=device)[:, None, None] * (extent[1] * extent[2])
@@ -254,7 +254,7 @@ def predict_case(
                 else:
                     _accumulate_runs(total, runs, prob, patch, step[2])
     finally:
-        for m, state in zip(models, states):
+        for m, state in zip(models, states, strict=True):
             m.train(state)
 
     region = (total / count.clamp_min(1.0))[dst].cpu().numpy()

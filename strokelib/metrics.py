@@ -175,7 +175,7 @@ def _cases(probabilities, truths, case_ids) -> list[tuple[str, np.ndarray, np.nd
         )
     if not probs:
         raise EvaluationError("no cases to evaluate: pass at least one probability map and its ground truth")
-    return list(zip(ids, probs, truths))
+    return list(zip(ids, probs, truths, strict=True))
 
 
 def _case_spacings(spacing, n: int) -> list:
@@ -258,7 +258,7 @@ def grid_metrics(
     cases = _cases(probabilities, truths, case_ids)
     spacings = _case_spacings(spacing, len(cases))
     rows = []
-    for (case, prob, truth), sp in zip(tqdm(cases, desc="grid search", disable=not progress, leave=False), spacings):
+    for (case, prob, truth), sp in zip(tqdm(cases, desc="grid search", disable=not progress, leave=False), spacings, strict=True):
         rows += _case_grid(case, prob, truth, thresholds, min_sizes, sp, connectivity, hd_max)
     return pd.DataFrame(rows)
 
@@ -337,7 +337,7 @@ def summary_table(per_case: pd.DataFrame, by: str | Sequence[str] | None = None)
     groups = [((), per_case)] if by is None else per_case.groupby(by, sort=False)
     rows = []
     for key, frame in groups:
-        row = dict(zip([by] if isinstance(by, str) else (by or []), key if isinstance(key, tuple) else (key,)))
+        row = dict(zip([by] if isinstance(by, str) else (by or []), key if isinstance(key, tuple) else (key,), strict=True))
         for column, name in (("threshold", "Th"), ("min_size", "S_min")):
             if column in frame and frame[column].nunique() == 1:
                 row[name] = frame[column].iloc[0]

@@ -10,7 +10,7 @@ from torch import nn
 
 from strokelib import inference
 from strokelib.datasets import Case, load_case
-from strokelib.errors import ConfigError, InferenceError, ImageError
+from strokelib.errors import ConfigError, ImageError, InferenceError
 
 GATHERS = ("runs", "index")
 
@@ -56,13 +56,13 @@ def reference_prediction(model, case, patch, step) -> np.ndarray:
     total = np.zeros(padded.shape[1:])
     count = np.zeros(padded.shape[1:])
     for c in inference.grid_centres(case.brain_mask, step):
-        region = tuple(slice(a, a + q) for a, q in zip(c, p))  # padded coordinates: c − p//2 + p//2
+        region = tuple(slice(a, a + q) for a, q in zip(c, p, strict=True))  # padded coordinates: c − p//2 + p//2
         with torch.no_grad():
             logits = model(torch.from_numpy(padded[(slice(None), *region)][None].copy()))
         total[region] += torch.softmax(logits, 1)[0, 1].numpy()
         count[region] += 1
     prob = np.where(count > 0, total / np.maximum(count, 1), 0.0)
-    inner = tuple(slice(q // 2, q // 2 + s) for q, s in zip(p, case.shape))
+    inner = tuple(slice(q // 2, q // 2 + s) for q, s in zip(p, case.shape, strict=True))
     return prob[inner]
 
 
@@ -88,7 +88,7 @@ def test_per_voxel_model_equals_whole_volume_inside_covered_region(rng, gather):
     covered = np.zeros(case.shape, dtype=bool)
     for c in inference.grid_centres(case.brain_mask, step):
         lo = np.maximum(c - np.array(patch) // 2, 0)
-        covered[tuple(slice(a, b) for a, b in zip(lo, c - np.array(patch) // 2 + patch))] = True
+        covered[tuple(slice(a, b) for a, b in zip(lo, c - np.array(patch) // 2 + patch, strict=True))] = True
     assert 0 < covered.sum() < covered.size
     np.testing.assert_allclose(prob[covered], whole[covered], atol=1e-6)
     assert np.all(prob[~covered] == 0)
