@@ -109,7 +109,7 @@ class RegistrationSettings:
     shrink_factors: tuple[int, ...] = (4, 2, 1)
     smoothing_sigmas: tuple[float, ...] = (2.0, 1.0, 0.0)
     metric: str = "correlation"
-    sampling_percentage: float = 0.05
+    sampling_percentage: float = 0.02
     learning_rate: float = 2.0
     min_step: float = 0.01
     iterations: int = 100
