@@ -26,8 +26,8 @@ How a case is made (all in template space, then one pose resampling per map):
   mid-sagittal plane is not the array's centre plane, then a smooth multiplicative bias field, a per-case intensity
   scale and Rician noise. Background outside the posed brain is exactly 0, every brain voxel is ≥ 1.
 
-Randomness: case ``i`` of a split draws from ``default_rng(SeedSequence(seed, spawn_key=(split, i)))``, so it is the
-same whatever ``n_train``/``n_test``; the gzip writer of nibabel is deterministic, so the same seed gives identical bytes.
+Randomness: case ``i`` of a split draws from ``default_rng(SeedSequence(seed, spawn_key=(task, split, i)))``, so it is
+the same whatever ``n_train``/``n_test``; the gzip writer of nibabel is deterministic, so the same seed gives identical bytes.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ VERSION = 1
 TRUTH_FILE = "synthetic.json"
 PARAMS_FILE = "synthetic_params.json"
 SPLIT_KEYS = {"training": 0, "testing": 1}
+TASK_KEYS = {"SISS": 0, "SPES": 1}
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,9 @@ def _template(voxel_mm: int) -> dict:
     inside = np.argwhere(maps["mask"] > 0)
     lo, hi = inside.min(axis=0), inside.max(axis=0)
     world_lo, world_hi = affine[:3, :3] @ lo + affine[:3, 3], affine[:3, :3] @ hi + affine[:3, 3]
-    maps["brain"] = (maps["mask"] > 0.5).astype(np.uint8)
+    maps["brain"] = ndimage.binary_fill_holes(maps["mask"] > 0.5).astype(
+        np.uint8
+    )  # no zero voxels inside the brain
     for v in (*maps.values(), ijk, xyz):
         v.setflags(write=False)
     return {
@@ -240,22 +243,30 @@ def _draw_blob(rng: np.random.Generator, centre: np.ndarray, volume_mm3: float, 
     }
 
 
-def _blob_score(blob: dict, xyz: np.ndarray) -> np.ndarray:
+def _blob_score(blob: dict, xyz: np.ndarray, n_best: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Smooth score, highest at the blob centre: −(scaled distance) + shape noise − distance outside the territory.
 
     The top-N voxels of this score form the blob; its level sets are nested, so a core and an oligemic ring are the
-    top-N' voxels of the same score with N' smaller or larger.
+    top-N' voxels of the same score with N' smaller or larger. Returns the indices of the points that can be among
+    the ``n_best`` highest (all points when ``None``) and their scores.
     """
     u = (xyz - blob["centre"]) / blob["radii"]
-    score = -np.sqrt((u * u).sum(axis=1)) + blob["noise"] * _field(blob["waves"], u)
+    score = -np.sqrt((u * u).sum(axis=1))
     if blob["box"] is not None:
         (ax0, ax1), (y0, y1), (z0, z1) = blob["box"]
         lo = np.array([ax0, y0, z0], np.float32)
         hi = np.array([ax1, y1, z1], np.float32)
         q = np.column_stack([np.abs(xyz[:, 0]), xyz[:, 1], xyz[:, 2]])
         outside = np.linalg.norm(np.maximum(lo - q, 0) + np.maximum(q - hi, 0), axis=1)
-        score = score - 2.0 * outside / float(blob["radii"].min())
-    return score
+        score -= 2.0 * outside / float(blob["radii"].min())
+    keep = np.arange(score.size)
+    if n_best is not None and n_best < score.size:
+        # |noise| ≤ noise·Σ|w|: a point whose noiseless score is twice that below the n-th best noiseless score can
+        # never enter the top n, so the (costly) noise is evaluated on the other points only.
+        bound = blob["noise"] * float(np.abs(blob["waves"]["weight"]).sum())
+        kth = np.partition(score, score.size - n_best)[score.size - n_best]
+        keep = np.flatnonzero(score >= kth - 2 * bound)
+    return keep, score[keep] + blob["noise"] * _field(blob["waves"], u[keep])
 
 
 def _top(score: np.ndarray, n: int) -> tuple[np.ndarray, float]:
@@ -291,15 +302,17 @@ def _template_lesions(task: str, tpl: dict, rng: np.random.Generator, scale: flo
     volume_ml = float(np.exp(rng.uniform(np.log(lo_ml), np.log(hi_ml))))
     hemi = np.flatnonzero(side * xyz[:, 0] > MIDLINE_MARGIN_MM)
     blob = _draw_blob(rng, _pick_centre(rng, xyz, box, side), volume_ml * 1000 / scale**3, box)
-    score = _blob_score(blob, xyz[hemi])
     n_label = round(volume_ml * 1000 / voxel_mm3)
+    olig_factor = float(rng.uniform(1.3, 1.8)) if task == "SPES" else 1.0
+    keep, score = _blob_score(blob, xyz[hemi], n_best=round(n_label * olig_factor))
+    candidates = hemi[keep]  # indices into the template's lesion candidates
     label_idx, label_tau = _top(score, n_label)
     maps: dict[str, np.ndarray] = {}
 
     def volume_of(indices: np.ndarray, values: np.ndarray | float = 1.0) -> np.ndarray:
-        """A template-shaped volume holding ``values`` at the hemisphere candidates ``indices``."""
+        """A template-shaped volume holding ``values`` at ``candidates[indices]``."""
         vol = np.zeros(shape, np.float32)
-        sel = ijk[hemi[indices]]
+        sel = ijk[candidates[indices]]
         vol[sel[:, 0], sel[:, 1], sel[:, 2]] = values
         return vol
 
@@ -312,7 +325,6 @@ def _template_lesions(task: str, tpl: dict, rng: np.random.Generator, scale: flo
     }
     if task == "SPES":
         core_fraction = float(rng.uniform(0.1, 0.5))
-        olig_factor = float(rng.uniform(1.3, 1.8))
         olig_idx, olig_tau = _top(score, round(n_label * olig_factor))
         # Severity rises linearly from 0 at the oligemia border to 1 at the label border, then to 2.5 at the centre.
         s_olig = score[olig_idx]
@@ -325,7 +337,7 @@ def _template_lesions(task: str, tpl: dict, rng: np.random.Generator, scale: flo
         maps["severity"] = volume_of(olig_idx, severity)
         # The core: the centre of the same score, reshaped by its own noise, kept inside the label.
         core_waves = _draw_waves(rng, 16, wavelength=rng.uniform(1.5, 3.0))
-        u = (xyz[hemi[label_idx]] - blob["centre"]) / blob["radii"]
+        u = (xyz[candidates[label_idx]] - blob["centre"]) / blob["radii"]
         core_score = score[label_idx] + 0.3 * _field(core_waves, u)
         core_sel, _ = _top(core_score, round(n_label * core_fraction))
         maps["core"] = volume_of(label_idx[core_sel])
@@ -343,14 +355,16 @@ def _template_lesions(task: str, tpl: dict, rng: np.random.Generator, scale: flo
             _pick_centre(rng, xyz, TERRITORIES[str(rng.choice(list(TERRITORIES)))], c_side),
             c_ml * 1000 / scale**3,
         )
-        c_score = _blob_score(c_blob, xyz[c_hemi])
-        guard = _blob_score(blob, xyz[c_hemi]) > label_tau - 6.0 / float(blob["radii"].min())
-        if c_side == side and guard.any():
-            c_score[guard] = -np.inf
-        c_idx, _ = _top(c_score, round(c_ml * 1000 / voxel_mm3))
+        n_conf = round(c_ml * 1000 / voxel_mm3)
+        c_keep, c_score = _blob_score(c_blob, xyz[c_hemi], n_best=n_conf)
+        c_candidates = c_hemi[c_keep]
+        if c_side == side:  # keep it about 6 mm away from the label
+            _, near = _blob_score(blob, xyz[c_candidates])
+            c_score[near > label_tau - 6.0 / float(blob["radii"].min())] = -np.inf
+        c_idx, _ = _top(c_score, n_conf)
         c_idx = c_idx[np.isfinite(c_score[c_idx])]
         vol = np.zeros(shape, np.float32)
-        sel = ijk[c_hemi[c_idx]]
+        sel = ijk[c_candidates[c_idx]]
         vol[sel[:, 0], sel[:, 1], sel[:, 2]] = 1.0
         maps["confounder"] = vol
         info["confounder_side"] = "right" if c_side > 0 else "left"
@@ -478,11 +492,12 @@ def _geometry(task: str, geometry: str) -> Geometry:
     return GEOMETRIES[key]
 
 
-def case_rng(seed: int, split: str, index: int) -> np.random.Generator:
+def case_rng(task: str, seed: int, split: str, index: int) -> np.random.Generator:
     """The generator of case ``index`` (1-based) of ``split``: independent of how many cases are generated."""
     if split not in SPLIT_KEYS:
         raise ConfigError(f"unknown split {split!r}: use 'training' or 'testing'")
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(SPLIT_KEYS[split], int(index))))
+    key = (TASK_KEYS[_check_task(task)], SPLIT_KEYS[split], int(index))
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=key))
 
 
 def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
@@ -521,7 +536,8 @@ def synthesize_case(
     # One resampling per map, over the posed brain's bounding box only.
     lo, hi = _output_box(vox_to_tpl, *tpl["bbox"], shape)
     region = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
-    inside = _resample(tpl["brain"], vox_to_tpl, lo, hi, order=0) > 0
+    # Nearest-neighbour resampling can leave single-voxel pits in the surface: fill them (the loader would).
+    inside = ndimage.binary_fill_holes(_resample(tpl["brain"], vox_to_tpl, lo, hi, order=0))
     # Tissue fractions; at the brain's edge they sum to less than 1 and the rest is CSF (the subarachnoid space).
     gm = np.clip(_resample(tpl["gm"], vox_to_tpl, lo, hi)[inside], 0, 1)
     wm = np.clip(_resample(tpl["wm"], vox_to_tpl, lo, hi)[inside], 0, 1)
@@ -611,12 +627,12 @@ def synthesize_case(
             value = value * np.exp(0.08 * perf) + rng.standard_normal(value.size, dtype=np.float32) * (
                 2 * noise_fraction * level
             )
-        volume = np.zeros(shape, np.int16)
+        volume = np.zeros(shape, np.int16, order="F")  # NIfTI's order: nibabel writes it without a copy
         volume[region][inside] = np.clip(np.rint(value), 1, np.iinfo(np.int16).max).astype(np.int16)
         images[name] = volume
 
     def full(values: np.ndarray, dtype) -> np.ndarray:
-        out = np.zeros(shape, dtype)
+        out = np.zeros(shape, dtype, order="F")
         out[region][inside] = values
         return out
 
@@ -693,7 +709,7 @@ def _generate_one(
     task: str, seed: int, split: str, index: int, geometry: str, folder: Path, first_id: int
 ) -> dict:
     """Generate and write case ``index`` of ``split``; returns its ground truth (runs in a worker with ``n_jobs``)."""
-    case = synthesize_case(task, case_rng(seed, split, index), geometry)
+    case = synthesize_case(task, case_rng(task, seed, split, index), geometry)
     case.truth["files"] = _write_case(case, folder, task, first_id, with_label=split == "training")
     return case.truth
 
