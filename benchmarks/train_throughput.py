@@ -69,6 +69,8 @@ def main() -> None:
     parser.add_argument("--precision", nargs="+", default=None,
                         help="any of fp32 bf16 fp16 auto (default: fp32 bf16 on CPU, auto on CUDA)")
     parser.add_argument("--channels", type=int, default=14, help="input channels (14 = SPES with symmetric modalities)")
+    parser.add_argument("--base-filters", type=int, default=PAPER.base_filters, help="SUNet width (paper: 32)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--steps", type=int, default=6, help="timed optimiser steps")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--num-workers", type=int, default=0)
@@ -77,7 +79,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    cfg = dataclasses.replace(PAPER)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = dataclasses.replace(PAPER, base_filters=args.base_filters)
     device = select_device(args.device)
     torch.backends.cudnn.benchmark = device.type == "cuda"  # as training.train does
     precisions = args.precision or (["auto"] if device.type == "cuda" else ["fp32", "bf16"])
@@ -107,6 +111,7 @@ def main() -> None:
         "batch_size": cfg.batch_size,
         "patch_shape": list(cfg.patch_shape),
         "in_channels": args.channels,
+        "base_filters": cfg.base_filters,
         "channels_last": channels_last,
         "num_workers": args.num_workers,
         "dataset_setup_s": round(setup_s, 2),

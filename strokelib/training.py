@@ -656,11 +656,11 @@ def cross_validate(
 
 PROFILE_KEYS = {
     "train_patches_per_case": "patches_per_case",
-    "max_epochs": "max_epochs",
-    "patience": "patience",
-    "base_filters": "base_filters",
-    "batch_size": "batch_size",
-    "n_folds": "n_folds",
+    "train_max_epochs": "max_epochs",
+    "train_patience": "patience",
+    "train_base_filters": "base_filters",
+    "train_batch_size": "batch_size",
+    "train_n_folds": "n_folds",
 }
 """Profile parameter → :class:`PaperConfig` field it overrides."""
 
@@ -694,14 +694,14 @@ def train_command(
     params = {**load_profile(profile), **{k: v for k, v in overrides.items() if v is not None}}
     root = resolve_data_root(data_root or params.get("data_root"), task, params.get("synthetic_geometry", "paper"),
                              params.get("n_train", 30), params.get("n_test", 0), params.get("seed", 0))
-    cases = load_isles2015(root, task, "training", progress=progress)
+    cases = load_isles2015(root, task, "training", penumbra_label=params.get("penumbra_label"), progress=progress)
     out_dir = Path(out_dir or project_root() / params.get("outputs_dir", "outputs"))
     return cross_validate(
         cases, task, approach, config_from_params(params), out_dir,
         folds=None if fold is None else [int(fold)],
-        shuffle=bool(params.get("fold_shuffle", False)),
-        early_stopping=params.get("early_stopping", "inner"),
-        val_fraction=params.get("val_fraction", 0.25),
+        shuffle=bool(params.get("train_fold_shuffle", False)),
+        early_stopping=params.get("train_early_stopping", "inner"),
+        val_fraction=params.get("train_val_fraction", 0.25),
         seed=params.get("seed", 0),
         device=device or params.get("device"),
         cache_dir=params.get("sym_cache_dir") or out_dir / "symmetric_cache",
@@ -709,8 +709,8 @@ def train_command(
         normalisation=params.get("normalisation", "brain"),
         transform=params.get("sym_transform", "rigid"),
         reference=params.get("sym_reference") or None,
-        val_patches_per_case=params.get("val_patches_per_case"),
-        num_workers=params.get("num_workers", 0),
-        precision=params.get("precision", "auto"),
+        val_patches_per_case=params.get("train_val_patches_per_case"),
+        num_workers=params.get("train_num_workers", 0),
+        precision=params.get("train_precision", "auto"),
         sampler=params.get("train_sampler"),
     )

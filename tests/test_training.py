@@ -302,16 +302,16 @@ def test_cross_validate_with_real_sampling_and_preprocessing(tmp_path):
 
 
 def test_config_from_params():
-    cfg = training.config_from_params({"train_patches_per_case": 50, "max_epochs": 3, "patience": None, "other": 1})
+    cfg = training.config_from_params({"train_patches_per_case": 50, "train_max_epochs": 3, "train_patience": None, "other": 1})
     assert (cfg.patches_per_case, cfg.max_epochs, cfg.patience, cfg.batch_size) == (50, 3, PAPER.patience, 16)
 
 
 def test_train_command_passes_profile_to_cross_validate(tmp_path, monkeypatch):
     profile = tmp_path / "p.yaml"
-    profile.write_text("n_train: 4\nmax_epochs: 2\nearly_stopping: held_out\ntrain_sampler: reference\nseed: 3\n")
+    profile.write_text("n_train: 4\ntrain_max_epochs: 2\ntrain_early_stopping: held_out\ntrain_sampler: reference\nseed: 3\n")
     seen = {}
     monkeypatch.setattr("strokelib.notebooks.resolve_data_root", lambda root, task, *a, **k: tmp_path)
-    monkeypatch.setattr("strokelib.datasets.load_isles2015", lambda root, task, split, progress=True: ["cases"])
+    monkeypatch.setattr("strokelib.datasets.load_isles2015", lambda root, task, split, **kwargs: ["cases"])
     monkeypatch.setattr(training, "cross_validate", lambda *a, **k: seen.update(args=a, kwargs=k) or "ran")
     assert training.train_command("SPES", "balanced", fold=2, profile=str(profile), out_dir=tmp_path, progress=False) == "ran"
     cases, task, approach, cfg, out = seen["args"]
