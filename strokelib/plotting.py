@@ -196,7 +196,7 @@ def symmetric_modalities_figure(case, z_index: int | None = None, output_file=No
     if not names:
         raise ValueError(f"case {case.case_id} has no sym_* channels; run preprocessing.add_symmetric_modalities first")
     z = lesion_slices(case)[2] if z_index is None else z_index
-    fig, axes = plt.subplots(2, len(names), figsize=(2.3 * len(names), 5.0), squeeze=False)
+    fig, axes = plt.subplots(2, len(names), figsize=(2.4 * len(names), 6.0), squeeze=False)
     letters = "abcdefghijklmnopqrstuvwxyz"
     for c, name in enumerate(names):
         lo, hi = _robust_limits(case.channel(name), case.brain_mask)
