@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import logging
 import math
 import random
@@ -533,13 +534,22 @@ def checkpoint_path(out_dir: str | Path, task: str, approach: str, fold: int) ->
     return Path(out_dir) / "models" / str(task).upper() / approach / f"fold{fold}.pt"
 
 
-def _is_finished(path: Path) -> bool:
+def _existing_matches(path: Path, plan: dict, cfg: PaperConfig) -> bool:
+    """True when ``path`` is a finished checkpoint of this very fold plan and config (skip training); False when
+    there is none or it is unfinished (train or resume). A checkpoint of other settings raises instead of being
+    silently reused or overwritten."""
     if not path.is_file():
         return False
-    try:
-        return bool(load_checkpoint(path)["finished"])
-    except TrainingError:
-        return False
+    state = load_checkpoint(path)
+    wanted = {**plan, **{f"config.{k}": v for k, v in dataclasses.asdict(cfg).items() if k != "extra"}}
+    found = {**state["meta"], **{f"config.{k}": v for k, v in state["config"].items()}}
+    differ = [k for k in wanted if json.dumps(wanted[k], default=list) != json.dumps(found.get(k), default=list)]
+    if differ:
+        raise TrainingError(
+            f"{path} was trained with other settings ({', '.join(f'{k}: {found.get(k)!r} ≠ {wanted[k]!r}' for k in differ[:4])}); "
+            "delete it to retrain, or choose another outputs_dir"
+        )
+    return bool(state["finished"])
 
 
 def cross_validate(
@@ -599,27 +609,31 @@ def cross_validate(
     if bad:
         raise ConfigError(f"folds {bad} out of range; folds are numbered 0..{n_folds - 1}")
 
-    todo = [k for k in folds if not _is_finished(checkpoint_path(out_dir, task, approach, k))]
+    plans = {}
+    for k in folds:
+        train_ids, held_out = splits[k]
+        fit_ids, val_ids = (inner_split(train_ids, val_fraction, seed=_derived_seed(seed, k)) if early_stopping == "inner"
+                            else (train_ids, held_out))
+        plans[k] = {
+            "task": task, "approach": approach, "symmetric": spec.symmetric, "sampler": spec.sampler, "loss": spec.loss,
+            "normalisation": normalisation, "transform": transform, "patch_shape": list(cfg.patch_shape), "fold": k,
+            "n_folds": n_folds, "held_out": held_out, "train_ids": fit_ids, "val_ids": val_ids,
+            "early_stopping": early_stopping, "cv_seed": seed,
+        }
+    todo = [k for k in folds if not _existing_matches(checkpoint_path(out_dir, task, approach, k), plans[k], cfg)]
     prepared: dict[str, object] = {}
-    if todo:
-        needed = sorted({c for k in todo for c in splits[k][0] + (splits[k][1] if early_stopping == "held_out" else [])},
-                        key=list(by_id).index)
-        for case_id in tqdm(needed, desc=f"preparing {approach} cases", disable=not progress, leave=False):
-            prepared[case_id] = prepare_case(by_id[case_id], symmetric=spec.symmetric, normalisation=normalisation,
-                                             transform=transform, cache_dir=cache_dir, reference=reference or None)
+    needed = {c for k in todo for c in plans[k]["train_ids"] + plans[k]["val_ids"]}
+    for case_id in tqdm([c for c in by_id if c in needed], desc=f"preparing {approach} cases", disable=not progress,
+                        leave=False):
+        prepared[case_id] = prepare_case(by_id[case_id], symmetric=spec.symmetric, normalisation=normalisation,
+                                         transform=transform, cache_dir=cache_dir, reference=reference or None)
 
     histories = []
     for k in folds:
-        train_ids, held_out = splits[k]
-        if early_stopping == "inner":
-            fit_ids, val_ids = inner_split(train_ids, val_fraction, seed=_derived_seed(seed, k))
-        else:
-            fit_ids, val_ids = train_ids, held_out
-        path = checkpoint_path(out_dir, task, approach, k)
+        plan, path = plans[k], checkpoint_path(out_dir, task, approach, k)
         if k in todo:
-            fit = [prepared[c] for c in fit_ids]
-            val = [prepared[c] for c in val_ids]
-            modalities = tuple(fit[0].modalities)
+            fit = [prepared[c] for c in plan["train_ids"]]
+            val = [prepared[c] for c in plan["val_ids"]]
             train_set = PatchDataset(fit, sampler=spec.sampler, n_patches=cfg.patches_per_case, patch_shape=cfg.patch_shape,
                                      lesion_fraction=cfg.lesion_fraction, seed=_derived_seed(seed, k, 0),
                                      resample_each_epoch=resample_each_epoch, progress=progress)
@@ -627,17 +641,12 @@ def cross_validate(
                                    patch_shape=cfg.patch_shape, lesion_fraction=cfg.lesion_fraction,
                                    seed=_derived_seed(seed, k, 1), progress=progress)
             torch.manual_seed(seed)  # the same initial weights in every fold and every process
-            model = SUNet(len(modalities), 2, cfg.base_filters, cfg.dropout)
-            meta = {
-                "task": task, "approach": approach, "modalities": list(modalities), "symmetric": spec.symmetric,
-                "sampler": spec.sampler, "normalisation": normalisation, "transform": transform,
-                "patch_shape": list(cfg.patch_shape), "fold": k, "n_folds": n_folds, "held_out": held_out,
-                "train_ids": fit_ids, "val_ids": val_ids, "early_stopping": early_stopping,
-            }
-            log.info("%s %s fold %d: %d training, %d validation cases, held out %s", task, approach, k, len(fit_ids),
-                     len(val_ids), held_out)
+            model = SUNet(fit[0].images.shape[0], 2, cfg.base_filters, cfg.dropout)
+            log.info("%s %s fold %d: %d training, %d validation cases, held out %s", task, approach, k,
+                     len(plan["train_ids"]), len(plan["val_ids"]), plan["held_out"])
             history = train(model, train_set, val_set, cfg, device=device, checkpoint=path, seed=_derived_seed(seed, k),
-                            num_workers=num_workers, progress=progress, loss=spec.loss, precision=precision, meta=meta)
+                            num_workers=num_workers, progress=progress, loss=spec.loss, precision=precision,
+                            meta={**plan, "modalities": list(fit[0].modalities)})
         else:
             history = pd.DataFrame(load_checkpoint(path)["history"])
             log.info("%s %s fold %d already trained (%s)", task, approach, k, path)
