@@ -196,7 +196,8 @@ def symmetric_modalities_figure(case, z_index: int | None = None, output_file=No
     if not names:
         raise ValueError(f"case {case.case_id} has no sym_* channels; run preprocessing.add_symmetric_modalities first")
     z = lesion_slices(case)[2] if z_index is None else z_index
-    fig, axes = plt.subplots(2, len(names), figsize=(2.4 * len(names), 6.0), squeeze=False)
+    aspect = case.shape[1] / case.shape[0]  # displayed height / width of an axial slice
+    fig, axes = plt.subplots(2, len(names), figsize=(2.4 * len(names), 4.8 * aspect + 1.4), squeeze=False)
     letters = "abcdefghijklmnopqrstuvwxyz"
     for c, name in enumerate(names):
         lo, hi = _robust_limits(case.channel(name), case.brain_mask)
