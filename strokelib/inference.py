@@ -296,3 +296,126 @@ def export_smir(mask: np.ndarray, case: Case, out_dir: str | Path, name: str) ->
         )
     path = Path(out_dir) / f"SMIR.{name}.{smir_id(case)}.nii"
     return save_nifti((mask > 0).astype(np.uint16), case, path, dtype=np.uint16)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Cross-validated and ensemble prediction (§4.1 and §4.2)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def prepare_for_model(case: Case, meta: dict, cache_dir: str | Path | None = None) -> Case:
+    """Prepare a raw case exactly as the model described by ``meta`` was trained (symmetric channels, normalisation)."""
+    from .preprocessing import prepare_case
+
+    prepared = prepare_case(case, symmetric=bool(meta.get("symmetric", False)),
+                            normalisation=meta.get("normalisation", "brain"), transform=meta.get("transform", "rigid"),
+                            cache_dir=cache_dir, reference=meta.get("reference") or None)
+    if list(prepared.modalities) != list(meta["modalities"]):
+        raise InferenceError(
+            f"case {case.case_id}: channels {list(prepared.modalities)} differ from the model's {meta['modalities']}; "
+            "use models trained for this task"
+        )
+    return prepared
+
+
+def fold_checkpoints(out_dir: str | Path, task: str, approach: str) -> list[Path]:
+    """The ``fold<k>.pt`` files of one task and approach, in fold order; an error when there is none."""
+    from .training import checkpoint_path
+
+    folder = checkpoint_path(out_dir, task, approach, 0).parent
+    paths = sorted(folder.glob("fold[0-9]*.pt"), key=lambda p: int(p.stem[4:]))
+    if not paths:
+        raise InferenceError(
+            f"no trained models in {folder}; train them first (notebook 04 or `strokelib train --task {task} "
+            f"--approach {approach}`)"
+        )
+    return paths
+
+
+def _probability_path(out_dir: str | Path, task: str, approach: str, case_id: str) -> Path:
+    return Path(out_dir) / "probabilities" / str(task).upper() / approach / f"{case_id}.nii.gz"
+
+
+def _load_or_predict(path: Path, models, case: Case, meta: dict, cache_dir, **predict_kwargs) -> np.ndarray:
+    """Read a saved probability map, or predict and save it (atomically), so an interrupted run resumes."""
+    import nibabel as nib
+
+    from .datasets import save_nifti
+
+    if path.is_file():
+        probability = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+        if probability.shape == case.shape:
+            return probability
+        log.warning("%s has shape %s, not the case's %s; predicting again", path, probability.shape, case.shape)
+    prepared = prepare_for_model(case, meta, cache_dir)
+    probability = predict_case(models, prepared, patch_shape=meta.get("patch_shape", PAPER.patch_shape), **predict_kwargs)
+    save_nifti(probability, case, path, dtype=np.float32)
+    return probability
+
+
+def predict_cross_validation(
+    cases: Sequence[Case],
+    task: str,
+    approach: str,
+    out_dir: str | Path,
+    step: Sequence[int] = PAPER.inference_step,
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
+    """Probability map of every training case from the model of the fold that held it out (§4.1).
+
+    Maps are saved as ``<out_dir>/probabilities/<task>/<approach>/<case>.nii.gz`` with the case's header and
+    reused when present, so a second run (or notebook 05 after an interruption) predicts only what is missing.
+    """
+    from .training import load_model
+
+    by_id = {c.case_id: c for c in cases}
+    maps: dict[str, np.ndarray] = {}
+    for path in fold_checkpoints(out_dir, task, approach):
+        model, meta = load_model(path, device)
+        held_out = [c for c in meta["held_out"] if c in by_id]
+        for case_id in tqdm(held_out, desc=f"{approach} fold {meta['fold']}", disable=not progress, leave=False):
+            maps[case_id] = _load_or_predict(
+                _probability_path(out_dir, task, approach, case_id), model, by_id[case_id], meta, cache_dir,
+                step=step, batch_size=batch_size, device=device, progress=False,
+            )
+    missing = [c for c in by_id if c not in maps]
+    if missing:
+        log.warning("cases %s are held out by no trained fold of %s %s; they are not predicted", missing, task, approach)
+    return {c: maps[c] for c in by_id if c in maps}
+
+
+def load_ensemble(out_dir: str | Path, task: str, approach: str, device=None) -> tuple[list[nn.Module], dict]:
+    """Every fold model of one approach, for the §4.2 ensemble, and the meta they share."""
+    from .training import load_model
+
+    loaded = [load_model(p, device) for p in fold_checkpoints(out_dir, task, approach)]
+    metas = [m for _, m in loaded]
+    for key in ("modalities", "symmetric", "normalisation", "patch_shape"):
+        if any(m.get(key) != metas[0].get(key) for m in metas):
+            raise InferenceError(f"the fold models of {task} {approach} disagree on {key}; retrain them with one setting")
+    return [model for model, _ in loaded], metas[0]
+
+
+def predict_ensemble(
+    cases: Sequence[Case],
+    models: Sequence[nn.Module],
+    meta: dict,
+    out_dir: str | Path,
+    name: str = "ensemble",
+    step: Sequence[int] = PAPER.inference_step,
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
+    """Probability maps of new cases (e.g. the challenge test set) from the mean of all fold models (§4.2),
+    saved as ``<out_dir>/probabilities/<task>/<name>/<case>.nii.gz`` and reused when present."""
+    task = meta["task"]
+    return {
+        case.case_id: _load_or_predict(_probability_path(out_dir, task, name, case.case_id), list(models), case, meta,
+                                       cache_dir, step=step, batch_size=batch_size, device=device, progress=False)
+        for case in tqdm(cases, desc=f"{task} ensemble", disable=not progress, leave=False)
+    }

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -361,3 +362,61 @@ def representative_cases(per_case: pd.DataFrame, metric: str = "dsc") -> dict[st
         "median": str(frame["case"].iloc[(len(values) - 1) // 2]),
         "worst": str(frame["case"].iloc[0]),
     }
+
+
+def wilcoxon_pvalues(per_case: pd.DataFrame, baseline: str = "baseline", metrics: Sequence[str] = METRICS) -> pd.DataFrame:
+    """Paired two-sided Wilcoxon signed-rank p-values of each approach against ``baseline`` (Table 1).
+
+    ``per_case`` has columns ``approach``, ``case`` and the metrics; pairs are matched by case and pairs with an
+    undefined value are dropped. NaN where there are fewer than two pairs or every difference is zero.
+    """
+    from scipy.stats import wilcoxon
+
+    wide = per_case.pivot_table(index="case", columns="approach", values=list(metrics), aggfunc="first")
+    rows = []
+    for approach in per_case["approach"].unique():
+        row = {"approach": approach}
+        for metric in metrics:
+            if approach == baseline or baseline not in per_case["approach"].values:
+                row[f"p_{metric}"] = np.nan
+                continue
+            pairs = wide[metric][[approach, baseline]].dropna()
+            diff = pairs[approach] - pairs[baseline]
+            row[f"p_{metric}"] = float(wilcoxon(pairs[approach], pairs[baseline]).pvalue) if len(pairs) >= 2 and (diff != 0).any() else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def table1(per_case: pd.DataFrame, task: str, baseline: str = "baseline") -> pd.DataFrame:
+    """Table 1 for one task: ours (Th, S_min, DSC, PPV, sensitivity, HD as mean ± sd, undefined-HD count,
+    Wilcoxon p against Baseline) beside the paper's values for the same approach."""
+    from .paper_results import table1 as paper_table1
+
+    ours = summary_table(per_case, by="approach")
+    pvalues = wilcoxon_pvalues(per_case, baseline)
+    ours = ours.merge(pvalues[["approach", "p_dsc", "p_hd"]], on="approach", how="left")
+    ours[["p_dsc", "p_hd"]] = ours[["p_dsc", "p_hd"]].map(lambda p: "–" if pd.isna(p) else f"{p:.3g}")
+    paper = paper_table1(task).drop(columns="task").rename(columns=lambda c: c if c == "approach" else f"paper {c}")
+    return ours.merge(paper, on="approach", how="left").rename(columns={"p_dsc": "p DSC vs baseline",
+                                                                        "p_hd": "p HD vs baseline"})
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency)."""
+    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "|" + "---|" * len(table.columns)
+    body = ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def write_table(table: pd.DataFrame, path_stem: str | Path, source: str) -> tuple[Path, Path]:
+    """Write ``<stem>.csv`` and ``<stem>.md`` atomically; both state ``source``, the data that produced them."""
+    from .files import write_csv, write_text
+
+    stem = Path(path_stem)
+    csv = stem.with_suffix(".csv")
+    with_source = table.copy()
+    with_source["data"] = source
+    write_csv(with_source, csv, index=False)
+    md = write_text(stem.with_suffix(".md"), f"{to_markdown(table)}\n\nData: {source}\n")
+    return csv, md
