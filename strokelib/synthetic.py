@@ -277,13 +277,15 @@ def _top(score: np.ndarray, n: int) -> tuple[np.ndarray, float]:
 
 
 def _pick_centre(rng: np.random.Generator, xyz: np.ndarray, box, side: int) -> np.ndarray:
-    """A random tissue point inside ``box`` in hemisphere ``side`` (−1 left, +1 right in MNI x)."""
+    """The tissue point nearest to a uniform random point of ``box`` in hemisphere ``side`` (−1 left, +1 right in MNI
+    x); drawn in mm, so it hardly depends on the template resolution."""
     (ax0, ax1), (y0, y1), (z0, z1) = box
+    target = rng.uniform([ax0, y0, z0], [ax1, y1, z1]) * [side, 1, 1]
     ax = np.abs(xyz[:, 0])
     ok = (np.sign(xyz[:, 0]) == side) & (ax >= ax0) & (ax <= ax1) & (xyz[:, 1] >= y0) & (xyz[:, 1] <= y1)
     ok &= (xyz[:, 2] >= z0) & (xyz[:, 2] <= z1)
-    candidates = np.flatnonzero(ok)
-    return xyz[candidates[rng.integers(candidates.size)]]
+    candidates = xyz[ok]
+    return candidates[np.argmin(((candidates - target) ** 2).sum(axis=1))]
 
 
 def _template_lesions(task: str, tpl: dict, rng: np.random.Generator, scale: float) -> tuple[dict, dict]:
@@ -520,13 +522,14 @@ def synthesize_case(
     """
     task = _check_task(task)
     geo = _geometry(task, geometry)
-    shape = (*geo.shape[:2], int(rng.choice(geo.z_choices))) if geo.z_choices else geo.shape
     tpl = _template(geo.template_mm)
 
     # Pose (§3.1 needs a mid-sagittal plane to find: here it is tilted and shifted away from the array centre).
     rotation = rng.uniform(-10.0, 10.0, size=3)
     translation = rng.uniform(-8.0, 8.0, size=3)
     scale = float(rng.uniform(0.93, 1.07))
+    z_pick = int(rng.integers(2))  # drawn for every geometry, so case i is the same subject in all of them
+    shape = (*geo.shape[:2], geo.z_choices[z_pick % len(geo.z_choices)]) if geo.z_choices else geo.shape
     pose = _pose(rotation, translation, scale, tpl["centre"])
     affine = _output_affine(shape, geo.spacing, tpl)
     vox_to_tpl = np.linalg.inv(tpl["affine"]) @ np.linalg.inv(pose) @ affine
