@@ -272,7 +272,7 @@ def symmetry_difference(case, modality: str | None = None, z_index: int | None =
     axes[1].imshow(_slice(mirror, "axial", z), cmap="gray", vmin=lo, vmax=hi)
     shown = axes[2].imshow(_slice(difference, "axial", z), cmap="RdBu_r", vmin=-limit, vmax=limit)
     fig.colorbar(shown, ax=axes[2], fraction=0.046, pad=0.02)
-    for ax, title in zip(axes, (modality, f"sym_{modality}", f"{modality} − sym_{modality}")):
+    for ax, title in zip(axes, (modality, f"sym_{modality}", f"{modality} − sym_{modality}"), strict=True):
         if case.label is not None and _slice(case.label, "axial", z).any():
             ax.contour(_slice(case.label, "axial", z), levels=[0.5], colors="red", linewidths=0.8)
         ax.set_title(title, fontsize=10)
