@@ -713,7 +713,7 @@ def train_command(
         val_fraction=params.get("train_val_fraction", 0.25),
         seed=params.get("seed", 0),
         device=device or params.get("device"),
-        cache_dir=params.get("sym_cache_dir") or out_dir / "symmetric_cache",
+        cache_dir=project_root() / params["sym_cache_dir"] if params.get("sym_cache_dir") else out_dir / "symmetric_cache",
         progress=progress,
         normalisation=params.get("normalisation", "brain"),
         transform=params.get("sym_transform", "rigid"),
