@@ -447,3 +447,12 @@ def case_table(cases: list[Case]):
             "label_values": [",".join(map(str, c.label_values)) or "-" for c in cases],
         }
     ).set_index("case")
+
+
+def has_split(root: str | Path, task: str, split: str) -> bool:
+    """Whether ``root`` holds cases of ``split`` for ``task`` (e.g. a download without the testing archive)."""
+    try:
+        resolve_split_folder(root, task, split)
+    except DataLayoutError:
+        return False
+    return True

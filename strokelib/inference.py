@@ -160,6 +160,7 @@ def predict_case(
     progress: bool = True,
     gather: str = "auto",
     amp: bool = True,
+    brain_only: bool = True,
 ) -> np.ndarray:
     """Lesion probability map of one prepared case from overlapping patches, averaged over patches and models (§3.5).
 
@@ -173,6 +174,8 @@ def predict_case(
     device : where patches are gathered, run and accumulated; None = the first model's device.
     gather : ``"runs"``, ``"index"`` or ``"auto"`` (runs on CPU, index on GPU); see the module docstring.
     amp : bfloat16 autocast on CUDA; ignored on CPU.
+    brain_only : set the map to 0 outside the brain mask (as the released code saved ``probs * foreground``):
+        patches reach into the background, where the network has no lesion to find.
 
     Returns
     -------
@@ -260,6 +263,8 @@ def predict_case(
     region = (total / count.clamp_min(1.0))[dst].cpu().numpy()
     probability = np.zeros(images.shape[1:], dtype=np.float32)
     probability[src] = region
+    if brain_only:
+        probability[~np.asarray(case.brain_mask, dtype=bool)] = 0.0
     return probability
 
 
@@ -419,3 +424,16 @@ def predict_ensemble(
                                        cache_dir, step=step, batch_size=batch_size, device=device, progress=False)
         for case in tqdm(cases, desc=f"{task} ensemble", disable=not progress, leave=False)
     }
+
+
+def trained_approaches(out_dir: str | Path, task: str, approaches: Sequence[str]) -> list[str]:
+    """The approaches among ``approaches`` that have at least one fold model under ``out_dir`` (logs the others)."""
+    from .training import checkpoint_path
+
+    found = [a for a in approaches if any(checkpoint_path(out_dir, task, a, 0).parent.glob("fold[0-9]*.pt"))]
+    missing = [a for a in approaches if a not in found]
+    if missing:
+        log.warning("no %s models for %s under %s; train them in notebook 04 to add their rows", task, ", ".join(missing), out_dir)
+    if not found:
+        raise InferenceError(f"no trained {task} models under {out_dir}; run notebook 04 (or `strokelib train`) first")
+    return found

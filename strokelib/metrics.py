@@ -420,3 +420,16 @@ def write_table(table: pd.DataFrame, path_stem: str | Path, source: str) -> tupl
     write_csv(with_source, csv, index=False)
     md = write_text(stem.with_suffix(".md"), f"{to_markdown(table)}\n\nData: {source}\n")
     return csv, md
+
+
+def leaderboard_with_ours(task: str, per_case: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Table 2 (SISS) or 3 (SPES): the paper's top-five leaderboard rows (cited, static) and our row below them.
+
+    Our row is labelled ``label`` (say which data and which evaluation produced it: the leaderboard is the blind
+    test set, ours is whatever ground truth we have)."""
+    from .paper_results import leaderboard
+
+    ours = summary_table(per_case).iloc[0]
+    row = {"rank": "–", "user": label, "DSC": ours["DSC"], "PPV": ours["PPV"], "sensitivity": ours["Sensitivity"],
+           "HD": ours["HD"]}
+    return pd.concat([leaderboard(task), pd.DataFrame([row])], ignore_index=True)

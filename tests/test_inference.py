@@ -81,7 +81,7 @@ def test_per_voxel_model_equals_whole_volume_inside_covered_region(rng, gather):
     case = make_case(rng)
     model = PerVoxel(3, seed=1)
     patch, step = (8, 6, 5), (4, 3, 1)
-    prob = inference.predict_case(model, case, patch, step, batch_size=7, progress=False, gather=gather)
+    prob = inference.predict_case(model, case, patch, step, batch_size=7, progress=False, gather=gather, brain_only=False)
     assert prob.dtype == np.float32 and prob.shape == case.shape
     with torch.no_grad():
         whole = torch.softmax(model(torch.from_numpy(case.images)[None]), 1)[0, 1].numpy()
@@ -99,14 +99,14 @@ def test_overlapping_patches_are_averaged_with_equal_weights(rng, gather):
     case = make_case(rng)
     model = PatchMean(3, seed=2)
     patch, step = (8, 6, 4), (4, 4, 2)
-    prob = inference.predict_case(model, case, patch, step, batch_size=5, progress=False, gather=gather)
+    prob = inference.predict_case(model, case, patch, step, batch_size=5, progress=False, gather=gather, brain_only=False)
     np.testing.assert_allclose(prob, reference_prediction(model, case, patch, step), atol=1e-6)
 
 
 def test_paper_patch_and_step_match_reference(rng):
     case = make_case(rng, shape=(30, 28, 20))
     model = PatchMean(3, seed=3)
-    prob = inference.predict_case(model, case, batch_size=64, progress=False)
+    prob = inference.predict_case(model, case, batch_size=64, progress=False, brain_only=False)
     np.testing.assert_allclose(prob, reference_prediction(model, case, (24, 24, 16), (4, 4, 1)), atol=1e-6)
 
 
@@ -223,3 +223,12 @@ def test_segmentation_overlays_figure(tmp_path, rng):
     assert (tmp_path / "fig4.png").stat().st_size > 0
     titles = [ax.get_title() for ax in fig.axes]
     assert any(t.startswith("best") and "axial slice 6" in t for t in titles)  # slice of the largest lesion area
+
+
+def test_map_is_zero_outside_the_brain_by_default(rng):
+    case = make_case(rng)
+    prob = inference.predict_case(PatchMean(case.images.shape[0], seed=0), case, (8, 6, 5), (2, 2, 1), progress=False)
+    outside = inference.predict_case(PatchMean(case.images.shape[0], seed=0), case, (8, 6, 5), (2, 2, 1), progress=False,
+                                     brain_only=False)
+    assert (prob[~case.brain_mask] == 0).all() and (outside[~case.brain_mask] > 0).any()
+    assert np.array_equal(prob[case.brain_mask], outside[case.brain_mask])
