@@ -16,15 +16,17 @@ How a case is made (all in template space, then one pose resampling per map):
   a smooth random score so its volume is exact and its outline irregular but smooth; it never enters CSF;
 * SISS (§2.1 of the paper, sub-acute): lesion bright on DWI, FLAIR and T2, dark on T1;
 * SPES (§2.2, acute): a DWI-bright core with low CBF/CBV inside a larger region of raised Tmax/TTP and lowered CBF,
-  surrounded by a ring of benign oligemia (Tmax mildly raised, not labelled). The label (OT) is the penumbra label of
-  ISLES 2015: the whole hypoperfused region at risk, *core included*, bounded where the Tmax excess reaches about 6 s.
-  The paper describes the label as the perfusion/diffusion mismatch; we keep the core inside it because the ISLES
-  2015 SPES score uses one filled penumbra label (``data_layouts.md`` §2);
+  surrounded by a ring of benign oligemia (Tmax mildly raised, not labelled). The label (OT) plays the ISLES 2015
+  penumbra label: the whole hypoperfused tissue at risk, **core included**, bounded where the Tmax excess reaches
+  about 6 s. The paper calls the label the perfusion/diffusion mismatch, and whether the real label leaves the core
+  out is not documented (``data_layouts.md`` §2: check ``np.unique(OT)``); one filled region keeps the synthetic
+  task well posed. ``truth["core_volume_ml"]`` gives the core's share;
 * some cases carry a confounder: an old-lesion-like FLAIR/T2 hyperintensity without DWI signal, not in the label (the
   paper's SISS case 13 failure mode, §4.1.1);
 * a random head pose (rotations up to ±10° about each axis, translations up to ±8 mm, isotropic scale ±7 %) so the
   mid-sagittal plane is not the array's centre plane, then a smooth multiplicative bias field, a per-case intensity
-  scale and Rician noise. Background outside the posed brain is exactly 0, every brain voxel is ≥ 1.
+  scale and Rician noise (Gaussian on the perfusion maps). Images are int16 in arbitrary units (Tmax and TTP in
+  0.01 s), labels uint8 0/1. Background outside the posed brain is exactly 0, every brain voxel is ≥ 1.
 
 Randomness: case ``i`` of a split draws from ``default_rng(SeedSequence(seed, spawn_key=(task, split, i)))``, so it is
 the same whatever ``n_train``/``n_test``; the gzip writer of nibabel is deterministic, so the same seed gives identical bytes.
@@ -100,7 +102,7 @@ CONTRASTS: dict[str, tuple[float, float, float]] = {
     "DWI": (1.1, 1.0, 0.35),
     "CBF": (2.4, 1.0, 0.25),
     "CBV": (2.0, 1.0, 0.5),
-    "Tmax": (0.9, 1.0, 1.6),
+    "Tmax": (0.9, 1.0, 2.5),  # CSF: long, noisy delays
     "TTP": (0.95, 1.0, 1.15),
 }
 LEVELS = {
@@ -115,6 +117,8 @@ LEVELS = {
     "TTP": 1000.0,
 }
 MAGNITUDE = {"Flair", "T1", "T1c", "T2", "DWI"}  # MR magnitude images: coil bias field and Rician noise
+PERFUSION_NOISE = {"CBF": 0.12, "CBV": 0.12, "Tmax": 0.7, "TTP": 0.07}  # Gaussian sigma / level (Tmax: 0.7 s)
+ARTEFACT_SPOTS_MNI = ((-20.0, 35.0, -22.0), (20.0, 35.0, -22.0), (-42.0, 12.0, -35.0), (42.0, 12.0, -35.0))
 
 
 @dataclass
@@ -122,7 +126,8 @@ class SyntheticCase:
     """One generated case: int16 images per modality, uint8 label, the output affine and its ground truth.
 
     ``maps`` (only with ``keep_maps=True``) holds float32 (X, Y, Z) volumes in the output grid: ``gm``, ``wm``,
-    ``csf`` (tissue fractions inside the brain), ``brain`` (bool), ``confounder`` (bool) and for SPES ``core`` (bool).
+    ``csf`` (tissue fractions inside the brain), ``brain`` (bool), ``confounder`` (bool) and for SPES ``core`` (bool)
+    and ``severity`` (the perfusion deficit: 0 outside the oligemic ring, 1 at the label border, up to 2.5).
     """
 
     images: dict[str, np.ndarray]
@@ -258,7 +263,7 @@ def _blob_score(blob: dict, xyz: np.ndarray, n_best: int | None = None) -> tuple
         hi = np.array([ax1, y1, z1], np.float32)
         q = np.column_stack([np.abs(xyz[:, 0]), xyz[:, 1], xyz[:, 2]])
         outside = np.linalg.norm(np.maximum(lo - q, 0) + np.maximum(q - hi, 0), axis=1)
-        score -= 2.0 * outside / float(blob["radii"].min())
+        score -= 0.75 * outside / float(blob["radii"].min())  # soft: big lesions spill past the box
     keep = np.arange(score.size)
     if n_best is not None and n_best < score.size:
         # |noise| ≤ noise·Σ|w|: a point whose noiseless score is twice that below the n-th best noiseless score can
@@ -560,12 +565,25 @@ def synthesize_case(
     perf = _grid_field(perf_waves, axes)[inside] if task == "SPES" else None
     hetero = np.ones_like(gm)
     lesion_any = np.flatnonzero((lesion["lesion"] > 0) | (lesion["confounder"] > 0))
-    points = ((np.argwhere(inside)[lesion_any] + lo) * geo.spacing).astype(np.float32)
+    voxels = np.argwhere(inside) + lo
+    points = (voxels[lesion_any] * geo.spacing).astype(np.float32)
     amplitude = rng.uniform(0.1, 0.3)
     hetero[lesion_any] = np.clip(
         1 + amplitude * _field(_draw_waves(rng, 24, wavelength=rng.uniform(10, 30)), points), 0.3, 1.7
     )
     hetero_perfusion = 1 + 0.4 * (hetero - 1)  # perfusion maps are smoother than diffusion
+    # EPI susceptibility artefacts: DWI-bright spots near the skull base (orbitofrontal, temporal poles), not lesions.
+    to_mni = tpl["affine"] @ vox_to_tpl
+    mni = (voxels @ to_mni[:3, :3].T + to_mni[:3, 3]).astype(np.float32)
+    spots = np.array(ARTEFACT_SPOTS_MNI, np.float32) + rng.normal(0, 4, size=(len(ARTEFACT_SPOTS_MNI), 3))
+    spot_gain = rng.uniform(0.0, 0.9, size=len(spots)) * (rng.uniform(size=len(spots)) < 0.6)
+    spot_width = rng.uniform(6.0, 12.0, size=len(spots))
+    artefact = np.zeros_like(gm)
+    for centre, gain, width in zip(
+        spots, spot_gain, spot_width, strict=True
+    ):  # a few spots, not a voxel loop
+        if gain > 0:
+            artefact += gain * np.exp(-((mni - centre) ** 2).sum(axis=1) / (2 * width**2))
     noise_fraction = rng.uniform(0.02, 0.05)
     L, C = lesion["lesion"] * hetero, lesion["confounder"] * hetero
     confounder_factor = {
@@ -579,7 +597,7 @@ def synthesize_case(
     }
     if task == "SISS":
         lesion_factor = {
-            "DWI": rng.uniform(1.6, 2.6),
+            "DWI": _log_uniform(rng, 1.3, 2.6),  # fades over the sub-acute weeks
             "Flair": rng.uniform(1.3, 1.7),
             "T2": rng.uniform(1.25, 1.6),
             "T1": rng.uniform(0.7, 0.88),
@@ -620,6 +638,8 @@ def synthesize_case(
             value = value + tmax_excess * sev * hetero_perfusion
         elif name == "TTP":
             value = value * arrival + ttp_ratio * tmax_excess * sev * hetero_perfusion
+        if name == "DWI":
+            value = value * (1 + artefact)
         if name in MAGNITUDE:
             value = _rician(
                 value * np.exp(rng.uniform(0.05, 0.15) * coil),
@@ -627,9 +647,8 @@ def synthesize_case(
                 rng,
             )
         else:
-            value = value * np.exp(0.08 * perf) + rng.standard_normal(value.size, dtype=np.float32) * (
-                2 * noise_fraction * level
-            )
+            sigma = PERFUSION_NOISE[name] * level * rng.uniform(0.7, 1.3)
+            value = value * np.exp(0.08 * perf) + rng.standard_normal(value.size, dtype=np.float32) * sigma
         volume = np.zeros(shape, np.int16, order="F")  # NIfTI's order: nibabel writes it without a copy
         volume[region][inside] = np.clip(np.rint(value), 1, np.iinfo(np.int16).max).astype(np.int16)
         images[name] = volume

@@ -49,6 +49,13 @@ def case_with(task: str, want_confounder: bool, geometry: str = "small") -> synt
     raise AssertionError("no such case in 19 draws")
 
 
+def overlap(mask: np.ndarray, points: np.ndarray) -> float:
+    """Fraction of (N, 3) voxel coordinates that fall inside ``mask``."""
+    idx = np.rint(points).astype(int)
+    ok = np.all((idx >= 0) & (idx < mask.shape), axis=1)
+    return mask[tuple(idx[ok].T)].sum() / len(points)
+
+
 def test_layout_names_and_ids(dataset):
     task, root = dataset
     ids = []
@@ -161,14 +168,8 @@ def test_pose_differs_per_case_and_plane_is_true(dataset):
         mirrored = voxels - 2 * ((voxels - point) @ normal)[:, None] * normal
         naive = voxels.astype(float)
         naive[:, 0] = 2 * centre_x - naive[:, 0]
-
-        def overlap(points):
-            idx = np.rint(points).astype(int)
-            ok = np.all((idx >= 0) & (idx < case.shape), axis=1)
-            return case.brain_mask[tuple(idx[ok].T)].sum() / len(points)
-
-        assert overlap(mirrored) > 0.93
-        assert overlap(mirrored) > overlap(naive)
+        assert overlap(case.brain_mask, mirrored) > 0.93
+        assert overlap(case.brain_mask, mirrored) > overlap(case.brain_mask, naive)
     assert off_centre == len(truth)
 
 
