@@ -450,6 +450,34 @@ def _resample_into(volume: np.ndarray, vox_to_tpl, region_lo, region_hi, shape) 
     return out
 
 
+def _spots(centres, gains, widths, vox_to_world: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Sum of Gaussian spots (world mm centres and widths) on the output voxels ``lo:hi``, each evaluated in its own
+    3-sigma box only; the voxel → world map is affine, so a box's coordinates come from three broadcast axes."""
+    out = np.zeros(tuple(hi - lo), np.float32)
+    world_to_vox = np.linalg.inv(vox_to_world)
+    step = np.abs(np.linalg.det(vox_to_world[:3, :3])) ** (1 / 3)  # mm per voxel
+    for centre, gain, width in zip(centres, gains, widths, strict=True):  # a few spots, not a voxel loop
+        if gain <= 0:
+            continue
+        c = world_to_vox[:3, :3] @ centre + world_to_vox[:3, 3]
+        a = np.clip(np.floor(c - 3 * width / step).astype(int), lo, hi)
+        b = np.clip(np.ceil(c + 3 * width / step).astype(int) + 1, lo, hi)
+        if np.any(b <= a):
+            continue
+        i, j, k = (np.arange(a[d], b[d], dtype=np.float64) for d in range(3))
+        offset = vox_to_world[:3, 3] - centre
+        m = vox_to_world[:3, :3]
+        world = (
+            (m[:, 0, None] * i)[:, :, None, None]
+            + (m[:, 1, None] * j)[:, None, :, None]
+            + (m[:, 2, None] * k)[:, None, None, :]
+            + offset[:, None, None, None]
+        )
+        box = tuple(slice(x - y, z - y) for x, z, y in zip(a, b, lo, strict=True))
+        out[box] += (gain * np.exp(-(world**2).sum(axis=0) / (2 * width**2))).astype(np.float32)
+    return out
+
+
 def _midsagittal_plane(pose: np.ndarray, affine: np.ndarray, tpl: dict) -> dict:
     """The posed mid-sagittal plane (MNI x = 0) as a point and unit normal, in world mm and in output voxels."""
     point_tpl = np.array([0.0, tpl["centre"][1], tpl["centre"][2]])
@@ -565,25 +593,19 @@ def synthesize_case(
     perf = _grid_field(perf_waves, axes)[inside] if task == "SPES" else None
     hetero = np.ones_like(gm)
     lesion_any = np.flatnonzero((lesion["lesion"] > 0) | (lesion["confounder"] > 0))
-    voxels = np.argwhere(inside) + lo
-    points = (voxels[lesion_any] * geo.spacing).astype(np.float32)
+    near = np.zeros(inside.shape, bool)
+    near[inside] = (lesion["lesion"] > 0) | (lesion["confounder"] > 0)
+    points = ((np.argwhere(near) + lo) * geo.spacing).astype(np.float32)  # same order as lesion_any
     amplitude = rng.uniform(0.1, 0.3)
     hetero[lesion_any] = np.clip(
         1 + amplitude * _field(_draw_waves(rng, 24, wavelength=rng.uniform(10, 30)), points), 0.3, 1.7
     )
     hetero_perfusion = 1 + 0.4 * (hetero - 1)  # perfusion maps are smoother than diffusion
     # EPI susceptibility artefacts: DWI-bright spots near the skull base (orbitofrontal, temporal poles), not lesions.
-    to_mni = tpl["affine"] @ vox_to_tpl
-    mni = (voxels @ to_mni[:3, :3].T + to_mni[:3, 3]).astype(np.float32)
-    spots = np.array(ARTEFACT_SPOTS_MNI, np.float32) + rng.normal(0, 4, size=(len(ARTEFACT_SPOTS_MNI), 3))
+    spots = np.array(ARTEFACT_SPOTS_MNI) + rng.normal(0, 4, size=(len(ARTEFACT_SPOTS_MNI), 3))
     spot_gain = rng.uniform(0.0, 0.9, size=len(spots)) * (rng.uniform(size=len(spots)) < 0.6)
     spot_width = rng.uniform(6.0, 12.0, size=len(spots))
-    artefact = np.zeros_like(gm)
-    for centre, gain, width in zip(
-        spots, spot_gain, spot_width, strict=True
-    ):  # a few spots, not a voxel loop
-        if gain > 0:
-            artefact += gain * np.exp(-((mni - centre) ** 2).sum(axis=1) / (2 * width**2))
+    artefact = _spots(spots, spot_gain, spot_width, tpl["affine"] @ vox_to_tpl, lo, hi)[inside]
     noise_fraction = rng.uniform(0.02, 0.05)
     L, C = lesion["lesion"] * hetero, lesion["confounder"] * hetero
     confounder_factor = {

@@ -285,3 +285,24 @@ def test_bad_input_raises_clear_errors(tmp_path):
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
     with pytest.raises(DataLayoutError, match="synthetic.json"):
         synthetic.read_truth(tmp_path / "mine")
+
+
+def test_spot_field_matches_direct_evaluation(rng):
+    vox_to_world = np.eye(4)
+    vox_to_world[:3, :3] = synthetic.Rotation.from_euler("xyz", [7, -4, 9], degrees=True).as_matrix() * 2.0
+    vox_to_world[:3, 3] = [-40, -50, -30]
+    lo, hi = np.array([2, 3, 1]), np.array([40, 45, 30])
+    centres, gains, widths = (
+        rng.uniform(-20, 20, size=(3, 3)),
+        np.array([0.5, 0.0, 0.8]),
+        np.array([6.0, 8.0, 9.0]),
+    )
+    field = synthetic._spots(centres, gains, widths, vox_to_world, lo, hi)
+    ijk = np.stack(np.meshgrid(*(np.arange(a, b) for a, b in zip(lo, hi, strict=True)), indexing="ij"), -1)
+    world = ijk @ vox_to_world[:3, :3].T + vox_to_world[:3, 3]
+    direct = sum(
+        g * np.exp(-((world - c) ** 2).sum(-1) / (2 * w**2))
+        for c, g, w in zip(centres, gains, widths, strict=True)
+    )
+    np.testing.assert_allclose(field, direct, atol=0.012)  # spots are cut at 3 sigma (exp(-4.5) ≈ 0.011)
+    assert field.max() > 0.3
