@@ -57,7 +57,7 @@ from .files import atomic_path, write_text
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2  # bump when the generated data change, so ensure_synthetic regenerates old datasets
 TRUTH_FILE = "synthetic.json"
 PARAMS_FILE = "synthetic_params.json"
 SPLIT_KEYS = {"training": 0, "testing": 1}
