@@ -31,6 +31,10 @@ EOF
 if [ "$DEVICE" = cuda ]; then PRECISIONS="auto fp32"; else PRECISIONS="fp32"; fi
 "$PYTHON" benchmarks/train_throughput.py --device "$DEVICE" --precision $PRECISIONS --steps "$STEPS" --warmup 20 \
     --num-workers "$WORKERS"
+if [ "$DEVICE" = cuda ]; then  # CUDA graphs: batch-16 steps are bound by kernel-launch overhead
+    "$PYTHON" benchmarks/train_throughput.py --device cuda --precision auto --steps "$STEPS" --warmup 30 \
+        --num-workers "$WORKERS" --compile reduce-overhead
+fi
 
 # one full-case prediction per task geometry at the paper's step
 "$PYTHON" - <<EOF
@@ -68,7 +72,8 @@ for task, (channels, shape) in shapes.items():
     print(json.dumps(report))
 EOF
 
-# the whole training loop on the device: 2 short epochs with AMP, checkpoint, early-stopping bookkeeping, load_model
+# the whole training loop on the device: 3 short epochs with AMP, checkpoint, early-stopping bookkeeping, load_model;
+# COMPILE=1 (default on CUDA) runs it through torch.compile(mode="reduce-overhead")
 "$PYTHON" - <<EOF
 import dataclasses, json, sys, tempfile, time
 from pathlib import Path
@@ -80,18 +85,19 @@ from strokelib.model import SUNet
 from strokelib.sampling import PatchDataset
 from strokelib.training import load_model, train
 
-cfg = dataclasses.replace(PAPER, max_epochs=2)
+cfg = dataclasses.replace(PAPER, max_epochs=3)
 case = synthetic_case(14, (96, 110, 72) if "$SHAPES" == "paper" else (32, 40, 24))
-train_set = PatchDataset([case], n_patches=64 * cfg.batch_size, seed=0, progress=False)
+train_set = PatchDataset([case], n_patches=200 * cfg.batch_size, seed=0, progress=False)
 val_set = PatchDataset([case], n_patches=16 * cfg.batch_size, seed=1, progress=False)
 torch.manual_seed(0)
 with tempfile.TemporaryDirectory() as tmp:
     t0 = time.perf_counter()
     history = train(SUNet(14), train_set, val_set, cfg, device="$DEVICE", checkpoint=Path(tmp) / "fold0.pt",
-                    num_workers=$WORKERS, progress=False)
+                    num_workers=$WORKERS, progress=False, compile_model=bool(int("${COMPILE:-1}")) and "$DEVICE" == "cuda")
     seconds = time.perf_counter() - t0
     model, meta = load_model(Path(tmp) / "fold0.pt", device="$DEVICE")
-print(json.dumps({"check": "train", "epochs": len(history), "seconds": round(seconds, 1),
+print(json.dumps({"check": "train", "compile": bool(int("${COMPILE:-1}")) and "$DEVICE" == "cuda",
+                  "epochs": len(history), "seconds": round(seconds, 1),
                   "precision": meta["precision"], "device": meta["device"],
                   "train_loss": [round(v, 4) for v in history["train_loss"]],
                   "val_l1_er": [round(v, 4) for v in history["val_l1_er"]],

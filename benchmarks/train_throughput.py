@@ -70,6 +70,8 @@ def main() -> None:
                         help="any of fp32 bf16 fp16 auto (default: fp32 bf16 on CPU, auto on CUDA)")
     parser.add_argument("--channels", type=int, default=14, help="input channels (14 = SPES with symmetric modalities)")
     parser.add_argument("--base-filters", type=int, default=PAPER.base_filters, help="SUNet width (paper: 32)")
+    parser.add_argument("--compile", default=None, choices=("default", "reduce-overhead", "max-autotune"),
+                        help="torch.compile the model with this mode (experiment; training.train does not compile)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--steps", type=int, default=6, help="timed optimiser steps")
     parser.add_argument("--warmup", type=int, default=2)
@@ -101,6 +103,8 @@ def main() -> None:
         precision = resolve_precision(device, name)
         torch.manual_seed(0)
         model = SUNet(args.channels, 2, cfg.base_filters, cfg.dropout)
+        if args.compile:
+            model = torch.compile(model, mode=args.compile)
         results[precision] = measure(model, dataset, cfg, device, precision, channels_last, args.steps, args.warmup,
                                      args.num_workers)
     report = {
@@ -114,6 +118,7 @@ def main() -> None:
         "base_filters": cfg.base_filters,
         "channels_last": channels_last,
         "num_workers": args.num_workers,
+        "compile": args.compile,
         "dataset_setup_s": round(setup_s, 2),
         "data_only_patches_per_s": round(data_rate, 1),
         "results": results,
