@@ -182,10 +182,11 @@ _OPS = {
 
 
 def layer_table(model: SUNet, in_channels: int | None = None, patch_shape: tuple[int, int, int] = (24, 24, 16)) -> pd.DataFrame:
-    """One row per block in execution order: name, part, op, output shape (C, X, Y, Z) and parameters.
+    """One row per block in execution order (§3.2, Figure 2): name, encoder/decoder part, operation, output
+    shape ("X×Y×Z @ C"), channels and parameters.
 
-    Shapes are read with forward hooks on a zero patch of ``patch_shape`` (eval mode, no gradients, on CPU
-    copies nothing: the model stays where it is).
+    Shapes are read with forward hooks from one zero patch of ``patch_shape``, in eval mode without gradients,
+    on the model's own device; its training flag is restored afterwards.
     """
     in_channels = in_channels or model.in_channels
     shapes: dict[str, tuple[int, ...]] = {}
