@@ -169,3 +169,12 @@ def resolve_data_root(
 
     return ensure_synthetic(task, n_train=n_train, n_test=n_test, seed=seed, geometry=geometry,
                             base_dir=project_root(root) / "data" / "synthetic")
+
+
+def display_path(path: str | Path, root: str | Path | None = None) -> str:
+    """``path`` relative to the repository root when it lies inside it (short and machine-independent), else as is."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(project_root(root)).as_posix()
+    except ValueError:
+        return str(path)
