@@ -11,7 +11,8 @@ import logging
 import sys
 from pathlib import Path
 
-from .errors import StrokelibError
+from .datasets import SISS_MODALITIES, SPES_MODALITIES
+from .errors import ConfigError, StrokelibError
 
 log = logging.getLogger("strokelib")
 
@@ -47,6 +48,99 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .notebooks import parse_value
+    from .training import train_command
+
+    overrides = {name: parse_value(value) for name, value in (args.param or [])}
+    history = train_command(args.task, args.approach, fold=args.fold, data_root=args.data_root, profile=args.profile,
+                            out_dir=args.out, device=args.device, **overrides)
+    last = history.groupby("fold").tail(1)
+    for row in last.itertuples():
+        print(f"{args.task} {args.approach} fold {row.fold}: {int(row.epoch) + 1} epochs, best epoch {int(row.best_epoch)}")
+    return 0
+
+
+_MODALITY_FLAGS = {m.lower(): m for m in (*SISS_MODALITIES, *SPES_MODALITIES)}
+
+
+def _segment_files(args: argparse.Namespace) -> dict[str, Path]:
+    """The input case as {modality: file}: an ISLES-layout case folder, or one NIfTI per modality flag."""
+    from .datasets import case_files, task_modalities
+
+    given = {_MODALITY_FLAGS[k]: Path(v) for k, v in vars(args).items() if k in _MODALITY_FLAGS and v is not None}
+    if args.input is not None and given:
+        raise ConfigError("give either a case folder INPUT or one file per modality (--flair ...), not both")
+    if args.input is not None:
+        if args.input.is_file():
+            raise ConfigError(f"{args.input} is a file: give the case folder, or each modality with --{task_modalities(args.task)[0].lower()} etc.")
+        return case_files(args.input, args.task)
+    missing = [m for m in task_modalities(args.task) if m not in given]
+    if missing:
+        raise ConfigError(f"{args.task} needs every modality: missing {', '.join('--' + m.lower() for m in missing)}")
+    for modality, path in given.items():
+        if not path.is_file():
+            raise ConfigError(f"--{modality.lower()} {path}: no such file")
+    return {m: given[m] for m in task_modalities(args.task)}
+
+
+def _cmd_segment(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+
+    from .datasets import load_case, save_nifti
+    from .inference import load_models, load_postprocessing, predict_case, prepare_for_model
+    from .postprocessing import binarize
+
+    start = time.perf_counter()
+    files = _segment_files(args)
+    models, meta = load_models(args.models, args.device)
+    if str(meta["task"]).upper() != args.task:
+        raise ConfigError(f"the models in {args.models} were trained for {meta['task']}, not {args.task}")
+    if args.threshold is not None and args.min_size is not None:
+        post = {"threshold": args.threshold, "min_size": args.min_size}
+    else:
+        post = {**load_postprocessing(args.models), **{k: v for k, v in (("threshold", args.threshold),
+                                                                          ("min_size", args.min_size)) if v is not None}}
+    case = load_case(files, args.task, case_id=(args.input.name if args.input else "input"))
+    prepared = prepare_for_model(case, meta, cache_dir=None)
+    probability = predict_case(models, prepared, patch_shape=meta["patch_shape"], step=args.step,
+                               batch_size=args.batch_size, device=args.device)
+    mask = binarize(probability, post["threshold"], int(post["min_size"]))
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_nifti(probability, case, args.out / "probability.nii.gz", dtype=np.float32)
+    save_nifti(mask.astype(np.uint8), case, args.out / "mask.nii.gz", dtype=np.uint8)
+    volume = float(mask.sum()) * case.voxel_volume_ml
+    print(f"lesion volume: {volume:.1f} mL ({int(mask.sum())} voxels; Th {post['threshold']}, S_min {post['min_size']}; "
+          f"{len(models)} model(s), {time.perf_counter() - start:.1f} s)")
+    print(f"wrote {args.out / 'probability.nii.gz'} and {args.out / 'mask.nii.gz'}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .datasets import load_isles2015
+    from .files import write_csv
+    from .metrics import evaluate, summary_table
+    from .postprocessing import read_prediction
+
+    cases = load_isles2015(args.gt_root, args.task, "training", penumbra_label=args.penumbra_label)
+    rows = []
+    for case in cases:
+        pred = read_prediction(args.pred_dir, case, args.threshold, args.min_size)
+        row = evaluate(pred, case.label.astype(bool), spacing=case.spacing if args.mm else None)
+        rows.append({"case": case.case_id, **row})
+    per_case = pd.DataFrame(rows)
+    out = args.out or args.pred_dir / f"evaluation_{args.task}.csv"
+    write_csv(per_case, out, index=False)
+    summary = summary_table(per_case)
+    print(summary.to_string(index=False))
+    print(f"per-case metrics: {out} (HD in {'mm' if args.mm else 'voxels'}; HD undefined where a mask is empty)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="strokelib",
@@ -76,12 +170,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", required=True, type=str.upper, choices=["SISS", "SPES"])
     p.add_argument("--split", default="training", choices=["training", "testing"])
     p.set_defaults(func=_cmd_check_data)
+
+    p = sub.add_parser("train", help="train the fold models of one approach (one fold with --fold, for one process per GPU)",
+                       description="Cross-validated training (paper §3.4, §4.1). Folds run in parallel as separate "
+                       "processes: CUDA_VISIBLE_DEVICES=K strokelib train --task SPES --approach proposed --fold K &")
+    p.add_argument("--task", required=True, type=str.upper, choices=["SISS", "SPES"])
+    p.add_argument("--approach", default="proposed", choices=["baseline", "balanced", "proposed"])
+    p.add_argument("--fold", type=int, default=None, help="train only this fold (0-based); default: all folds")
+    p.add_argument("--profile", default="paper", help="settings: smoke, demo, paper or a YAML file (default paper)")
+    p.add_argument("--data-root", type=Path, default=None, help="ISLES 2015 folder; default: the profile's data_root")
+    p.add_argument("--out", type=Path, default=None, help="outputs folder; default: the profile's outputs_dir")
+    p.add_argument("--device", default=None, help="cuda, mps or cpu (default: cuda, then mps, then cpu)")
+    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="override a profile key, e.g. -p train_max_epochs 50")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("segment", help="segment a new case with a trained models folder",
+                       description="symmetric modalities -> ensemble prediction -> threshold and minimum size -> "
+                       "OUT/probability.nii.gz and OUT/mask.nii.gz with the input's header")
+    p.add_argument("input", type=Path, nargs="?", help="an ISLES 2015 case folder (VSD.Brain.XX.O.MR_* inside)")
+    p.add_argument("out", type=Path, help="output folder")
+    p.add_argument("--models", required=True, type=Path, help="folder of fold<k>.pt (outputs/<profile>/models/<task>/<approach>)")
+    p.add_argument("--task", required=True, type=str.upper, choices=["SISS", "SPES"])
+    for flag in _MODALITY_FLAGS:
+        p.add_argument(f"--{flag}", type=Path, default=None, metavar="FILE", help=f"{_MODALITY_FLAGS[flag]} image (instead of INPUT)")
+    p.add_argument("--device", default=None, help="cuda, mps or cpu (default: cuda, then mps, then cpu)")
+    p.add_argument("--step", type=int, nargs=3, default=[4, 4, 1], metavar=("X", "Y", "Z"), help="patch grid step (paper 4 4 1)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--threshold", type=float, default=None, help="override the stored Th")
+    p.add_argument("--min-size", type=int, default=None, help="override the stored S_min (voxels)")
+    p.set_defaults(func=_cmd_segment)
+
+    p = sub.add_parser("evaluate", help="score predictions against ISLES 2015 ground truth (per-case CSV + summary)")
+    p.add_argument("pred_dir", type=Path, help="predictions: <case>.nii.gz, <case>/mask.nii.gz or SMIR.<name>.<id>.nii")
+    p.add_argument("gt_root", type=Path, help="ISLES 2015 training folder with ground truth")
+    p.add_argument("--task", required=True, type=str.upper, choices=["SISS", "SPES"])
+    p.add_argument("--threshold", type=float, default=None, help="binarise probability maps with p > Th")
+    p.add_argument("--min-size", type=int, default=1, help="remove components under this many voxels")
+    p.add_argument("--mm", action="store_true", help="HD in mm (default: voxels, as the paper's Table 1)")
+    p.add_argument("--penumbra-label", type=int, default=None, help="SPES ground truth with two labels: the penumbra value")
+    p.add_argument("--out", type=Path, default=None, help="per-case CSV (default PRED_DIR/evaluation_<task>.csv)")
+    p.set_defaults(func=_cmd_evaluate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``strokelib`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)

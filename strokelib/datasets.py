@@ -214,6 +214,39 @@ def _scan_case(folder: Path, task: str, case_id: str) -> tuple[dict[str, list[Pa
     return found, unknown
 
 
+def case_files(case_dir: str | Path, task: str, case_id: str | None = None, require_label: bool = False) -> dict[str, Path]:
+    """{modality/'OT' → file} of ONE case folder in the ISLES 2015 (or flat) layout, in channel order.
+
+    Raises :class:`DataLayoutError` for a missing or duplicated modality, or a missing ground truth when
+    ``require_label``.
+    """
+    task = str(task).upper()
+    modalities = task_modalities(task)
+    case_dir = Path(case_dir)
+    if not case_dir.is_dir():
+        raise DataLayoutError(f"case folder {case_dir} does not exist or is not a folder")
+    case_id = case_id or case_dir.name
+    found, _ = _scan_case(case_dir, task, case_id)
+    for key, files in found.items():
+        if len(files) > 1:
+            raise DataLayoutError(
+                f"case {case_id}: {key} is given {len(files)} times ({', '.join(str(f) for f in files)}); keep one of them"
+            )
+    missing = [m for m in modalities if m not in found]
+    if missing:
+        raise DataLayoutError(
+            f"case {case_id} in {case_dir}: missing {', '.join(missing)} (found {', '.join(sorted(found)) or 'no images'}); "
+            f"every {task} case needs {', '.join(modalities)} as VSD.Brain.XX.O.MR_<modality>.<id>/<same name>.nii"
+        )
+    if require_label and LABEL_TOKEN not in found:
+        raise DataLayoutError(
+            f"case {case_id} in {case_dir}: no ground truth (VSD.Brain.XX.O.OT.<id>/...nii or OT.nii); "
+            "training cases need one, or load this folder with split='testing'"
+        )
+    order = [*modalities, LABEL_TOKEN, *(f"sym_{m}" for m in modalities)]
+    return {key: found[key][0] for key in order if key in found}
+
+
 def find_isles2015(root: str | Path, task: str, split: str = "training") -> dict[str, dict[str, Path]]:
     """Map case id → {modality or 'OT' → file} for one split, in numeric case order.
 
@@ -221,7 +254,6 @@ def find_isles2015(root: str | Path, task: str, split: str = "training") -> dict
     a missing ground truth in the training split, or an empty root.
     """
     task = str(task).upper()
-    modalities = task_modalities(task)
     folder = resolve_split_folder(root, task, split)
     case_dirs = sorted(
         (p for p in folder.iterdir() if p.is_dir() and _visible(p) and _case_number(p.name) is not None),
@@ -234,25 +266,7 @@ def find_isles2015(root: str | Path, task: str, split: str = "training") -> dict
             raise DataLayoutError(
                 f"case {case_id} appears twice in {folder} (folders {case_dirs[i - 1].name} and {case_dir.name}); keep one"
             )
-        found, _ = _scan_case(case_dir, task, case_id)
-        for key, files in found.items():
-            if len(files) > 1:
-                raise DataLayoutError(
-                    f"case {case_id}: {key} is given {len(files)} times ({', '.join(str(f) for f in files)}); keep one of them"
-                )
-        missing = [m for m in modalities if m not in found]
-        if missing:
-            raise DataLayoutError(
-                f"case {case_id} in {case_dir}: missing {', '.join(missing)} (found {', '.join(sorted(found)) or 'no images'}); "
-                f"every {task} case needs {', '.join(modalities)} as VSD.Brain.XX.O.MR_<modality>.<id>/<same name>.nii"
-            )
-        if split == "training" and LABEL_TOKEN not in found:
-            raise DataLayoutError(
-                f"case {case_id} in {case_dir}: no ground truth (VSD.Brain.XX.O.OT.<id>/...nii or OT.nii); "
-                "training cases need one, or load this folder with split='testing'"
-            )
-        order = [*modalities, LABEL_TOKEN, *(f"sym_{m}" for m in modalities)]
-        result[case_id] = {key: found[key][0] for key in order if key in found}
+        result[case_id] = case_files(case_dir, task, case_id, require_label=split == "training")
     if not result:
         raise DataLayoutError(f"{folder} holds no case folders; expected numbered folders 1, 2, ... (or 01, 02, ...)")
     return result

@@ -392,16 +392,51 @@ def predict_cross_validation(
     return {c: maps[c] for c in by_id if c in maps}
 
 
-def load_ensemble(out_dir: str | Path, task: str, approach: str, device=None) -> tuple[list[nn.Module], dict]:
-    """Every fold model of one approach, for the §4.2 ensemble, and the meta they share."""
+def load_models(folder: str | Path, device=None) -> tuple[list[nn.Module], dict]:
+    """Every ``fold<k>.pt`` model in ``folder`` (a self-describing models folder), and the meta they share."""
     from .training import load_model
 
-    loaded = [load_model(p, device) for p in fold_checkpoints(out_dir, task, approach)]
+    folder = Path(folder)
+    paths = sorted(folder.glob("fold[0-9]*.pt"), key=lambda p: int(p.stem[4:])) if folder.is_dir() else []
+    if not paths:
+        raise InferenceError(f"no fold<k>.pt models in {folder}; point --models at outputs/<profile>/models/<task>/<approach>")
+    loaded = [load_model(p, device) for p in paths]
     metas = [m for _, m in loaded]
-    for key in ("modalities", "symmetric", "normalisation", "patch_shape"):
+    for key in ("task", "modalities", "symmetric", "normalisation", "patch_shape"):
         if any(m.get(key) != metas[0].get(key) for m in metas):
-            raise InferenceError(f"the fold models of {task} {approach} disagree on {key}; retrain them with one setting")
+            raise InferenceError(f"the fold models in {folder} disagree on {key}; retrain them with one setting")
     return [model for model, _ in loaded], metas[0]
+
+
+def load_ensemble(out_dir: str | Path, task: str, approach: str, device=None) -> tuple[list[nn.Module], dict]:
+    """Every fold model of one approach under ``out_dir``, for the §4.2 ensemble, and the meta they share."""
+    return load_models(fold_checkpoints(out_dir, task, approach)[0].parent, device)
+
+
+POSTPROCESSING_FILE = "postprocessing.json"
+
+
+def save_postprocessing(models_dir: str | Path, threshold: float, min_size: int, source: str) -> Path:
+    """Store the grid-searched Th and S_min beside the fold models, so a models folder is self-describing."""
+    import json
+
+    from .files import write_text
+
+    record = {"threshold": float(threshold), "min_size": int(min_size), "selected_on": source}
+    return write_text(Path(models_dir) / POSTPROCESSING_FILE, json.dumps(record, indent=2) + "\n")
+
+
+def load_postprocessing(models_dir: str | Path) -> dict:
+    """Th and S_min stored by :func:`save_postprocessing`; a clear error when notebook 05 has not chosen them yet."""
+    import json
+
+    path = Path(models_dir) / POSTPROCESSING_FILE
+    if not path.is_file():
+        raise InferenceError(
+            f"{path} not found: run notebook 05 on these models to choose Th and S_min by grid search, "
+            "or pass --threshold and --min-size"
+        )
+    return json.loads(path.read_text())
 
 
 def predict_ensemble(

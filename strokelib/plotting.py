@@ -130,7 +130,7 @@ def slice_montage(case, modality: str | None = None, n_slices: int = 12, output_
     rows = int(np.ceil(len(zs) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.3 * rows), squeeze=False)
     lo, hi = _robust_limits(vol, case.brain_mask)
-    for ax, z in zip(axes.flat, zs):
+    for ax, z in zip(axes.flat, zs, strict=False):
         ax.imshow(_slice(vol, "axial", z), cmap="gray", vmin=lo, vmax=hi)
         if case.label is not None and case.label[:, :, z].any():
             ax.contour(_slice(case.label, "axial", z), levels=[0.5], colors="red", linewidths=0.8)
@@ -612,7 +612,7 @@ def segmentation_overlays(cases, probabilities, predictions, titles=None, modali
     from matplotlib.patches import Patch
 
     fig, axes = plt.subplots(len(cases), 3, figsize=(9.5, 3.2 * len(cases)), squeeze=False)
-    for row, (case, prob, pred) in enumerate(zip(cases, probabilities, predictions)):
+    for row, (case, prob, pred) in enumerate(zip(cases, probabilities, predictions, strict=True)):
         pred = np.asarray(pred) > 0
         truth = case.label > 0 if case.label is not None else np.zeros_like(pred)
         index = _largest_slice(pred | truth, plane)

@@ -9,6 +9,8 @@ component survives when it has at least ``S_min`` voxels, so ``S_min = 1`` keeps
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from scipy import ndimage
 
@@ -79,3 +81,43 @@ def binarize(probability: np.ndarray, threshold: float = 0.5, min_size: int = 1,
         return mask
     labels, sizes = label_components(mask, connectivity)
     return keep_components(sizes, min_size)[labels]
+
+
+def prediction_candidates(pred_dir: str | Path, case) -> list[Path]:
+    """Where a prediction of ``case`` may be in ``pred_dir``: ``<case>.nii[.gz]`` (probability maps of notebook 05),
+    ``<case>/mask.nii.gz`` (``strokelib segment``) or ``SMIR.<name>.<id>.nii`` (a challenge submission)."""
+    from .inference import smir_id
+
+    pred_dir = Path(pred_dir)
+    names = [pred_dir / f"{case.case_id}.nii.gz", pred_dir / f"{case.case_id}.nii", pred_dir / str(case.case_id) / "mask.nii.gz"]
+    return [p for p in names if p.is_file()] + sorted(pred_dir.glob(f"SMIR.*.{smir_id(case)}.nii"))
+
+
+def read_prediction(pred_dir: str | Path, case, threshold: float | None = None, min_size: int = 1) -> np.ndarray:
+    """The binary prediction of ``case`` found in ``pred_dir`` (see :func:`prediction_candidates`).
+
+    A binary file is used as is (components under ``min_size`` removed); a probability map needs ``threshold``.
+    """
+    import nibabel as nib
+
+    found = prediction_candidates(pred_dir, case)
+    if not found:
+        raise EvaluationError(
+            f"case {case.case_id}: no prediction in {pred_dir} (looked for {case.case_id}.nii.gz, {case.case_id}/mask.nii.gz "
+            "and SMIR.<name>.<id>.nii); predict every case of the ground-truth folder"
+        )
+    if len(found) > 1:
+        raise EvaluationError(f"case {case.case_id}: several predictions {', '.join(p.name for p in found)}; keep one")
+    try:
+        data = np.asarray(nib.load(str(found[0])).dataobj, dtype=np.float32)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is the same to the user
+        raise EvaluationError(f"case {case.case_id}: cannot read {found[0]} ({exc}); write it again") from exc
+    if data.shape != tuple(case.shape):
+        raise EvaluationError(f"case {case.case_id}: {found[0]} has shape {data.shape}, the ground truth {case.shape}; "
+                              "predictions must be on the case's own grid")
+    if not np.isfinite(data).all():
+        raise EvaluationError(f"case {case.case_id}: {found[0]} holds NaN/Inf values; write the prediction again")
+    binary = np.isin(data, (0.0, 1.0)).all()
+    if not binary and threshold is None:
+        raise EvaluationError(f"case {case.case_id}: {found[0]} is a probability map; pass a threshold (--threshold)")
+    return binarize(data, 0.5 if binary else threshold, min_size)
