@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{flag}", type=Path, default=None, metavar="FILE", help=f"{_MODALITY_FLAGS[flag]} image (instead of INPUT)")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: cuda, then mps, then cpu)")
     p.add_argument("--step", type=int, nargs=3, default=[4, 4, 1], metavar=("X", "Y", "Z"), help="patch grid step (paper 4 4 1)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=None, help="patches per forward pass (default 64 on a CPU, 2048 on CUDA)")
     p.add_argument("--threshold", type=float, default=None, help="override the stored Th")
     p.add_argument("--min-size", type=int, default=None, help="override the stored S_min (voxels)")
     p.set_defaults(func=_cmd_segment)

@@ -155,7 +155,7 @@ def predict_case(
     case: Case,
     patch_shape: Sequence[int] = PAPER.patch_shape,
     step: Sequence[int] = PAPER.inference_step,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
     gather: str = "auto",
@@ -170,7 +170,7 @@ def predict_case(
         They are moved to ``device`` and run in eval mode (their training flag is restored afterwards).
     case : a normalised case whose channels are what the models expect (symmetric modalities already added).
     patch_shape, step : patch size and grid step in voxels (paper: 24×24×16 and 4×4×1).
-    batch_size : patches per forward pass (the released code: 64).
+    batch_size : patches per forward pass; None = 64 on a CPU (as the released code) and 2048 on CUDA.
     device : where patches are gathered, run and accumulated; None = the first model's device.
     gather : ``"runs"``, ``"index"`` or ``"auto"`` (runs on CPU, index on GPU); see the module docstring.
     amp : bfloat16 autocast on CUDA; ignored on CPU.
@@ -186,7 +186,7 @@ def predict_case(
     patch, step = _triple(patch_shape, "patch_shape"), _triple(step, "step")
     if gather not in GATHER_MODES:
         raise ConfigError(f"gather must be one of {GATHER_MODES}, not {gather!r}")
-    if int(batch_size) < 1:
+    if batch_size is not None and int(batch_size) < 1:
         raise ConfigError(f"batch_size must be at least 1, not {batch_size!r}")
     images = np.asarray(case.images, dtype=np.float32)
     if images.ndim != 4 or np.shape(case.brain_mask) != images.shape[1:]:
@@ -203,6 +203,8 @@ def predict_case(
     device = _resolve_device(models, device)
     if gather == "auto":
         gather = "index" if device.type == "cuda" else "runs"
+    if batch_size is None:  # on an H200 the non-network share falls from 9 % (batch 64) to under 5 % (batch 2048)
+        batch_size = 2048 if device.type == "cuda" else 64
     amp = amp and device.type == "cuda"
 
     # Work on the box the patches reach, zero-padded where it leaves the volume.
@@ -239,6 +241,8 @@ def predict_case(
     try:
         for m in models:
             m.to(device).eval()
+            if device.type == "cuda":
+                m.to(memory_format=torch.channels_last_3d)
         with torch.inference_mode():
             for first in tqdm(range(0, len(starts), batch_size), desc=f"case {case.case_id}", unit="batch",
                               disable=not progress, leave=False):
@@ -364,7 +368,7 @@ def predict_cross_validation(
     approach: str,
     out_dir: str | Path,
     step: Sequence[int] = PAPER.inference_step,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     device: str | torch.device | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = True,
@@ -446,7 +450,7 @@ def predict_ensemble(
     out_dir: str | Path,
     name: str = "ensemble",
     step: Sequence[int] = PAPER.inference_step,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     device: str | torch.device | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = True,
