@@ -42,7 +42,8 @@ import json, sys, time
 import torch
 sys.path.insert(0, "benchmarks")
 from train_throughput import synthetic_case
-from strokelib.inference import grid_centres, predict_case
+from strokelib.inference import predict_case
+from strokelib.sampling import grid_centres
 from strokelib.model import SUNet
 
 device = torch.device("$DEVICE")
@@ -53,7 +54,7 @@ for task, (channels, shape) in shapes.items():
     case = synthetic_case(channels, shape)
     torch.manual_seed(0)
     model = SUNet(channels).to(device, memory_format=torch.channels_last_3d if device.type == "cuda" else torch.contiguous_format)
-    n = len(grid_centres(case.brain_mask, (4, 4, 1)))
+    n = len(grid_centres(case.brain_mask, (24, 24, 16), (4, 4, 1)))
     predict_case(model, synthetic_case(channels, (48, 48, 32)), step=(8, 8, 4), batch_size=$PRED_BATCH, device=device,
                  progress=False)  # warm-up: kernels and cudnn autotuning
     if device.type == "cuda":

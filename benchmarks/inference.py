@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 from strokelib.datasets import Case
-from strokelib.inference import grid_centres, predict_case
+from strokelib.inference import predict_case
+from strokelib.sampling import grid_centres
 
 RELEASED_MS_PER_PATCH = 0.66
 GOAL_MS_PER_PATCH = 0.15
@@ -59,13 +60,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def make_case(shape, channels: int, seed: int = 0, n_centres: int | None = None, step=(4, 4, 1)) -> Case:
+def make_case(shape, channels: int, seed: int = 0, n_centres: int | None = None, step=(4, 4, 1), patch=(24, 24, 16)) -> Case:
     """A random case; foreground = the whole volume, or only the first ``n_centres`` grid centres."""
     rng = np.random.default_rng(seed)
     images = rng.random((channels, *shape), dtype=np.float32)
     mask = np.ones(shape, dtype=bool)
     if n_centres is not None:
-        centres = grid_centres(mask, step)[:n_centres]
+        centres = grid_centres(mask, patch, step)[:n_centres]
         mask = np.zeros(shape, dtype=bool)
         mask[tuple(centres.T)] = True
     modalities = tuple(f"m{i}" for i in range(channels))
@@ -83,7 +84,7 @@ def timed_predict(model, case, device, args, gather: str) -> tuple[float, float]
 
 def bench_standin(args, device) -> dict:
     case = make_case(args.shape, args.channels)
-    n = len(grid_centres(case.brain_mask, args.step))
+    n = len(grid_centres(case.brain_mask, args.patch, args.step))
     warm = make_case(args.shape, args.channels, n_centres=2 * args.batch_size)
     result = {"patches": n}
     for gather in args.gather:
@@ -109,7 +110,7 @@ def bench_sunet(args, device) -> dict:
         net = net.to(memory_format=torch.channels_last_3d)
     n_centres = None if torch.device(device).type == "cuda" else args.sunet_patches
     case = make_case(args.shape, args.channels, n_centres=n_centres)
-    n = len(grid_centres(case.brain_mask, args.step))
+    n = len(grid_centres(case.brain_mask, args.patch, args.step))
     warm = make_case(args.shape, args.channels, n_centres=2 * args.batch_size)
     result = {"patches": n, "channels_last_model": args.channels_last_model}
     for gather in args.gather:

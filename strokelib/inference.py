@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from .config import PAPER
 from .errors import ConfigError, InferenceError
+from .sampling import grid_centres
 
 if TYPE_CHECKING:
     from .datasets import Case
@@ -48,14 +49,6 @@ def _triple(value, name: str) -> tuple[int, int, int]:
     if len(values) != 3 or any(v < 1 for v in values) or not np.allclose(np.atleast_1d(value), values):
         raise ConfigError(f"{name} must be three positive whole numbers (X, Y, Z), e.g. {PAPER.patch_shape}; got {value!r}")
     return values
-
-
-def grid_centres(mask: np.ndarray, step: Sequence[int] = PAPER.inference_step) -> np.ndarray:
-    """(N, 3) indices of the ``mask`` voxels on the grid of multiples of ``step``, in raster (x, y, z) order (§3.5)."""
-    step = _triple(step, "step")
-    mask = np.asarray(mask, dtype=bool)
-    on_grid = np.argwhere(mask[:: step[0], :: step[1], :: step[2]])
-    return on_grid * np.array(step)
 
 
 def _as_models(models) -> list[nn.Module]:
@@ -194,7 +187,7 @@ def predict_case(
             f"case {case.case_id}: images have shape {images.shape} and the brain mask {np.shape(case.brain_mask)}; "
             "expected (C, X, Y, Z) images and an (X, Y, Z) mask"
         )
-    centres = grid_centres(case.brain_mask, step)
+    centres = grid_centres(case.brain_mask, patch, step)
     if len(centres) == 0:
         raise InferenceError(
             f"case {case.case_id}: the brain mask is empty, so there is nowhere to put patches; "

@@ -11,6 +11,7 @@ from torch import nn
 from strokelib import inference
 from strokelib.datasets import Case, load_case
 from strokelib.errors import ConfigError, ImageError, InferenceError
+from strokelib.sampling import grid_centres
 
 GATHERS = ("runs", "index")
 
@@ -55,7 +56,7 @@ def reference_prediction(model, case, patch, step) -> np.ndarray:
     padded = np.pad(case.images, pad)
     total = np.zeros(padded.shape[1:])
     count = np.zeros(padded.shape[1:])
-    for c in inference.grid_centres(case.brain_mask, step):
+    for c in grid_centres(case.brain_mask, patch, step):
         region = tuple(slice(a, a + q) for a, q in zip(c, p, strict=True))  # padded coordinates: c − p//2 + p//2
         with torch.no_grad():
             logits = model(torch.from_numpy(padded[(slice(None), *region)][None].copy()))
@@ -68,7 +69,7 @@ def reference_prediction(model, case, patch, step) -> np.ndarray:
 
 def test_grid_centres_are_mask_voxels_on_the_step_grid(rng):
     case = make_case(rng)
-    centres = inference.grid_centres(case.brain_mask, (4, 4, 1))
+    centres = grid_centres(case.brain_mask, (24, 24, 16), (4, 4, 1))
     assert np.all(centres % [4, 4, 1] == 0)
     assert case.brain_mask[tuple(centres.T)].all()
     expected = sum(1 for x in range(0, 22, 4) for y in range(0, 19, 4) for z in range(13) if case.brain_mask[x, y, z])
@@ -86,7 +87,7 @@ def test_per_voxel_model_equals_whole_volume_inside_covered_region(rng, gather):
     with torch.no_grad():
         whole = torch.softmax(model(torch.from_numpy(case.images)[None]), 1)[0, 1].numpy()
     covered = np.zeros(case.shape, dtype=bool)
-    for c in inference.grid_centres(case.brain_mask, step):
+    for c in grid_centres(case.brain_mask, patch, step):
         lo = np.maximum(c - np.array(patch) // 2, 0)
         covered[tuple(slice(a, b) for a, b in zip(lo, c - np.array(patch) // 2 + patch, strict=True))] = True
     assert 0 < covered.sum() < covered.size
