@@ -41,3 +41,10 @@ class InferenceError(StrokelibError):
 
 class EvaluationError(StrokelibError):
     """Post-processing or metrics got unusable input (shape mismatch, bad threshold, spacing or grid)."""
+
+
+class OutputError(StrokelibError, OSError):
+    """An output file cannot be written (a folder in its path is a file, no permission, disk full).
+
+    Also an :class:`OSError`, so code that catches write failures as ``OSError`` keeps working.
+    """

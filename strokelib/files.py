@@ -11,19 +11,25 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .errors import OutputError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
 
     ``suffix`` defaults to the full suffix of ``path`` (``.nii.gz`` stays ``.nii.gz``) so that writers which
-    choose a format from the file name keep working.
+    choose a format from the file name keep working. A failed write (a file where a folder should be, no
+    permission, disk full) raises :class:`~strokelib.errors.OutputError` naming ``path``, and leaves no temporary.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if suffix is None:
         suffix = "".join(path.suffixes) or ".tmp"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name.split('.')[0]}-", suffix=suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name.split('.')[0]}-", suffix=suffix, dir=path.parent)
+    except OSError as exc:
+        raise _output_error(path, exc) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     umask = os.umask(0)
@@ -32,9 +38,20 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OutputError:
+        raise
+    except OSError as exc:  # disk full, quota, a folder where the file should go: say which file and what to do
+        raise _output_error(path, exc) from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _output_error(path: Path, exc: OSError) -> OutputError:
+    blocker = next((p for p in (path.parent, *path.parent.parents) if p.exists() and not p.is_dir()), None)
+    hint = (f"{blocker} is a file, not a folder: choose another output path or move that file" if blocker is not None
+            else "check that the folder is writable and the disk has free space, or choose another output path")
+    return OutputError(f"cannot write {path} ({type(exc).__name__}: {exc}); {hint}")
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
