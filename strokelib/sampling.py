@@ -358,7 +358,7 @@ def grid_centres(mask: np.ndarray, patch_shape: Sequence[int], step: Sequence[in
         raise SamplingError(f"grid_centres needs an (X, Y, Z) mask, got shape {mask.shape}")
     p, s, o = _patch(patch_shape), _patch(step), np.asarray(offset, dtype=np.int64)
     if (s > p).any():
-        raise SamplingError(f"inference step {tuple(s)} is larger than the patch {tuple(p)}: some voxels would never "
+        raise SamplingError(f"inference step {tuple(s.tolist())} is larger than the patch {tuple(p.tolist())}: some voxels would never "
                             "be predicted; use a step no larger than the patch (paper: 4×4×1)")
     if o.shape != (3,) or (o < 0).any() or (o >= s).any():
         raise SamplingError(f"grid offset must be three integers in [0, step), got {tuple(offset)}")
@@ -616,6 +616,13 @@ class PatchDataset(torch.utils.data.Dataset):
         self.allow_no_lesion = bool(allow_no_lesion)
         self.case_ids = [c.case_id for c in cases]
         p = np.array(self.patch_shape)
+        for case in cases:
+            if (p > np.array(case.shape)).any():
+                raise SamplingError(
+                    f"case {case.case_id}: the patch {self.patch_shape} is larger than the volume {case.shape}, so "
+                    "every patch would reach past it; use a patch_shape no larger than the volume (paper: "
+                    "24×24×16) or check that the case was not loaded cropped or downsampled"
+                )
         self._images, self._labels, self._geometry = [], [], []
         for case in tqdm(cases, desc="padding cases", disable=not progress, leave=False):
             self._images.append(_pad_channels_last(np.asarray(case.images, np.float32), p))
@@ -633,6 +640,12 @@ class PatchDataset(torch.utils.data.Dataset):
         for i, case in enumerate(self._geometry):
             c, o, info = sample(case, self.n_patches, self.patch_shape, lesion_fraction=self.lesion_fraction,
                                 rng=rng, allow_no_lesion=self.allow_no_lesion, return_info=True)
+            c = _check_centres(c, case.shape, f" from the sampler for case {case.case_id}")  # a custom sampler may err
+            o = np.asarray(o)
+            if o.shape != (len(c),) or not np.isin(o, np.arange(len(AUGMENTATIONS))).all():
+                raise SamplingError(f"case {case.case_id}: the sampler returned {o.size} ops for {len(c)} centres "
+                                    f"or a code outside 0..{len(AUGMENTATIONS) - 1}; give one op per centre, an "
+                                    f"index into {AUGMENTATIONS}")
             centres.append(c)
             ops.append(o)
             origin.append(info["lesion"])
