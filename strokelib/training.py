@@ -677,6 +677,13 @@ PROFILE_KEYS = {
     "train_n_folds": "n_folds",
 }
 """Profile parameter → :class:`PaperConfig` field it overrides."""
+TRAIN_PARAMS = (
+    *PROFILE_KEYS, "data_root", "synthetic_geometry", "n_train", "n_test", "seed", "penumbra_label", "outputs_dir",
+    "device", "normalisation", "sym_cache_dir", "sym_transform", "sym_reference", "train_fold_shuffle",
+    "train_early_stopping", "train_val_fraction", "train_val_patches_per_case", "train_num_workers", "train_precision",
+    "train_sampler", "train_compile",
+)
+"""The profile parameters that :func:`train_command` reads (``strokelib train -p NAME VALUE``)."""
 
 
 def config_from_params(params: dict, base: PaperConfig = PAPER) -> PaperConfig:
@@ -705,6 +712,14 @@ def train_command(
     from .datasets import load_isles2015
     from .notebooks import load_profile, project_root, resolve_data_root
 
+    unknown = [k for k in overrides if k not in TRAIN_PARAMS]
+    if unknown:
+        import difflib
+
+        hints = [f"{k} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(k, TRAIN_PARAMS, 1)) else k
+                 for k in unknown]
+        raise ConfigError(f"training has no parameter {', '.join(hints)}; check the spelling (training reads "
+                          f"{', '.join(TRAIN_PARAMS)})")
     params = {**load_profile(profile), **{k: v for k, v in overrides.items() if v is not None}}
     root = resolve_data_root(data_root or params.get("data_root"), task, params.get("synthetic_geometry", "paper"),
                              params.get("n_train", 30), params.get("n_test", 0), params.get("seed", 0))
