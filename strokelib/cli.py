@@ -94,6 +94,9 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     from .postprocessing import binarize
 
     start = time.perf_counter()
+    blocker = next((p for p in (args.out, *args.out.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():  # say so before minutes of inference, not after
+        raise ConfigError(f"output folder {args.out}: {blocker} is a file, not a folder; choose another OUT")
     files = _segment_files(args)
     models, meta = load_models(args.models, args.device)
     if str(meta["task"]).upper() != args.task:
