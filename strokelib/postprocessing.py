@@ -53,8 +53,8 @@ def keep_components(sizes: np.ndarray, min_size: int) -> np.ndarray:
 
 
 def _check_params(threshold: float, min_size: int) -> None:
-    if not np.isfinite(threshold):
-        raise EvaluationError(f"threshold must be a finite number (the paper searches 0.1…0.9), not {threshold!r}")
+    if not 0.0 <= threshold <= 1.0:  # also rejects NaN; 50 (a percentage) would silently give an empty mask
+        raise EvaluationError(f"threshold Th is a probability between 0 and 1 (the paper searches 0.1…0.9), not {threshold!r}")
     if isinstance(min_size, bool) or int(min_size) != min_size or min_size < 0:
         raise EvaluationError(f"min_size is a voxel count and must be a whole number ≥ 0, not {min_size!r}")
 
