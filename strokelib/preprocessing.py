@@ -102,7 +102,7 @@ class RegistrationSettings:
     The images are first averaged down to about ``working_spacing_mm`` (1 mm SISS → 2 mm; SPES is already 2 mm),
     then registered coarse-to-fine with ``shrink_factors``/``smoothing_sigmas`` (voxels of that working grid).
     ``correlation`` suits the same-modality problem (an image against its own mirror); ``sampling_percentage`` of
-    the voxels, drawn with ``seed``, evaluate the metric at each iteration.
+    the voxels, drawn with ``seed``, evaluate the metric at each iteration; the same seed gives the same transform.
     """
 
     working_spacing_mm: float = 2.0
@@ -222,7 +222,8 @@ def _registration_method(settings: RegistrationSettings) -> sitk.ImageRegistrati
     else:
         raise ConfigError(f"unknown registration metric {settings.metric!r}; use one of {METRICS}")
     reg.SetMetricSamplingStrategy(reg.RANDOM)
-    reg.SetMetricSamplingPercentage(settings.sampling_percentage, settings.seed)
+    # SimpleITK reads seed 0 as sitkWallClock (a new draw every call): shift so that every seed, 0 included, is fixed
+    reg.SetMetricSamplingPercentage(settings.sampling_percentage, int(settings.seed) % (2**32 - 1) + 1)
     reg.SetInterpolator(sitk.sitkLinear)
     reg.SetOptimizerAsRegularStepGradientDescent(
         learningRate=settings.learning_rate, minStep=settings.min_step, numberOfIterations=settings.iterations,
