@@ -492,12 +492,18 @@ def trained(spes, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run fastest on one thread of a busy machine; module scope, so it holds for the fixtures too."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def ctx(spes, trained, tmp_path, monkeypatch) -> Ctx:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models run fastest on one thread of a busy machine
-    yield Ctx(tmp_path, spes, trained, trained / "models" / "SPES" / "balanced", monkeypatch)
-    torch.set_num_threads(threads)
+    return Ctx(tmp_path, spes, trained, trained / "models" / "SPES" / "balanced", monkeypatch)
 
 
 def test_the_table_is_wide_enough():
