@@ -84,8 +84,10 @@ def normalise_images(images: np.ndarray, mask: np.ndarray, method: str = "brain"
 def normalise(case, method: str = "brain"):
     """Return a copy of ``case`` with normalised images (see :func:`normalise_images`)."""
     if method == "brain" and not case.brain_mask.any():
+        first = next(iter(case.files.values()), None)
         raise PreprocessingError(
-            f"case {case.case_id}: the brain mask is empty (all images are zero); check the files {list(case.files.values())[:1]}"
+            f"case {case.case_id}: the brain mask is empty (all images are zero); check the files"
+            f"{f' (e.g. {first})' if first else ''} hold the skull-stripped images, and re-extract them if not"
         )
     return dataclasses.replace(case, images=normalise_images(case.images, case.brain_mask, method))
 

@@ -429,7 +429,7 @@ ROWS: list[tuple[str, Callable, type[Exception], tuple[str, ...]]] = [
     ("preprocessing: reference missing", reference_missing, PreprocessingError,
      ("case 1", "reference modality 'T1c' is missing", "pass reference=")),
     ("preprocessing: empty brain mask", empty_brain_mask, PreprocessingError,
-     ("case 1", "brain mask is empty", "MR_Flair.70623.nii", "check the files")),
+     ("case 1", "brain mask is empty", "MR_Flair.70623.nii", "re-extract them")),
     ("preprocessing: unknown normalisation", unknown_normalisation, ConfigError,
      ("case 1", "'zscore'", "use one of ('brain', 'whole_volume')")),
     ("preprocessing: unknown transform", unknown_transform, ConfigError, ("case 1", "'bspline'", "use one of")),
