@@ -20,3 +20,15 @@ def _close_figures():
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(42)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one torch thread, and a busy 2-core machine does not stall OpenMP barriers;
+    CPU results are bitwise repeatable for a fixed thread count. Module scope, so it covers module fixtures too."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

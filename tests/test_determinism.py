@@ -35,14 +35,7 @@ def state(path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)["best_model"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread of a busy machine (determinism holds for any fixed thread count);
-    module scope, so that it is in force before the module fixtures train."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
