@@ -320,12 +320,18 @@ def prepare_for_model(case: Case, meta: dict, cache_dir: str | Path | None = Non
     return prepared
 
 
+def fold_files(folder: str | Path) -> list[Path]:
+    """The ``fold<k>.pt`` files in ``folder``, in fold order (empty when there are none or no folder)."""
+    folder = Path(folder)
+    return sorted(folder.glob("fold[0-9]*.pt"), key=lambda p: int(p.stem[4:])) if folder.is_dir() else []
+
+
 def fold_checkpoints(out_dir: str | Path, task: str, approach: str) -> list[Path]:
     """The ``fold<k>.pt`` files of one task and approach, in fold order; an error when there is none."""
     from .training import checkpoint_path
 
     folder = checkpoint_path(out_dir, task, approach, 0).parent
-    paths = sorted(folder.glob("fold[0-9]*.pt"), key=lambda p: int(p.stem[4:]))
+    paths = fold_files(folder)
     if not paths:
         raise InferenceError(
             f"no trained models in {folder}; train them first (notebook 04 or `strokelib train --task {task} "
@@ -394,7 +400,7 @@ def load_models(folder: str | Path, device=None) -> tuple[list[nn.Module], dict]
     from .training import load_model
 
     folder = Path(folder)
-    paths = sorted(folder.glob("fold[0-9]*.pt"), key=lambda p: int(p.stem[4:])) if folder.is_dir() else []
+    paths = fold_files(folder)
     if not paths:
         raise InferenceError(f"no fold<k>.pt models in {folder}; point --models at outputs/<profile>/models/<task>/<approach>")
     loaded = [load_model(p, device) for p in paths]
@@ -462,7 +468,7 @@ def trained_approaches(out_dir: str | Path, task: str, approaches: Sequence[str]
     """The approaches among ``approaches`` that have at least one fold model under ``out_dir`` (logs the others)."""
     from .training import checkpoint_path
 
-    found = [a for a in approaches if any(checkpoint_path(out_dir, task, a, 0).parent.glob("fold[0-9]*.pt"))]
+    found = [a for a in approaches if fold_files(checkpoint_path(out_dir, task, a, 0).parent)]
     missing = [a for a in approaches if a not in found]
     if missing:
         log.warning("no %s models for %s under %s; train them in notebook 04 to add their rows", task, ", ".join(missing), out_dir)
