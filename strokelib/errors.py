@@ -48,3 +48,11 @@ class OutputError(StrokelibError, OSError):
 
     Also an :class:`OSError`, so code that catches write failures as ``OSError`` keeps working.
     """
+
+
+class ProvenanceError(StrokelibError):
+    """A stored result (checkpoint, probability map, dataset) was made from other data or settings than asked for.
+
+    It is never reused silently: the message says what differs and how to go on (another ``outputs_dir``, or
+    ``fresh`` to recompute it).
+    """

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from . import provenance
 from .config import PAPER
 from .errors import ConfigError, InferenceError
 from .sampling import grid_centres
@@ -340,24 +341,66 @@ def fold_checkpoints(out_dir: str | Path, task: str, approach: str) -> list[Path
     return paths
 
 
-def _probability_path(out_dir: str | Path, task: str, approach: str, case_id: str) -> Path:
-    return Path(out_dir) / "probabilities" / str(task).upper() / approach / f"{case_id}.nii.gz"
+MAP_RECORD_SUFFIX = ".json"
 
 
-def _load_or_predict(path: Path, models, case: Case, meta: dict, cache_dir, **predict_kwargs) -> np.ndarray:
-    """Read a saved probability map, or predict and save it (atomically), so an interrupted run resumes."""
+def model_set_key(model_digests: Sequence[str], patch_shape: Sequence[int], step: Sequence[int]) -> str:
+    """Short hash of a model set (its files' digests), the patch shape and the step: the name of its maps' folder."""
+    return provenance.digest({"models": list(model_digests), "patch_shape": list(patch_shape), "step": list(step)})
+
+
+def probability_folder(out_dir: str | Path, task: str, approach: str, split: str, key: str) -> Path:
+    """``<out_dir>/probabilities/<task>/<approach>/<split>-<key>/``: maps of one approach, split (``cv`` for the
+    cross-validated training cases, ``test`` for the ensemble on new cases) and model set (``key``,
+    :func:`model_set_key`), so maps of other models never meet."""
+    return Path(out_dir) / "probabilities" / str(task).upper() / approach / f"{split}-{key}"
+
+
+def _map_record(case: Case, meta: dict, model_digests: Sequence[str], patch, step) -> dict:
+    """What produced one probability map: the case's files, the models' files, patch, step and preparation."""
+    return {
+        "case_id": str(case.case_id),
+        "data": {str(case.case_id): provenance.case_fingerprint(case)},
+        "data_root": provenance.data_root([case]),
+        "models": list(model_digests),
+        "patch_shape": list(patch),
+        "step": list(step),
+        "preparation": {k: meta.get(k) for k in ("task", "modalities", "symmetric", "normalisation", "transform", "reference")},
+        "brain_only": True,
+    }
+
+
+def _load_or_predict(path: Path, models, case: Case, meta: dict, cache_dir, model_digests: Sequence[str],
+                     fresh: bool = False, **predict_kwargs) -> np.ndarray:
+    """Read a saved probability map when its record matches, or predict and save it (atomically, map then record).
+
+    A map whose record differs stops with a :class:`ProvenanceError` (``fresh=True`` predicts it again); a map
+    without a record (an interrupted write, or an older strokelib) is predicted again.
+    """
     import nibabel as nib
 
     from .datasets import save_nifti
 
-    if path.is_file():
-        probability = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
-        if probability.shape == case.shape:
-            return probability
-        log.warning("%s has shape %s, not the case's %s; predicting again", path, probability.shape, case.shape)
+    patch = _triple(meta.get("patch_shape", PAPER.patch_shape), "patch_shape")
+    step = _triple(predict_kwargs.get("step", PAPER.inference_step), "step")
+    record = _map_record(case, meta, model_digests, patch, step)
+    record_path = path.with_name(path.name.removesuffix(".nii.gz") + MAP_RECORD_SUFFIX)
+    stored = provenance.read_record(record_path)
+    if path.is_file() and not fresh:
+        if stored is None:
+            log.warning("%s has no record of what produced it; predicting it again", path)
+        else:
+            provenance.check(f"probability map {provenance.display(path)}", stored, record,
+                             "choose another outputs_dir, or pass fresh (strokelib run --fresh) to predict it again")
+            probability = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+            if probability.shape == case.shape:
+                return probability
+            log.warning("%s has shape %s, not the case's %s; predicting again", path, probability.shape, case.shape)
+    record_path.unlink(missing_ok=True)  # a map without its record is never reused
     prepared = prepare_for_model(case, meta, cache_dir)
-    probability = predict_case(models, prepared, patch_shape=meta.get("patch_shape", PAPER.patch_shape), **predict_kwargs)
+    probability = predict_case(models, prepared, patch_shape=patch, **predict_kwargs)
     save_nifti(probability, case, path, dtype=np.float32)
+    provenance.write_record(record_path, record)
     return probability
 
 
@@ -371,28 +414,55 @@ def predict_cross_validation(
     device: str | torch.device | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    fresh: bool = False,
 ) -> dict[str, np.ndarray]:
     """Probability map of every training case from the model of the fold that held it out (§4.1).
 
-    Maps are saved as ``<out_dir>/probabilities/<task>/<approach>/<case>.nii.gz`` with the case's header and
-    reused when present, so a second run (or notebook 05 after an interruption) predicts only what is missing.
+    Maps are saved as ``<case>.nii.gz`` with the case's header in :func:`probability_folder` (split ``cv``, keyed
+    by the fold models' files, the patch and the step), each beside a ``<case>.json`` record of what produced it.
+    A second run (or notebook 05 after an interruption) predicts only what is missing; a map made from other data
+    stops the run (:class:`ProvenanceError`) unless ``fresh``. :func:`cv_map_folder` gives the folder.
     """
     from .training import load_model
 
     by_id = {c.case_id: c for c in cases}
+    paths = fold_checkpoints(out_dir, task, approach)
+    digests = [provenance.file_digest(p) for p in paths]
+    folder = probability_folder(out_dir, task, approach, "cv", model_set_key(digests, _fold_patch(paths[0]), step))
     maps: dict[str, np.ndarray] = {}
-    for path in fold_checkpoints(out_dir, task, approach):
+    for path, model_digest in zip(paths, digests, strict=True):
         model, meta = load_model(path, device)
         held_out = [c for c in meta["held_out"] if c in by_id]
         for case_id in tqdm(held_out, desc=f"{approach} fold {meta['fold']}", disable=not progress, leave=False):
             maps[case_id] = _load_or_predict(
-                _probability_path(out_dir, task, approach, case_id), model, by_id[case_id], meta, cache_dir,
+                folder / f"{case_id}.nii.gz", model, by_id[case_id], meta, cache_dir, [model_digest], fresh,
                 step=step, batch_size=batch_size, device=device, progress=False,
             )
     missing = [c for c in by_id if c not in maps]
     if missing:
         log.warning("cases %s are held out by no trained fold of %s %s; they are not predicted", missing, task, approach)
     return {c: maps[c] for c in by_id if c in maps}
+
+
+def _fold_patch(path: Path) -> tuple[int, int, int]:
+    from .training import load_checkpoint
+
+    return _triple(load_checkpoint(path)["meta"].get("patch_shape", PAPER.patch_shape), "patch_shape")
+
+
+def cv_map_folder(out_dir: str | Path, task: str, approach: str, step: Sequence[int] = PAPER.inference_step) -> Path:
+    """The folder :func:`predict_cross_validation` writes the maps of the current fold models to."""
+    paths = fold_checkpoints(out_dir, task, approach)
+    key = model_set_key([provenance.file_digest(p) for p in paths], _fold_patch(paths[0]), _triple(step, "step"))
+    return probability_folder(out_dir, task, approach, "cv", key)
+
+
+def cv_folds(out_dir: str | Path, task: str, approach: str) -> dict[str, int]:
+    """{case id: fold} of the trained folds of one approach (the cases each fold held out)."""
+    from .training import load_checkpoint
+
+    return {str(c): int(state["meta"]["fold"]) for path in fold_checkpoints(out_dir, task, approach)
+            for state in [load_checkpoint(path)] for c in state["meta"]["held_out"]}
 
 
 def load_models(folder: str | Path, device=None) -> tuple[list[nn.Module], dict]:
@@ -408,7 +478,7 @@ def load_models(folder: str | Path, device=None) -> tuple[list[nn.Module], dict]
     for key in ("task", "modalities", "symmetric", "normalisation", "patch_shape"):
         if any(m.get(key) != metas[0].get(key) for m in metas):
             raise InferenceError(f"the fold models in {folder} disagree on {key}; retrain them with one setting")
-    return [model for model, _ in loaded], metas[0]
+    return [model for model, _ in loaded], {**metas[0], "model_files": [provenance.file_digest(p) for p in paths]}
 
 
 def load_ensemble(out_dir: str | Path, task: str, approach: str, device=None) -> tuple[list[nn.Module], dict]:
@@ -447,19 +517,30 @@ def predict_ensemble(
     models: Sequence[nn.Module],
     meta: dict,
     out_dir: str | Path,
-    name: str = "ensemble",
+    name: str | None = None,
     step: Sequence[int] = PAPER.inference_step,
     batch_size: int | None = None,
     device: str | torch.device | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    fresh: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Probability maps of new cases (e.g. the challenge test set) from the mean of all fold models (§4.2),
-    saved as ``<out_dir>/probabilities/<task>/<name>/<case>.nii.gz`` and reused when present."""
+    """Probability maps of new cases (e.g. the challenge test set) from the mean of all fold models (§4.2).
+
+    Saved in :func:`probability_folder` with split ``test``, per approach (``name``, default the models' approach)
+    and model set (``meta["model_files"]`` from :func:`load_models`), each map beside its record; reused only when
+    the record matches (see :func:`predict_cross_validation`).
+    """
     task = meta["task"]
+    name = name or meta.get("approach", "ensemble")
+    digests = meta.get("model_files") or [provenance.array_digest(*[v.detach().cpu().numpy() for v in m.state_dict().values()])
+                                          for m in models]
+    folder = probability_folder(out_dir, task, name, "test",
+                                model_set_key(digests, _triple(meta.get("patch_shape", PAPER.patch_shape), "patch_shape"),
+                                              _triple(step, "step")))
     return {
-        case.case_id: _load_or_predict(_probability_path(out_dir, task, name, case.case_id), list(models), case, meta,
-                                       cache_dir, step=step, batch_size=batch_size, device=device, progress=False)
+        case.case_id: _load_or_predict(folder / f"{case.case_id}.nii.gz", list(models), case, meta, cache_dir, digests,
+                                       fresh, step=step, batch_size=batch_size, device=device, progress=False)
         for case in tqdm(cases, desc=f"{task} ensemble", disable=not progress, leave=False)
     }
 

@@ -8,6 +8,7 @@ Nothing is downloaded. Each case is written in the ISLES 2015 layout (``data_lay
     <root>/SISS2015_Testing/<i>/...                                   (no OT)
     <root>/synthetic.json                                             ground truth of the generation
     <root>/synthetic_params.json                                      task, sizes, seed, geometry, version
+    <root>/synthetic_files.json                                       size and content hash of every image
 
 How a case is made (all in template space, then one pose resampling per map):
 
@@ -52,7 +53,8 @@ from scipy.spatial.transform import Rotation
 from tqdm.auto import tqdm
 
 from .datasets import LABEL_TOKEN, task_modalities
-from .errors import ConfigError, DataLayoutError
+from . import provenance
+from .errors import ConfigError, DataLayoutError, ProvenanceError
 from .files import atomic_path, write_text
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ log = logging.getLogger(__name__)
 VERSION = 2  # bump when the generated data change, so ensure_synthetic regenerates old datasets
 TRUTH_FILE = "synthetic.json"
 PARAMS_FILE = "synthetic_params.json"
+FILES_FILE = "synthetic_files.json"  # size and content hash of every image file, recorded at generation
 SPLIT_KEYS = {"training": 0, "testing": 1}
 TASK_KEYS = {"SISS": 0, "SPES": 1}
 
@@ -864,9 +867,8 @@ def make_synthetic_isles(
             "cases": cases,
         }
         write_text(tmp / TRUTH_FILE, json.dumps(truth, indent=1))
-        write_text(
-            tmp / PARAMS_FILE, json.dumps(params, indent=1)
-        )  # written last: its presence means complete
+        write_text(tmp / FILES_FILE, json.dumps(_file_fingerprints(tmp), indent=1))
+        write_text(tmp / PARAMS_FILE, json.dumps(params, indent=1))  # written last: its presence means complete
         old = None
         if root.exists():
             old = root.with_name(f".{root.name}.old-{os.getpid()}")
@@ -880,6 +882,18 @@ def make_synthetic_isles(
     return root
 
 
+def dataset_name(task: str, n_train: int, n_test: int = 0, seed: int = 0, geometry: str = "paper") -> str:
+    """The folder name of a synthetic dataset, keyed by every generator parameter and :data:`VERSION`, e.g.
+    ``SPES_paper_train30_test5_seed0_v2``: datasets made with other parameters live side by side."""
+    p = _params(_check_task(task), n_train, n_test, seed, geometry)
+    return f"{p['task']}_{p['geometry']}_train{p['n_train']}_test{p['n_test']}_seed{p['seed']}_v{p['version']}"
+
+
+def _file_fingerprints(root: Path) -> dict[str, str]:
+    return {f.relative_to(root).as_posix(): provenance.file_digest(f)
+            for f in sorted(root.rglob("*.nii*")) if f.is_file()}
+
+
 def ensure_synthetic(
     task: str,
     n_train: int,
@@ -890,36 +904,33 @@ def ensure_synthetic(
     progress: bool = True,
     n_jobs: int | None = None,
 ) -> Path:
-    """The synthetic dataset folder ``base_dir/<TASK>`` (``base_dir/<TASK>_<geometry>`` for non-paper geometries).
+    """The synthetic dataset folder ``base_dir/<dataset_name(...)>``, generated with :func:`make_synthetic_isles` when
+    missing and reused otherwise.
 
-    Generated with :func:`make_synthetic_isles` when missing or when its stored parameters differ; reused otherwise.
+    The folder is keyed by every generator parameter (:func:`dataset_name`), so runs with other parameters never
+    regenerate each other's data. A folder is reused only when its stored parameters and the fingerprint of every
+    image file (size and content hash, recorded at generation) still match; a changed folder raises
+    :class:`~strokelib.errors.ProvenanceError` instead of being used or replaced.
     """
     task = _check_task(task)
     _geometry(task, geometry)
-    geometry = str(geometry).lower()
-    folder = Path(base_dir).expanduser() / (task if geometry == "paper" else f"{task}_{geometry}")
+    folder = Path(base_dir).expanduser() / dataset_name(task, n_train, n_test, seed, geometry)
     wanted = _params(task, n_train, n_test, seed, geometry)
     stored = _read_params(folder) if folder.is_dir() else None
-    if stored == wanted:
-        log.info(
-            "reusing synthetic %s dataset in %s (%d training, %d testing, seed %d)",
-            task,
-            folder,
-            n_train,
-            n_test,
-            seed,
-        )
-        return folder
     if stored is None:
         log.info("no synthetic %s dataset in %s yet: generating it", task, folder)
-    else:
-        changed = ", ".join(f"{k} {stored.get(k)!r}→{v!r}" for k, v in wanted.items() if stored.get(k) != v)
-        log.info(
-            "synthetic %s dataset in %s has other parameters (%s): regenerating it", task, folder, changed
+        return make_synthetic_isles(folder, task, n_train, n_test, seed, geometry, progress=progress, n_jobs=n_jobs)
+    fix = f"delete {folder} to generate it again"
+    provenance.check(f"synthetic dataset {folder}", stored, wanted, fix)
+    files = provenance.read_record(folder / FILES_FILE)
+    if files is not None and _file_fingerprints(folder) != files:
+        changed = sorted(set(files.items()) ^ set(_file_fingerprints(folder).items()))
+        raise ProvenanceError(
+            f"synthetic dataset {folder}: {len({k for k, _ in changed})} image files changed since it was generated "
+            f"(e.g. {changed[0][0]}); {fix}"
         )
-    return make_synthetic_isles(
-        folder, task, n_train, n_test, seed, geometry, progress=progress, n_jobs=n_jobs
-    )
+    log.info("reusing synthetic %s dataset in %s (%d training, %d testing, seed %d)", task, folder, n_train, n_test, seed)
+    return folder
 
 
 def read_truth(root: str | os.PathLike) -> dict:

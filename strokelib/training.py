@@ -32,6 +32,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 from tqdm.auto import tqdm
 
+from . import provenance
 from .config import PAPER, PaperConfig
 from .errors import ConfigError, TrainingError
 from .files import atomic_path, write_csv
@@ -538,21 +539,25 @@ def checkpoint_path(out_dir: str | Path, task: str, approach: str, fold: int) ->
     return Path(out_dir) / "models" / str(task).upper() / approach / f"fold{fold}.pt"
 
 
-def _existing_matches(path: Path, plan: dict, cfg: PaperConfig) -> bool:
-    """True when ``path`` is a finished checkpoint of this very fold plan and config (skip training); False when
-    there is none or it is unfinished (train or resume). A checkpoint of other settings raises instead of being
-    silently reused or overwritten."""
+def _existing_matches(path: Path, plan: dict, cfg: PaperConfig, fresh: bool = False) -> bool:
+    """True when ``path`` is a finished checkpoint of this very fold plan, config and data (skip training); False
+    when there is none or it is unfinished (train or resume). A checkpoint made from other data or settings raises
+    :class:`ProvenanceError` instead of being reused or overwritten; ``fresh=True`` deletes it so the fold is trained
+    again."""
     if not path.is_file():
+        return False
+    if fresh:
+        log.info("fresh: deleting %s to train fold %s again", path, plan["fold"])
+        path.unlink()
         return False
     state = load_checkpoint(path)
     wanted = {**plan, **{f"config.{k}": v for k, v in dataclasses.asdict(cfg).items() if k != "extra"}}
     found = {**state["meta"], **{f"config.{k}": v for k, v in state["config"].items()}}
-    differ = [k for k in wanted if json.dumps(wanted[k], default=list) != json.dumps(found.get(k), default=list)]
-    if differ:
-        raise TrainingError(
-            f"{path} was trained with other settings ({', '.join(f'{k}: {found.get(k)!r} ≠ {wanted[k]!r}' for k in differ[:4])}); "
-            "delete it to retrain, or choose another outputs_dir"
-        )
+    found = {k: found.get(k) for k in wanted if k != "data_root"}
+    provenance.check(
+        f"fold {plan['fold']} in {provenance.display(path.parent)} ({path.name})", {**found, "data_root": state["meta"].get("data_root")},
+        wanted, "choose another outputs_dir, or pass fresh (strokelib run/train --fresh) to train it again",
+    )
     return bool(state["finished"])
 
 
@@ -580,6 +585,7 @@ def cross_validate(
     sampler: str | None = None,
     reference: str | None = None,
     compile_model: bool = False,
+    fresh: bool = False,
 ) -> pd.DataFrame:
     """Train one SUNet per fold for ``approach`` (§4.1, Table 1) and return all folds' epoch histories.
 
@@ -593,6 +599,11 @@ def cross_validate(
     ``sampler`` replaces the balanced sampler of ``balanced``/``proposed`` (``'reference'``: the released 2:1
     sampling); the Baseline keeps its own. ``normalisation``, ``transform``, ``reference`` and ``cache_dir`` go to
     ``prepare_case`` (the cache is shared with notebook 02).
+
+    Each checkpoint records the data it was trained on (the data folder and a fingerprint of every case file of the
+    fold, :mod:`strokelib.provenance`) beside every setting; an existing checkpoint is reused only when all of them
+    match, and one made from other data or settings stops the run with a :class:`ProvenanceError` saying what
+    differs. ``fresh=True`` retrains such folds instead.
     """
     from .preprocessing import prepare_case
     from .sampling import PatchDataset
@@ -624,8 +635,10 @@ def cross_validate(
             "normalisation": normalisation, "transform": transform, "patch_shape": list(cfg.patch_shape), "fold": k,
             "n_folds": n_folds, "held_out": held_out, "train_ids": fit_ids, "val_ids": val_ids,
             "early_stopping": early_stopping, "cv_seed": seed,
+            "data_root": provenance.data_root(list(by_id.values())),
+            "data": provenance.data_fingerprint(by_id[c] for c in sorted({*fit_ids, *val_ids, *held_out})),
         }
-    todo = [k for k in folds if not _existing_matches(checkpoint_path(out_dir, task, approach, k), plans[k], cfg)]
+    todo = [k for k in folds if not _existing_matches(checkpoint_path(out_dir, task, approach, k), plans[k], cfg, fresh)]
     prepared: dict[str, object] = {}
     needed = {c for k in todo for c in plans[k]["train_ids"] + plans[k]["val_ids"]}
     for case_id in tqdm([c for c in by_id if c in needed], desc=f"preparing {approach} cases", disable=not progress,

@@ -449,7 +449,7 @@ ROWS: list[tuple[str, Callable, type[Exception], tuple[str, ...]]] = [
     ("training: misspelt -p", misspelt_train_parameter, CliFailed,
      ("train_max_epoch", "did you mean train_max_epochs?", "check the spelling")),
     ("training: checkpoint of other settings", checkpoint_of_other_settings, CliFailed,
-     ("fold0.pt", "config.patches_per_case: 8 ≠ 9", "delete it to retrain")),
+     ("fold0.pt", "config.patches_per_case: 8 ≠ 9", "pass fresh")),
     ("training: corrupt checkpoint (segment)", corrupt_checkpoint, CliFailed,
      ("fold0.pt", "cannot read checkpoint", "delete it and train again")),
     ("training: disk full while saving", train_interrupted_by_full_disk, CliFailed,

@@ -65,7 +65,7 @@ def runs(cases, tmp_path_factory):
 
 def test_same_seed_same_synthetic_bytes(roots):
     a, b = (digest(r) for r in roots)
-    assert len(a) == 4 * 8 + 2  # 7 modalities + OT per case, synthetic.json and synthetic_params.json
+    assert len(a) == 4 * 8 + 3  # 7 modalities + OT per case, synthetic.json, synthetic_files.json, synthetic_params.json
     assert a == b
 
 
@@ -130,5 +130,5 @@ def test_predict_cross_validation_twice_gives_the_same_maps_and_files(runs, case
                                                         progress=False)
     assert list(maps["a"]) == ["1"]  # fold 0 holds out case 1
     assert np.array_equal(maps["a"]["1"], maps["b"]["1"]) and maps["a"]["1"].any()
-    files = [runs[name][0] / "probabilities" / "SPES" / "proposed" / "1.nii.gz" for name in ("a", "b")]
+    files = [inference.cv_map_folder(runs[name][0], "SPES", "proposed", (8, 8, 4)) / "1.nii.gz" for name in ("a", "b")]
     assert files[0].read_bytes() == files[1].read_bytes()

@@ -233,12 +233,12 @@ def test_spes_contrasts():
     assert case.truth["core_volume_ml"] < case.truth["lesion_volume_ml"]
 
 
-def test_ensure_synthetic_reuses_and_regenerates(tmp_path, caplog):
+def test_ensure_synthetic_reuses_and_keys_folders_by_parameters(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="strokelib.synthetic")
     folder = synthetic.ensure_synthetic(
         "spes", 1, seed=0, geometry="small", base_dir=tmp_path, progress=False
     )
-    assert folder == tmp_path / "SPES_small"
+    assert folder == tmp_path / f"SPES_small_train1_test0_seed0_v{synthetic.VERSION}"
     stamp = (folder / synthetic.PARAMS_FILE).stat().st_mtime_ns
     assert (
         synthetic.ensure_synthetic("SPES", 1, seed=0, geometry="small", base_dir=tmp_path, progress=False)
@@ -246,9 +246,21 @@ def test_ensure_synthetic_reuses_and_regenerates(tmp_path, caplog):
     )
     assert (folder / synthetic.PARAMS_FILE).stat().st_mtime_ns == stamp
     assert "reusing" in caplog.text
-    synthetic.ensure_synthetic("SPES", 1, seed=1, geometry="small", base_dir=tmp_path, progress=False)
-    assert synthetic._read_params(folder)["seed"] == 1 and "seed 0→1" in caplog.text
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["SPES_small"]
+    # other parameters: another folder, the first one left alone
+    other = synthetic.ensure_synthetic("SPES", 2, seed=1, geometry="small", base_dir=tmp_path, progress=False)
+    assert other != folder and synthetic._read_params(other)["seed"] == 1
+    assert (folder / synthetic.PARAMS_FILE).stat().st_mtime_ns == stamp
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_ensure_synthetic_refuses_a_changed_dataset(tmp_path):
+    from strokelib.errors import ProvenanceError
+
+    folder = synthetic.ensure_synthetic("SPES", 1, geometry="small", base_dir=tmp_path, progress=False)
+    image = sorted(folder.rglob("*MR_DWI*.nii.gz"))[0]
+    image.write_bytes(image.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(ProvenanceError, match="changed since it was generated"):
+        synthetic.ensure_synthetic("SPES", 1, geometry="small", base_dir=tmp_path, progress=False)
 
 
 def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ import torch
 from strokelib import training
 from strokelib.config import PAPER
 from strokelib.datasets import Case
-from strokelib.errors import ConfigError, TrainingError
+from strokelib.errors import ConfigError, ProvenanceError, TrainingError
 from strokelib.model import SUNet
 from strokelib.training import (
     APPROACHES,
@@ -268,7 +268,7 @@ def test_cross_validate_one_fold_then_the_rest(fake_pipeline, tmp_path):
     every = cross_validate(cases, "SPES", "proposed", cfg, tmp_path, device="cpu", progress=False)
     assert sorted(set(every["fold"])) == [0, 1, 2, 3] and path.stat().st_mtime_ns == stamp
     assert (tmp_path / "models" / "SPES" / "proposed" / "fold3_history.csv").is_file()
-    with pytest.raises(TrainingError, match="patches_per_case"):  # never silently reuse a model of other settings
+    with pytest.raises(ProvenanceError, match="patches_per_case"):  # never silently reuse a model of other settings
         cross_validate(cases, "SPES", "proposed", dataclasses.replace(cfg, patches_per_case=9), tmp_path, folds=[1],
                        device="cpu", progress=False)
 

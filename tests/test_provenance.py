@@ -1,0 +1,117 @@
+"""Provenance of reused results: a checkpoint, a cross-validated map or a test map made from one dataset is never
+reused for another dataset with the same case ids; the run stops with one message saying what differs, and
+``fresh`` recomputes. Also the record helpers themselves."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from strokelib import datasets, inference, provenance, synthetic, training
+from strokelib.config import PAPER
+from strokelib.errors import ProvenanceError
+
+CFG = dataclasses.replace(PAPER, base_filters=4, patches_per_case=16, batch_size=8, max_epochs=1, n_folds=2)
+RUN = dict(folds=[0], device="cpu", progress=False, early_stopping="held_out", seed=0)
+STEP = (8, 8, 4)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def two_sets(tmp_path_factory):
+    """Two synthetic SPES sets with the same case ids (1..4 training, 1 testing) but other images (seeds 0 and 1)."""
+    base = tmp_path_factory.mktemp("two_sets")
+    roots = [synthetic.make_synthetic_isles(base / name, "SPES", 4, 1, seed=seed, geometry="small", progress=False)
+             for name, seed in (("first", 0), ("second", 1))]
+    return [(datasets.load_isles2015(r, "SPES", progress=False), datasets.load_isles2015(r, "SPES", "testing",
+                                                                                         progress=False)) for r in roots]
+
+
+@pytest.fixture(scope="module")
+def trained(two_sets, tmp_path_factory):
+    """Fold 0 of Baseline (no registration: fast) trained on the first set."""
+    out = tmp_path_factory.mktemp("outputs")
+    training.cross_validate(two_sets[0][0], "SPES", "baseline", CFG, out, **RUN)
+    return out
+
+
+def test_checkpoint_of_other_data_is_refused_with_what_differs(two_sets, trained):
+    first, second = two_sets[0][0], two_sets[1][0]
+    path = training.checkpoint_path(trained, "SPES", "baseline", 0)
+    stamp = path.stat().st_mtime_ns
+    with pytest.raises(ProvenanceError) as info:
+        training.cross_validate(second, "SPES", "baseline", CFG, trained, **RUN)
+    message = str(info.value)
+    assert "fold 0 in" in message and "fold0.pt" in message
+    assert provenance.data_root(first) in message and provenance.data_root(second) in message
+    assert "(4 cases)" in message and "pass fresh" in message and "another outputs_dir" in message
+    assert path.stat().st_mtime_ns == stamp  # neither reused nor overwritten
+    # the same data again: reused without training
+    again = training.cross_validate(first, "SPES", "baseline", CFG, trained, **RUN)
+    assert path.stat().st_mtime_ns == stamp and len(again)
+
+
+def test_a_changed_case_is_named(two_sets, trained):
+    first = two_sets[0][0]
+    changed = [dataclasses.replace(c, files={}, images=c.images + 1) if c.case_id == "2" else c for c in first]
+    with pytest.raises(ProvenanceError, match="other data in") as info:
+        training.cross_validate(changed, "SPES", "baseline", CFG, trained, **RUN)
+    assert "cases 2 have other files" in str(info.value)
+
+
+def test_cross_validated_and_test_maps_of_other_data_are_refused(two_sets, trained):
+    (first, first_test), (second, second_test) = two_sets
+    maps = inference.predict_cross_validation(first, "SPES", "baseline", trained, step=STEP, device="cpu",
+                                              progress=False)
+    folder = inference.cv_map_folder(trained, "SPES", "baseline", STEP)
+    held_out = sorted(maps)
+    assert held_out and all((folder / f"{c}.nii.gz").is_file() and (folder / f"{c}.json").is_file() for c in held_out)
+    with pytest.raises(ProvenanceError, match="probability map") as info:
+        inference.predict_cross_validation(second, "SPES", "baseline", trained, step=STEP, device="cpu",
+                                           progress=False)
+    assert provenance.data_root([second[0]]) in str(info.value)
+
+    models, meta = inference.load_ensemble(trained, "SPES", "baseline", device="cpu")
+    test_maps = inference.predict_ensemble(first_test, models, meta, trained, step=STEP, device="cpu", progress=False)
+    with pytest.raises(ProvenanceError, match="probability map"):
+        inference.predict_ensemble(second_test, models, meta, trained, step=STEP, device="cpu", progress=False)
+    # fresh: predicted again from the second set's images, and the record now says so
+    fresh = inference.predict_ensemble(second_test, models, meta, trained, step=STEP, device="cpu", progress=False,
+                                       fresh=True)
+    assert not np.array_equal(fresh["1"], test_maps["1"])
+    record = next(trained.rglob("test-*/1.json"))
+    assert provenance.read_record(record)["data_root"] == provenance.data_root([second_test[0]])
+
+
+def test_maps_are_kept_per_approach_and_model_set(two_sets, trained):
+    first = two_sets[0][0]
+    key_a = inference.cv_map_folder(trained, "SPES", "baseline", STEP)
+    key_b = inference.cv_map_folder(trained, "SPES", "baseline", (4, 4, 4))
+    assert key_a != key_b and key_a.parent == key_b.parent == trained / "probabilities" / "SPES" / "baseline"
+    assert key_a.name.startswith("cv-")
+    _ = first
+
+
+def test_fresh_retrains_a_fold_of_other_data(two_sets, tmp_path):
+    first, second = two_sets[0][0], two_sets[1][0]
+    training.cross_validate(first, "SPES", "baseline", CFG, tmp_path, **RUN)
+    training.cross_validate(second, "SPES", "baseline", CFG, tmp_path, fresh=True, **RUN)
+    meta = training.load_checkpoint(training.checkpoint_path(tmp_path, "SPES", "baseline", 0))["meta"]
+    assert meta["data_root"] == provenance.data_root(second)
+    assert meta["data"] == provenance.normalised(provenance.data_fingerprint(second[c] for c in range(4)))
+
+
+def test_file_digest_and_fingerprint(tmp_path):
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    a.write_bytes(b"x" * 100)
+    b.write_bytes(b"x" * 99 + b"y")
+    assert provenance.file_digest(a).startswith("100:") and provenance.file_digest(a) != provenance.file_digest(b)
+    record = {"data": {"1": {"DWI": provenance.file_digest(a)}}, "step": [4, 4, 1], "data_root": "here"}
+    provenance.check("x", record, {**record, "data_root": "moved"}, "fix")  # a moved copy is the same data
+    with pytest.raises(ProvenanceError, match="step: \\[4, 4, 1\\] ≠ \\[8, 8, 4\\]"):
+        provenance.check("x", record, {**record, "step": [8, 8, 4]}, "fix")
+    with pytest.raises(ProvenanceError, match="no record"):
+        provenance.check("x", None, record, "fix")
