@@ -52,8 +52,8 @@ from scipy import ndimage
 from scipy.spatial.transform import Rotation
 from tqdm.auto import tqdm
 
-from .datasets import LABEL_TOKEN, task_modalities
 from . import provenance
+from .datasets import LABEL_TOKEN, task_modalities
 from .errors import ConfigError, DataLayoutError, ProvenanceError
 from .files import atomic_path, write_text
 
