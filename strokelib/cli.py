@@ -138,7 +138,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     per_case = pd.DataFrame(rows)
     out = args.out or args.pred_dir / f"evaluation_{args.task}.csv"
     write_csv(per_case, out, index=False)
-    summary = summary_table(per_case)
+    summary = summary_table(per_case, hd_unit="mm" if args.mm else "voxels")
     print(summary.to_string(index=False))
     print(f"per-case metrics: {out} (HD in {'mm' if args.mm else 'voxels'}; HD undefined where a mask is empty)")
     return 0

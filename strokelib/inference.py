@@ -457,6 +457,14 @@ def cv_map_folder(out_dir: str | Path, task: str, approach: str, step: Sequence[
     return probability_folder(out_dir, task, approach, "cv", key)
 
 
+def early_stopping_protocol(out_dir: str | Path, task: str, approach: str) -> str:
+    """How the fold models of one approach were early-stopped, as tables name it (``training.EARLY_STOPPING_LABELS``)."""
+    from .training import EARLY_STOPPING_LABELS, load_checkpoint
+
+    modes = {load_checkpoint(p)["meta"].get("early_stopping", "inner") for p in fold_checkpoints(out_dir, task, approach)}
+    return "; ".join(EARLY_STOPPING_LABELS.get(m, m) for m in sorted(modes))
+
+
 def cv_folds(out_dir: str | Path, task: str, approach: str) -> dict[str, int]:
     """{case id: fold} of the trained folds of one approach (the cases each fold held out)."""
     from .training import load_checkpoint

@@ -319,6 +319,47 @@ def select_cell(per_case: pd.DataFrame, threshold: float, min_size: int) -> pd.D
     return rows
 
 
+def nested_choice(per_case: pd.DataFrame, folds: Mapping[str, int], undefined_hd: str = "exclude",
+                  hd_max: float = PAPER.hd_max) -> pd.DataFrame:
+    """Per-case rows of an honest post-processing choice: for each fold, Th and S_min are chosen by Eq. 2 on the
+    *other* folds' cases (:func:`aggregate_grid`, :func:`best_cell`) and applied to the fold's own cases.
+
+    ``per_case`` is :func:`grid_metrics` output for every cross-validated case; ``folds`` maps case id → the fold
+    that held it out. The paper chooses one (Th, S_min) on all cases and reports those same cases, which is
+    optimistic; this nested choice never looks at the cases it reports. Returns the chosen cell's rows of each case
+    with a ``fold`` column (Th and S_min may differ between folds).
+    """
+    cases = per_case["case"].astype(str)
+    fold_of = cases.map({str(k): int(v) for k, v in folds.items()})
+    if fold_of.isna().any():
+        missing = sorted(set(cases[fold_of.isna()]))
+        raise EvaluationError(f"cases {', '.join(missing)} belong to no fold; pass the fold of every case")
+    if fold_of.nunique() < 2:
+        raise EvaluationError("a nested choice needs at least two folds (Th and S_min are chosen on the other folds)")
+    parts = []
+    for k in sorted(fold_of.unique()):
+        inner = per_case[fold_of != k]
+        cell = best_cell(aggregate_grid(inner, undefined_hd, hd_max))
+        own = per_case[fold_of == k]
+        parts.append(select_cell(own, cell["threshold"], int(cell["min_size"])).assign(fold=int(k)))
+    return pd.concat(parts, ignore_index=True)
+
+
+def protocol_rows(per_case: pd.DataFrame, folds: Mapping[str, int], undefined_hd: str = "exclude",
+                  hd_max: float = PAPER.hd_max) -> pd.DataFrame:
+    """Per-case rows of one approach under both post-processing protocols, for :func:`table1`:
+    :data:`PAPER_PROTOCOL` (the best cell over all cases, reported on the same cases) and, when there are at least two
+    folds, :data:`NESTED_PROTOCOL` (:func:`nested_choice`). A ``protocol`` column tells them apart."""
+    cell = best_cell(aggregate_grid(per_case, undefined_hd, hd_max))
+    parts = [select_cell(per_case, cell["threshold"], int(cell["min_size"])).assign(protocol=PAPER_PROTOCOL)]
+    held = {str(k): v for k, v in folds.items() if str(k) in set(per_case["case"].astype(str))}
+    if len(set(held.values())) >= 2:
+        parts.append(nested_choice(per_case, held, undefined_hd, hd_max).assign(protocol=NESTED_PROTOCOL))
+    else:
+        log.info("one fold only: no nested choice of Th and S_min (it needs the other folds' cases)")
+    return pd.concat(parts, ignore_index=True)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Tables
 # ---------------------------------------------------------------------------------------------------------
@@ -329,11 +370,13 @@ def _mean_sd(values: pd.Series, digits: int) -> str:
     return f"{values.mean():.{digits}f} ± {values.std(ddof=0):.{digits}f}"
 
 
-def summary_table(per_case: pd.DataFrame, by: str | Sequence[str] | None = None) -> pd.DataFrame:
+def summary_table(per_case: pd.DataFrame, by: str | Sequence[str] | None = None, hd_unit: str = "voxels") -> pd.DataFrame:
     """Tables 1–3 layout: "mean ± sd" of DSC, PPV, sensitivity and HD, with the undefined-HD count.
 
     ``per_case`` has one row per case (e.g. :func:`select_cell` output, or :func:`evaluate` dicts); ``by`` names
-    grouping columns (e.g. ``"approach"``). Th and S_min are shown when the rows hold a single cell.
+    grouping columns (e.g. ``"approach"``). Th and S_min are shown when the rows hold a single cell, as a range
+    when they vary (the nested choice picks them per fold). ``hd_unit`` names the unit of the ``hd`` values in the
+    column header: ``"voxels"`` (Table 1 and the Eq. 2 grid, as the released code) or ``"mm"`` (the leaderboard).
     """
     groups = [((), per_case)] if by is None else per_case.groupby(by, sort=False)
     rows = []
@@ -342,8 +385,11 @@ def summary_table(per_case: pd.DataFrame, by: str | Sequence[str] | None = None)
         for column, name in (("threshold", "Th"), ("min_size", "S_min")):
             if column in frame and frame[column].nunique() == 1:
                 row[name] = frame[column].iloc[0]
+            elif column in frame:
+                row[name] = f"{frame[column].min():g}–{frame[column].max():g}"
         row["n"] = len(frame)
-        for column, name, digits in (("dsc", "DSC", 2), ("ppv", "PPV", 2), ("sensitivity", "Sensitivity", 2), ("hd", "HD", 1)):
+        for column, name, digits in (("dsc", "DSC", 2), ("ppv", "PPV", 2), ("sensitivity", "Sensitivity", 2),
+                                     ("hd", f"HD ({hd_unit})", 1)):
             row[name] = _mean_sd(frame[column], digits)
         row["HD undefined"] = int(frame["hd"].isna().sum())
         rows.append(row)
@@ -387,18 +433,44 @@ def wilcoxon_pvalues(per_case: pd.DataFrame, baseline: str = "baseline", metrics
     return pd.DataFrame(rows)
 
 
+PAPER_PROTOCOL = "on the reported cases (paper)"
+"""Table 1 label of the paper's post-processing protocol: Th and S_min chosen on the very cases they are reported
+on, which is optimistic."""
+NESTED_PROTOCOL = "on the other folds (nested)"
+"""Table 1 label of the nested choice: each fold's Th and S_min chosen on the other folds' cases."""
+
+
 def table1(per_case: pd.DataFrame, task: str, baseline: str = "baseline") -> pd.DataFrame:
-    """Table 1 for one task: ours (Th, S_min, DSC, PPV, sensitivity, HD as mean ± sd, undefined-HD count,
-    Wilcoxon p against Baseline) beside the paper's values for the same approach."""
+    """Table 1 for one task: ours (Th, S_min, DSC, PPV, sensitivity, HD in voxels as mean ± sd, undefined-HD count,
+    Wilcoxon p against Baseline) beside the paper's values for the same approach.
+
+    With a ``protocol`` column (:data:`PAPER_PROTOCOL`, :data:`NESTED_PROTOCOL`) there is one row per approach and
+    protocol; p-values compare each approach with the Baseline of the same protocol, and the paper's values sit
+    beside the paper protocol's rows only.
+    """
     from .paper_results import table1 as paper_table1
 
-    ours = summary_table(per_case, by="approach")
-    pvalues = wilcoxon_pvalues(per_case, baseline)
-    ours = ours.merge(pvalues[["approach", "p_dsc", "p_hd"]], on="approach", how="left")
+    protocols = list(per_case["protocol"].unique()) if "protocol" in per_case else [None]
+    parts = []
+    for protocol in protocols:
+        frame = per_case if protocol is None else per_case[per_case["protocol"] == protocol]
+        ours = summary_table(frame, by="approach")
+        pvalues = wilcoxon_pvalues(frame, baseline)
+        ours = ours.merge(pvalues[["approach", "p_dsc", "p_hd"]], on="approach", how="left")
+        if protocol is not None:
+            ours.insert(1, "Th, S_min chosen", protocol)
+        parts.append(ours)
+    ours = pd.concat(parts, ignore_index=True)
     ours[["p_dsc", "p_hd"]] = ours[["p_dsc", "p_hd"]].map(lambda p: "–" if pd.isna(p) else f"{p:.3g}")
     paper = paper_table1(task).drop(columns="task").rename(columns=lambda c: c if c == "approach" else f"paper {c}")
-    return ours.merge(paper, on="approach", how="left").rename(columns={"p_dsc": "p DSC vs baseline",
-                                                                        "p_hd": "p HD vs baseline"})
+    table = ours.merge(paper, on="approach", how="left").rename(columns={"p_dsc": "p DSC vs baseline",
+                                                                         "p_hd": "p HD vs baseline"})
+    if "Th, S_min chosen" in table:
+        other = table["Th, S_min chosen"] != PAPER_PROTOCOL
+        paper_columns = [c for c in table.columns if c.startswith("paper ")]
+        table[paper_columns] = table[paper_columns].astype(object)
+        table.loc[other, paper_columns] = "–"
+    return table
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -426,10 +498,12 @@ def leaderboard_with_ours(task: str, per_case: pd.DataFrame, label: str) -> pd.D
     """Table 2 (SISS) or 3 (SPES): the paper's top-five leaderboard rows (cited, static) and our row below them.
 
     Our row is labelled ``label`` (say which data and which evaluation produced it: the leaderboard is the blind
-    test set, ours is whatever ground truth we have)."""
+    test set, ours is whatever ground truth we have). HD is in mm, like the leaderboard: ``per_case`` must hold HD
+    computed with the voxel spacing (:func:`grid_metrics` with ``spacing``), because the ISLES 2015 online evaluation
+    measured distances in the images' physical space (its evaluator builds a distance map with the image spacing)."""
     from .paper_results import leaderboard
 
-    ours = summary_table(per_case).iloc[0]
+    ours = summary_table(per_case, hd_unit="mm").iloc[0]
     row = {"rank": "–", "user": label, "DSC": ours["DSC"], "PPV": ours["PPV"], "sensitivity": ours["Sensitivity"],
-           "HD": ours["HD"]}
+           "HD (mm)": ours["HD (mm)"]}
     return pd.concat([leaderboard(task), pd.DataFrame([row])], ignore_index=True)

@@ -1,7 +1,8 @@
 """The paper's published numbers (Clèrigues et al., Tables 1–3), cited beside ours in notebook 05.
 
-Values are "mean ± sd" exactly as printed in the paper; HD is in voxels for Table 1 (the released code passes no
-spacing) and as reported by the ISLES 2015 online evaluation for Tables 2–3.
+Values are "mean ± sd" exactly as printed in the paper. HD is in voxels for Table 1 (the released code passes no
+spacing to its Hausdorff distance) and in mm for Tables 2–3, which are the ISLES 2015 online evaluation's figures:
+its evaluator measures distances with the images' spacing. For SPES (2 mm voxels) the two units differ by a factor 2.
 """
 
 from __future__ import annotations
@@ -39,11 +40,12 @@ _LEADERBOARD = {
 
 def table1(task: str | None = None) -> pd.DataFrame:
     """Paper Table 1 (cross-validation on the training cases), optionally for one task."""
-    df = pd.DataFrame(_TABLE1, columns=["task", "approach", "Th", "S_min", "DSC", "PPV", "sensitivity", "HD"])
+    df = pd.DataFrame(_TABLE1, columns=["task", "approach", "Th", "S_min", "DSC", "PPV", "sensitivity",
+                                    "HD (voxels)"])
     return df if task is None else df[df["task"] == str(task).upper()].reset_index(drop=True)
 
 
 def leaderboard(task: str) -> pd.DataFrame:
     """Paper Table 2 (SISS) or Table 3 (SPES): the top five entries of the ISLES 2015 online testing leaderboard."""
     rows = _LEADERBOARD[str(task).upper()]
-    return pd.DataFrame(rows, columns=["rank", "user", "DSC", "PPV", "sensitivity", "HD"])
+    return pd.DataFrame(rows, columns=["rank", "user", "DSC", "PPV", "sensitivity", "HD (mm)"])

@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 EARLY_STOPPING = ("inner", "held_out")
+EARLY_STOPPING_LABELS = {
+    "inner": "early stopping on an inner validation split of the training cases",
+    "held_out": "early stopping on the scored fold (the released protocol; optimistic)",
+}
+"""How tables name each early-stopping mode: ``held_out`` monitors the very cases that are then scored."""
 
 
 @dataclass(frozen=True)

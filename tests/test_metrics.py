@@ -226,10 +226,10 @@ def test_summary_table_shows_mean_sd_and_undefined_hd():
     })
     table = metrics.summary_table(per_case, by="approach")
     baseline = table.set_index("approach").loc["Baseline"]
-    assert baseline["DSC"] == "0.75 ± 0.25" and baseline["HD"] == "10.0 ± 0.0" and baseline["HD undefined"] == 1
+    assert baseline["DSC"] == "0.75 ± 0.25" and baseline["HD (voxels)"] == "10.0 ± 0.0" and baseline["HD undefined"] == 1
     assert baseline["Th"] == 0.4 and baseline["S_min"] == 50 and baseline["n"] == 2
     proposed = table.set_index("approach").loc["Proposed"]
-    assert proposed["HD"] == "30.0 ± 10.0" and proposed["HD undefined"] == 0
+    assert proposed["HD (voxels)"] == "30.0 ± 10.0" and proposed["HD undefined"] == 0
     assert len(metrics.summary_table(per_case)) == 1
 
 
