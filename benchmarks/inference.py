@@ -3,7 +3,7 @@
 1. Time outside the network: a zero-cost stand-in model (returns constant logits without reading its input) on a
    14-channel SPES-size case, (14, 96, 110, 71), whole volume as foreground (the worst case the released pipeline
    was timed on: 47,712 patches at step 4×4×1). Goal ≤ 0.15 ms per patch on a CPU; the released pipeline took
-   ≈ 0.66 ms per patch there (reference-notes §10).
+   ≈ 0.66 ms per patch there (``docs/released-code.md#patch-extraction-cost``).
 2. The real SUNet (strokelib.model.SUNet, 14 → 2 channels, 32 filters): its forward passes are timed apart
    (synchronised), so ``non_network_share`` = 1 − network time / total time. Goal ≤ 5 %. On a CPU only the first
    ``--sunet-patches`` centres are predicted, since SUNet costs ~0.1 s per patch there.

@@ -1,4 +1,4 @@
-"""Speed of training-patch sampling and extraction (issue 4): one SISS-geometry case, 8 channels (4 modalities +
+"""Speed of training-patch sampling and extraction: one SISS-geometry case, 8 channels (4 modalities +
 4 symmetric), 230×230×154 float32, a brain-like ellipsoid mask and a ~30 mL spherical lesion.
 
 Measures, for ``--n-patches`` (default the paper's 10 000) balanced patches of 24×24×16:
@@ -7,7 +7,7 @@ Measures, for ``--n-patches`` (default the paper's 10 000) balanced patches of 2
   a 2.9 GB result, so much of it is the kernel mapping fresh memory (``extract_kernel_s``, system CPU time)
 * ``dataset_build_s`` / ``batches_s`` — PatchDataset (pads once) and get_batch over every patch in batches of 16
   with the augmentation ops applied, the way training reads them (``batched_total_s`` = sample + build + batches).
-The released code spends about 0.66 ms per patch on extraction and normalisation (reference-notes §10).
+The released code spends about 0.66 ms per patch on extraction and normalisation (``docs/released-code.md#patch-extraction-cost``).
 
 Wall-clock figures (``*_s``, best of ``--repeats``) come with the process CPU time (``*_cpu_s``, user + system)
 and the 1-minute load average, since a shared machine inflates wall-clock times. Prints one JSON line.  Usage: python benchmarks/sampling.py [--n-patches 10000] [--repeats 1]

@@ -1,6 +1,6 @@
 """Benchmark: symmetric modalities (paper §3.1) of whole cases at the ISLES 2015 geometries.
 
-Speed goal (issue 3): all modalities of one case in ≤ 20 s at SISS geometry (1 mm, 230×230×153) and ≤ 5 s at SPES
+Speed goal: all modalities of one case in ≤ 20 s at SISS geometry (1 mm, 230×230×153) and ≤ 5 s at SPES
 geometry (2 mm, 96×110×72) on a 2-core CPU. Accuracy on synthetic cases with a known head pose: NCC inside the brain
 between each modality and its ``sym_`` version (registered vs naive array flip) and the error of the recovered
 mid-sagittal plane. No cache is used, so every case is registered.

@@ -1,4 +1,4 @@
-"""Benchmark: generating the embedded synthetic dataset at the ISLES 2015 geometries (issue 2, item 3).
+"""Benchmark: generating the embedded synthetic dataset at the ISLES 2015 geometries.
 
 Speed goal: 28 SISS-like cases (230×230×153/154 at 1 mm, 4 modalities) and 30 SPES-like cases (96×110×72 at 2 mm,
 7 modalities) each in ≤ 120 s on a 2-core CPU, written as .nii.gz in the ISLES 2015 layout. Also reports the disk size,

@@ -34,7 +34,7 @@ def focal_loss(
     """Focal loss, Eq. 1: FL(p_t) = −α_t (1 − p_t)^γ log(p_t), averaged over voxels.
 
     ``p_t`` is the softmax probability of the true class t, ``alpha[t]`` its weight: α₀ = 0.25 for healthy
-    tissue and α₁ = 0.75 for lesion (§3.3, as in the released code, reference-notes §5). ``log p_t`` is taken
+    tissue and α₁ = 0.75 for lesion (§3.3, as in the released code, ``docs/released-code.md#loss-and-early-stopping``). ``log p_t`` is taken
     from ``log_softmax`` rather than from clamped probabilities, so it never under- or overflows.
     """
     logits, target = _checked(logits, target)

@@ -1,6 +1,6 @@
 """SUNet, the asymmetric residual 3D U-Net of the paper (§3.2, Figure 2), as released by the authors.
 
-Layer by layer (reference-notes §4), for ``base_filters`` F = 32 and a 24×24×16 patch::
+Layer by layer (``docs/released-code.md#network``), for ``base_filters`` F = 32 and a 24×24×16 patch::
 
     inconv   Conv3d in→F                          F@24×24×16   ┐
     dual1    DualRes(F)            (no dropout)   F@24×24×16   │
@@ -20,7 +20,7 @@ Layer by layer (reference-notes §4), for ``base_filters`` F = 32 and a 24×24×
 
 The network returns logits; the softmax the released code applied inside ``forward`` lives in the losses
 (``log_softmax``, numerically stable) and in inference. PyTorch ≥ 1.2 initialises BatchNorm γ to 1 where the
-authors' torch 1.0 drew it from U(0, 1) (reference-notes §9.10); we keep the modern default.
+authors' torch 1.0 drew it from U(0, 1) (``docs/released-code.md#network``); we keep the modern default.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from .errors import ConfigError
 
-# Released hyper-parameters (reference-notes §4): Keras-style BN momentum 0.99 = PyTorch 0.01, eps 1e-3,
+# Released hyper-parameters (docs/released-code.md#network): Keras-style BN momentum 0.99 = PyTorch 0.01, eps 1e-3,
 # PReLU slopes start at 0 so every unit is a ReLU at initialisation.
 BN_MOMENTUM = 0.01
 BN_EPS = 1e-3

@@ -1,5 +1,8 @@
-"""Every figure of the notebooks. Each function draws one figure and, given ``output_file=``, saves it
-atomically (nilearn's convention) and returns the matplotlib Figure.
+"""Every figure of the notebooks. Each function draws one figure. Without ``output_file`` it returns the
+matplotlib Figure; given ``output_file=`` it saves the figure atomically, closes it and returns None (nilearn's
+convention), so a loop that writes many figures does not keep them all open. Inside a notebook (an ``inline``
+backend) the saved figure is displayed before it is closed, so it still appears in the cell's output.
+:func:`slice_viewer` is the exception: it returns an ipywidgets viewer and saves nothing.
 
 Sections follow the notebooks: 01 data, 02 symmetric modalities, 03 sampling, 04 training, 05 results.
 """
@@ -8,17 +11,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
 from .files import save_figure
 
 
-def _finish(fig: plt.Figure, output_file: str | Path | None) -> plt.Figure:
-    """Save ``fig`` when ``output_file`` is given; always return it for display."""
-    if output_file is not None:
-        save_figure(fig, output_file)
-    return fig
+def _inline_backend() -> bool:
+    """True inside a Jupyter kernel with ``%matplotlib inline`` (also under papermill)."""
+    return "inline" in matplotlib.get_backend().lower()
+
+
+def _finish(fig: plt.Figure, output_file: str | Path | None) -> plt.Figure | None:
+    """Return ``fig`` when no ``output_file`` is given; else save it, display it in a notebook, close it and
+    return None.
+
+    The inline backend only shows figures that are still open when the cell ends, so a saved-and-closed figure
+    would vanish from the notebook; displaying it explicitly first keeps it there, exactly once.
+    """
+    if output_file is None:
+        return fig
+    save_figure(fig, output_file)
+    if _inline_backend():
+        from IPython.display import display
+
+        display(fig)
+    plt.close(fig)
+    return None
 
 
 def _slice(volume: np.ndarray, plane: str, index: int | None = None) -> np.ndarray:

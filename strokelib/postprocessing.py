@@ -2,7 +2,7 @@
 
 The threshold ``Th`` compensates an over- or under-confident network; the minimum lesion size ``S_min`` (in voxels)
 removes small false positives. Both are chosen by grid search over the training folds (§4.1,
-:func:`strokelib.metrics.grid_search`). As in the released code (reference-notes §8) the threshold is strict
+:func:`strokelib.metrics.grid_search`). As in the released code (``docs/released-code.md#post-processing-and-metrics``) the threshold is strict
 (``probability > Th``), components are 6-connected (face neighbours, ``scipy.ndimage.label``'s default) and a
 component survives when it has at least ``S_min`` voxels, so ``S_min = 1`` keeps everything.
 """

@@ -219,9 +219,10 @@ def test_segmentation_overlays_figure(tmp_path, rng):
     case.label[8:12, 6:10, 5:9] = 1
     prob = np.zeros(case.shape, dtype=np.float32)
     prob[9:13, 6:10, 6:7] = 0.8
-    fig = plotting.segmentation_overlays([case, case], [prob, prob], [prob > 0.5, prob > 0.9], titles=["best", "worst"],
-                                         output_file=tmp_path / "fig4.png")
+    args = ([case, case], [prob, prob], [prob > 0.5, prob > 0.9])
+    assert plotting.segmentation_overlays(*args, titles=["best", "worst"], output_file=tmp_path / "fig4.png") is None
     assert (tmp_path / "fig4.png").stat().st_size > 0
+    fig = plotting.segmentation_overlays(*args, titles=["best", "worst"])
     titles = [ax.get_title() for ax in fig.axes]
     assert any(t.startswith("best") and "axial slice 6" in t for t in titles)  # slice of the largest lesion area
 

@@ -82,7 +82,8 @@ def test_losses_registry():
 def test_focal_vs_cross_entropy_figure(tmp_path):
     from strokelib.plotting import focal_vs_cross_entropy
 
-    fig = focal_vs_cross_entropy(gammas=(0.0, 2.0), output_file=tmp_path / "focal.png")
+    assert focal_vs_cross_entropy(gammas=(0.0, 2.0), output_file=tmp_path / "focal.png") is None
     assert (tmp_path / "focal.png").is_file()
+    fig = focal_vs_cross_entropy(gammas=(0.0, 2.0))
     left = fig.axes[0].lines[0].get_ydata()  # cross-entropy: −log p
     assert left[-1] == pytest.approx(-math.log(0.999), rel=1e-6)

@@ -245,8 +245,9 @@ def test_score_heatmap_boxes_the_best_cell(tmp_path):
 
     cases = [known_case(0), known_case(2)]
     table = metrics.grid_search([c[0] for c in cases], [c[1] for c in cases], (0.2, 0.5, 0.8), (1, 10, 200), progress=False)
-    fig = plotting.score_heatmap(table, output_file=tmp_path / "heatmap.png")
+    assert plotting.score_heatmap(table, output_file=tmp_path / "heatmap.png") is None
     assert (tmp_path / "heatmap.png").stat().st_size > 0
+    fig = plotting.score_heatmap(table)
     box = [p for p in fig.axes[0].patches if isinstance(p, mpatches.Rectangle)][0]
     assert box.get_xy() == (1 - 0.5, 1 - 0.5)  # column S_min=10, row Th=0.5
     shown = fig.axes[0].images[0].get_array()

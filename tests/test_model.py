@@ -74,6 +74,7 @@ def test_architecture_diagram_is_saved(tmp_path):
     from strokelib.plotting import architecture_diagram
 
     table = layer_table(SUNet(8), 8)
-    fig = architecture_diagram(table, 8, output_file=tmp_path / "fig2.png")
+    assert architecture_diagram(table, 8, output_file=tmp_path / "fig2.png") is None
     assert (tmp_path / "fig2.png").stat().st_size > 10_000
+    fig = architecture_diagram(table, 8)
     assert "75.2%" in fig.axes[0].get_title()

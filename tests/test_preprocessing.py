@@ -299,12 +299,14 @@ def test_symmetry_figures_are_saved(tmp_path):
 
     case = small_spes()
     sym_case, registration = pp.symmetric_modalities(case)
-    fig = plotting.symmetric_modalities_figure(sym_case, output_file=tmp_path / "fig1.png")
+    assert plotting.symmetric_modalities_figure(sym_case, output_file=tmp_path / "fig1.png") is None
+    fig = plotting.symmetric_modalities_figure(sym_case)
     assert fig.axes[0].get_title() == "(a) DWI" and len(fig.axes) == 14  # 2 x 7 for SPES
     plane = pp.mid_sagittal_plane(registration, case, space="voxel")
-    fig = plotting.registration_check(sym_case, "T1c", plane_voxel=plane, output_file=tmp_path / "check.png")
+    assert plotting.registration_check(sym_case, "T1c", plane_voxel=plane, output_file=tmp_path / "check.png") is None
+    fig = plotting.registration_check(sym_case, "T1c", plane_voxel=plane)
     assert len(fig.axes[2].lines) == 1  # the recovered mid-sagittal line
-    plotting.symmetry_difference(sym_case, output_file=tmp_path / "difference.png")
+    assert plotting.symmetry_difference(sym_case, output_file=tmp_path / "difference.png") is None
     assert all((tmp_path / f).stat().st_size > 1000 for f in ("fig1.png", "check.png", "difference.png"))
     with pytest.raises(ValueError, match="no sym_"):
         plotting.symmetric_modalities_figure(case)

@@ -294,10 +294,12 @@ def test_sampling_figures_are_written(case, tmp_path):
     from strokelib import plotting
 
     centres, ops, info = sampling.balanced_centres(case, 200, PATCH, rng=0, return_info=True)
-    fig = plotting.sampling_diagram(case, centres, ops, info, PATCH, output_file=tmp_path / "fig3.png")
+    assert plotting.sampling_diagram(case, centres, ops, info, PATCH, output_file=tmp_path / "fig3.png") is None
     assert (tmp_path / "fig3.png").stat().st_size > 0
+    fig = plotting.sampling_diagram(case, centres, ops, info, PATCH)
     assert "100 lesion-sampled" in fig._suptitle.get_text()
-    fig = plotting.patch_gallery(case, centres, ops, info["lesion"], PATCH, n_healthy=2, output_file=tmp_path / "g.png")
+    assert plotting.patch_gallery(case, centres, ops, info["lesion"], PATCH, n_healthy=2, output_file=tmp_path / "g.png") is None
+    fig = plotting.patch_gallery(case, centres, ops, info["lesion"], PATCH, n_healthy=2)
     assert len(fig.axes) == (5 + 2) * (len(case.modalities) + 1)  # one lesion patch per op + 2 healthy
     first = np.flatnonzero(info["lesion"])[0]
     plotting.augmentation_gallery(case, centres[first], PATCH, output_file=tmp_path / "a.png")

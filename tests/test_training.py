@@ -322,7 +322,8 @@ def test_training_curves_figure(tmp_path):
 
     history = pd.DataFrame({"fold": [0, 0, 1, 1], "epoch": [0, 1, 0, 1], "train_loss": [1.0, 0.5, 1.1, 0.6],
                             "val_loss": [1.2, 0.7, 1.3, 0.8], "val_l1_er": [0.5, 0.4, 0.6, 0.65], "best_epoch": [0, 1, 0, 0]})
-    fig = training_curves(history, output_file=tmp_path / "curves.png", title="SPES proposed")
+    assert training_curves(history, output_file=tmp_path / "curves.png", title="SPES proposed") is None
     assert (tmp_path / "curves.png").is_file()
+    fig = training_curves(history, title="SPES proposed")
     stars = [line for line in fig.axes[1].lines if line.get_marker() == "*"]
     assert [float(s.get_xdata()[0]) for s in stars] == [2.0, 1.0]
