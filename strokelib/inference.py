@@ -1,4 +1,4 @@
-"""Whole-volume prediction from overlapping patches, and the fold ensemble (paper §3.5; reference-notes §7).
+"""Whole-volume prediction from overlapping patches, and the fold ensemble (paper §3.5; ``docs/released-code.md#prediction``).
 
 Patches of 24×24×16 voxels are centred on every brain voxel of a regular grid with step 4×4×1, so an interior
 voxel is seen by 6·6·16 = 576 patches. Each patch goes through the network, its softmax lesion probability is put
@@ -8,7 +8,7 @@ mean of their maps. Voxels covered by no patch get probability 0.
 
 Conventions: a patch centred on ``c`` covers ``[c − p//2, c − p//2 + p)`` on each axis and reads zeros outside the
 volume; centres are the brain-mask voxels whose indices are multiples of the step. The released code nudged
-border centres inwards, which duplicated them (reference-notes §9.12); here every centre is used exactly once.
+border centres inwards, which duplicated them (``docs/released-code.md#prediction``); here every centre is used exactly once.
 
 Speed: the case is copied once to the model's device in channels-last order (X, Y, Z, C), so each patch row is a
 single contiguous block and a batch reaches the network as a ``channels_last_3d`` tensor. Two ways of moving
@@ -270,7 +270,7 @@ def smir_id(case: Case) -> str:
     """The ``<id>`` of a SMIR submission name: the numeric VSD id of the case's first modality file.
 
     That is FLAIR for SISS (as public SISS code does) and DWI for SPES, in ``SISS_MODALITIES``/``SPES_MODALITIES``
-    order (data_layouts.md §3.1: which image's id the platform wants is not documented). Falls back to the case
+    order (``docs/isles2015-data.md#submission-format``: which image's id the platform wants is not documented). Falls back to the case
     id when the file name carries no VSD id (e.g. the authors' flat ``Flair.nii`` layout).
     """
     path = case.files.get(case.modalities[0]) if case.modalities else None
@@ -282,7 +282,7 @@ def smir_id(case: Case) -> str:
 
 
 def export_smir(mask: np.ndarray, case: Case, out_dir: str | Path, name: str) -> Path:
-    """Write a binary mask as an ISLES 2015 submission file ``SMIR.<name>.<id>.nii`` (data_layouts.md §3.1).
+    """Write a binary mask as an ISLES 2015 submission file ``SMIR.<name>.<id>.nii`` (``docs/isles2015-data.md#submission-format``).
 
     Uncompressed NIfTI, uint16 (the official evaluator reads ``unsigned short``), with the case's own header and
     affine (the evaluator rejects any other geometry); ``<id>`` from :func:`smir_id`. Written atomically.

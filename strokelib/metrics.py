@@ -1,7 +1,7 @@
 """Evaluation metrics of paper §4, the combined score of Eq. 2 and the post-processing grid search of §4.1.
 
 DSC, PPV (precision), sensitivity (recall) and the Hausdorff distance are the metrics of the ISLES 2015 online
-platform (§4). HD follows the released code (reference-notes §8, a vendored MedPy ``hd``): the symmetric
+platform (§4). HD follows the released code (``docs/released-code.md#post-processing-and-metrics``, a vendored MedPy ``hd``): the symmetric
 **maximum** distance between the two surfaces, a surface being ``mask XOR erosion(mask)`` with the full 3×3×3
 structure. It is in voxel units when ``spacing`` is None (the released code; ``HD_max = 200`` voxels in Eq. 2)
 and in millimetres when the voxel size is given. Distances are exact Euclidean nearest-neighbour distances

@@ -1,6 +1,6 @@
 """The embedded default dataset: ISLES 2015-like SISS and SPES cases synthesised from nilearn's MNI152 templates.
 
-Nothing is downloaded. Each case is written in the ISLES 2015 layout (``data_layouts.md`` §1–2), so
+Nothing is downloaded. Each case is written in the ISLES 2015 layout (``docs/isles2015-data.md#layout-as-distributed``), so
 :func:`strokelib.datasets.load_isles2015` reads synthetic and real data alike::
 
     <root>/SISS2015_Training/<i>/VSD.Brain.XX.O.MR_Flair.<id>/VSD.Brain.XX.O.MR_Flair.<id>.nii.gz
@@ -20,7 +20,7 @@ How a case is made (all in template space, then one pose resampling per map):
   surrounded by a ring of benign oligemia (Tmax mildly raised, not labelled). The label (OT) plays the ISLES 2015
   penumbra label: the whole hypoperfused tissue at risk, **core included**, bounded where the Tmax excess reaches
   about 6 s. The paper calls the label the perfusion/diffusion mismatch, and whether the real label leaves the core
-  out is not documented (``data_layouts.md`` §2: check ``np.unique(OT)``); one filled region keeps the synthetic
+  out is not documented (``docs/isles2015-data.md#spes-labels``: check ``np.unique(OT)``); one filled region keeps the synthetic
   task well posed. ``truth["core_volume_ml"]`` gives the core's share;
 * some cases carry a confounder: an old-lesion-like FLAIR/T2 hyperintensity without DWI signal, not in the label (the
   paper's SISS case 13 failure mode, §4.1.1);

@@ -1,7 +1,7 @@
 """Builders of tiny ISLES 2015 trees on disk, with the real file names, for loader tests.
 
 Every modality is filled with its own known pattern (:func:`expected_volume`) so that a test can check channel
-order and voxel values exactly. Layouts written here (``data_layouts.md`` §1–2):
+order and voxel values exactly. Layouts written here (``docs/isles2015-data.md#variants-the-loader-accepts``):
 
 * as distributed: ``<top>/<case>/VSD.Brain.XX.O.MR_<token>.<id>/VSD.Brain.XX.O.MR_<token>.<id>.nii[.gz]``,
   ground truth ``VSD.Brain.XX.O.OT.<id>/...``;

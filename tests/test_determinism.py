@@ -1,4 +1,4 @@
-"""Determinism on a CPU (issue 7, item 3): the same seed gives the same bytes and the same numbers, stage by stage.
+"""Determinism on a CPU: the same seed gives the same bytes and the same numbers, stage by stage.
 
 synthetic files → symmetric modalities → PatchDataset centres/ops → cross_validate weights → probability maps.
 
