@@ -230,6 +230,9 @@ def balanced_centres(
         flags.append(np.ones(n_lesion, bool))
         voxels.append(voxel)
     healthy = brain if lesion is None else brain & ~lesion
+    if n_patches > n_lesion and not healthy.any():
+        raise SamplingError(f"case {case.case_id}: no healthy brain voxel is left for the healthy patches (the lesion "
+                            "fills the brain mask); check the ground truth and brain mask, or pass lesion_fraction=1.0")
     grid = healthy_grid_centres(healthy, n_patches - n_lesion, p, rng)
     centres.append(grid)
     ops.append(np.zeros(len(grid), np.int64))

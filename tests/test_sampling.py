@@ -219,6 +219,19 @@ def test_every_sampler_keeps_its_promises_and_feeds_patch_dataset(name, n, f):
     assert x.shape == (len(first_of_each_op), 2, *GRID_PATCH) and y.shape == (len(first_of_each_op), *GRID_PATCH)
 
 
+def test_lesion_filling_the_brain_is_a_clear_error_where_healthy_patches_are_needed():
+    case = make_case(lesion_box=None, shape=GRID_SHAPE, channels=2)
+    case.label = case.brain_mask.astype(np.uint8)
+    for name in ("balanced", "baseline"):
+        with pytest.raises(SamplingError, match="case case7: .*no healthy brain voxel"):
+            sampling.SAMPLERS[name](case, 100, GRID_PATCH, lesion_fraction=0.5, rng=0)
+        centres, ops, info = sampling.SAMPLERS[name](case, 100, GRID_PATCH, lesion_fraction=1.0, rng=0,
+                                                     return_info=True)
+        assert len(centres) == 100 and info["lesion"].all()
+    centres, ops, info = sampling.reference_centres(case, 100, GRID_PATCH, rng=0, return_info=True)
+    check_promised_counts("reference", case, 100, 0.5, centres, ops, info)  # its grid does not exclude the lesion
+
+
 def test_samplers_registry():
     assert set(sampling.SAMPLERS) == {"balanced", "baseline", "reference"}
     assert sampling.AUGMENTATIONS == ("none", "rot90", "rot180", "rot270", "flip_x")
