@@ -40,7 +40,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_check_data(args: argparse.Namespace) -> int:
     from .integrity import check_dataset
 
-    problems = check_dataset(args.root, args.task, args.split)
+    problems = check_dataset(args.root, args.task, args.split, penumbra_label=args.penumbra_label)
     for problem in problems:
         print(problem)
     print(f"{len(problems)} problem(s) in {args.root} ({args.task} {args.split})" if problems
@@ -172,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("root", type=Path, help="the unpacked ISLES 2015 folder (or a split folder)")
     p.add_argument("--task", required=True, type=str.upper, choices=["SISS", "SPES"])
     p.add_argument("--split", default="training", choices=["training", "testing"])
+    p.add_argument("--penumbra-label", type=int, default=None,
+                   help="SPES ground truth with two labels: the penumbra value (as for the loader and evaluate)")
     p.set_defaults(func=_cmd_check_data)
 
     p = sub.add_parser("train", help="train the fold models of one approach (one fold with --fold, for one process per GPU)",

@@ -103,6 +103,16 @@ def _has_case_dirs(folder: Path) -> bool:
     return any(p.is_dir() and _visible(p) and _case_number(p.name) is not None for p in folder.iterdir())
 
 
+def case_folders(folder: str | Path) -> list[tuple[str, Path]]:
+    """``(case id, folder)`` of every numbered case folder directly in ``folder``, in numeric order.
+
+    Folder ``03`` has id ``"3"``, ``Nr3`` has ``"Nr3"``; hidden folders and ``__MACOSX`` are skipped.
+    """
+    dirs = sorted((p for p in Path(folder).iterdir() if p.is_dir() and _visible(p) and _case_number(p.name) is not None),
+                  key=lambda p: (_case_number(p.name), p.name))
+    return [(_case_id(p.name), p) for p in dirs]
+
+
 def resolve_split_folder(root: str | Path, task: str, split: str = "training") -> Path:
     """Find the folder that directly holds the case folders of ``split`` under ``root``.
 
@@ -173,8 +183,11 @@ def _nifti_in(entry: Path, case_id: str) -> Path | None:
     return files[0] if len(files) == 1 else None
 
 
-def _scan_case(folder: Path, task: str, case_id: str) -> tuple[dict[str, list[Path]], list[Path]]:
-    """Map each modality token (and 'OT') in one case folder to the files that carry it; also list the rest."""
+def scan_case(folder: Path, task: str, case_id: str) -> tuple[dict[str, list[Path]], list[Path]]:
+    """Map each modality token (and 'OT') in one case folder to the files that carry it; also list the rest.
+
+    Raises :class:`DataLayoutError` for an image of the other task or a VSD folder without its image.
+    """
     names = {m.lower(): m for m in task_modalities(task)}
     other_task = {m.lower() for t, mods in TASK_MODALITIES.items() if t != task for m in mods} - set(names)
     found: dict[str, list[Path]] = {}
@@ -226,7 +239,7 @@ def case_files(case_dir: str | Path, task: str, case_id: str | None = None, requ
     if not case_dir.is_dir():
         raise DataLayoutError(f"case folder {case_dir} does not exist or is not a folder")
     case_id = case_id or case_dir.name
-    found, _ = _scan_case(case_dir, task, case_id)
+    found, _ = scan_case(case_dir, task, case_id)
     for key, files in found.items():
         if len(files) > 1:
             raise DataLayoutError(
@@ -255,16 +268,12 @@ def find_isles2015(root: str | Path, task: str, split: str = "training") -> dict
     """
     task = str(task).upper()
     folder = resolve_split_folder(root, task, split)
-    case_dirs = sorted(
-        (p for p in folder.iterdir() if p.is_dir() and _visible(p) and _case_number(p.name) is not None),
-        key=lambda p: (_case_number(p.name), p.name),
-    )
+    case_dirs = case_folders(folder)
     result: dict[str, dict[str, Path]] = {}
-    for i, case_dir in enumerate(case_dirs):
-        case_id = _case_id(case_dir.name)
+    for i, (case_id, case_dir) in enumerate(case_dirs):
         if case_id in result:
             raise DataLayoutError(
-                f"case {case_id} appears twice in {folder} (folders {case_dirs[i - 1].name} and {case_dir.name}); keep one"
+                f"case {case_id} appears twice in {folder} (folders {case_dirs[i - 1][1].name} and {case_dir.name}); keep one"
             )
         result[case_id] = case_files(case_dir, task, case_id, require_label=split == "training")
     if not result:
@@ -276,8 +285,8 @@ def list_unknown_files(root: str | Path, task: str, split: str = "training") -> 
     """Files and folders in the case folders that are neither a modality of ``task`` nor the ground truth."""
     folder = resolve_split_folder(root, task, split)
     unknown: list[Path] = []
-    for case_dir in sorted(p for p in folder.iterdir() if p.is_dir() and _visible(p) and _case_number(p.name) is not None):
-        unknown += _scan_case(case_dir, str(task).upper(), _case_id(case_dir.name))[1]
+    for case_id, case_dir in case_folders(folder):
+        unknown += scan_case(case_dir, str(task).upper(), case_id)[1]
     return unknown
 
 
@@ -294,7 +303,14 @@ def read_image(path: Path, case_id: str) -> nib.Nifti1Image:
     return img
 
 
-def _volume(img: nib.Nifti1Image, path: Path, case_id: str) -> np.ndarray:
+def read_volume(path: str | Path, case_id: str) -> tuple[nib.Nifti1Image, np.ndarray]:
+    """Read one image of a case as a float32 (X, Y, Z) volume, with the loader's checks.
+
+    Raises :class:`ImageError` naming the case and file when it cannot be read, is not 3D (a trailing axis of
+    length 1 is dropped) or holds NaN/Inf voxels.
+    """
+    path = Path(path)
+    img = read_image(path, case_id)
     data = img.get_fdata(dtype=np.float32)  # cached by read_image's full read
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
@@ -305,10 +321,18 @@ def _volume(img: nib.Nifti1Image, path: Path, case_id: str) -> np.ndarray:
         raise ImageError(
             f"case {case_id}: {path} has {n_bad} NaN/Inf voxels; replace them (e.g. numpy.nan_to_num) and save the file again"
         )
-    return data
+    return img, data
 
 
-def _binary_label(raw: np.ndarray, path: Path, case_id: str, task: str, penumbra_label: int | None) -> tuple[np.ndarray, tuple[int, ...]]:
+def binary_label(raw: np.ndarray, path: Path, case_id: str, task: str,
+                 penumbra_label: int | None = None) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The loader's ground-truth check: a uint8 0/1 lesion mask from a label map, and the values found in it.
+
+    One lesion value (or none) is used as is; SPES with several lesion values needs ``penumbra_label`` and keeps
+    ``raw == penumbra_label``. Raises :class:`ImageError` naming the case and file for non-integer or negative
+    values, several lesion values without ``penumbra_label`` (or for SISS), or a ``penumbra_label`` not in the file.
+    """
+    task = str(task).upper()
     values = np.unique(raw)
     if not np.all(values == np.round(values)) or values.min() < 0:
         raise ImageError(f"case {case_id}: ground truth {path} has non-integer or negative values {values[:8]}; it must be a label map")
@@ -349,21 +373,19 @@ def load_case(
         if modality not in files:
             raise DataLayoutError(f"case {case_id}: no {modality} image; it has {', '.join(sorted(files))}")
         path = Path(files[modality])
-        img = read_image(path, case_id)
-        data = _volume(img, path, case_id)
+        img, data = read_volume(path, case_id)
         if ref is None:
             ref = (img, path, data.shape)
         else:
-            _check_same_grid(img, data.shape, path, ref, case_id)
+            check_same_grid(img, data.shape, path, ref, case_id)
         volumes.append(data)
     assert ref is not None
     label, label_values = None, ()
     if LABEL_TOKEN in files:
         path = Path(files[LABEL_TOKEN])
-        img = read_image(path, case_id)
-        raw = _volume(img, path, case_id)
-        _check_same_grid(img, raw.shape, path, ref, case_id)
-        label, label_values = _binary_label(raw, path, case_id, task, penumbra_label)
+        img, raw = read_volume(path, case_id)
+        check_same_grid(img, raw.shape, path, ref, case_id)
+        label, label_values = binary_label(raw, path, case_id, task, penumbra_label)
     images = np.stack(volumes)
     ref_img = ref[0]
     return Case(
@@ -381,7 +403,13 @@ def load_case(
     )
 
 
-def _check_same_grid(img, shape, path, ref, case_id) -> None:
+def check_same_grid(img: nib.Nifti1Image, shape: tuple[int, ...], path: Path,
+                    ref: tuple[nib.Nifti1Image, Path, tuple[int, ...]], case_id: str) -> None:
+    """The loader's grid check: image ``img`` (array shape ``shape``, file ``path``) lies on the grid of
+    ``ref = (image, file, shape)``, the case's first image: same shape and affine (to 1e-3).
+
+    Raises :class:`ImageError` naming the case and both files otherwise.
+    """
     ref_img, ref_path, ref_shape = ref
     if shape != ref_shape:
         raise ImageError(

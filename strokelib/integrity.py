@@ -1,33 +1,41 @@
 """Data integrity check (``strokelib check-data``): list every problem of a dataset at once, one line each with the
-path and the fix, instead of stopping at the first one as the loader does."""
+path and the fix, instead of stopping at the first one as the loader does.
+
+The image and ground-truth checks are the loader's own (:func:`strokelib.datasets.read_volume`,
+:func:`~strokelib.datasets.check_same_grid`, :func:`~strokelib.datasets.binary_label`): a file reported here is
+reported with the message the loader would raise, and a file the loader accepts is only reported for the two
+dataset-level warnings below (empty ground truth, a single lesion value other than 1).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
-import numpy as np
-
 from . import datasets
-from .errors import StrokelibError
+from .errors import ImageError, StrokelibError
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem found in a dataset."""
+    """One problem found in a dataset; ``fix`` is empty when ``problem`` (a loader message) already says it."""
 
     path: Path
     problem: str
-    fix: str
+    fix: str = ""
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.problem} -> {self.fix}"
+        return f"{self.path}: {self.problem}" + (f" -> {self.fix}" if self.fix else "")
 
 
-def check_dataset(root: str | Path, task: str, split: str = "training") -> list[Problem]:
+def check_dataset(root: str | Path, task: str, split: str = "training",
+                  penumbra_label: int | None = None) -> list[Problem]:
     """Every problem of ``root`` for ``task``: layout, missing/duplicated/unknown files, unreadable images, NaN/Inf,
-    shape/affine/spacing mismatches inside a case, empty or non-binary ground truth. Empty list = clean."""
+    shape/affine mismatches inside a case, bad or empty ground truth. Empty list = clean.
+
+    ``penumbra_label`` is the loader's (:func:`strokelib.datasets.load_isles2015`): SPES ground truth with two
+    lesion values is clean when it holds that value, and without it is reported with the loader's message.
+    """
     task = str(task).upper()
     modalities = datasets.task_modalities(task)
     try:
@@ -35,16 +43,12 @@ def check_dataset(root: str | Path, task: str, split: str = "training") -> list[
     except StrokelibError as exc:
         return [Problem(Path(root), str(exc), "point ROOT at the unpacked ISLES 2015 folder")]
     problems: list[Problem] = []
-    case_dirs = sorted(
-        (p for p in folder.iterdir() if p.is_dir() and datasets._visible(p) and datasets._case_number(p.name) is not None),
-        key=lambda p: (datasets._case_number(p.name), p.name),
-    )
+    case_dirs = datasets.case_folders(folder)
     if not case_dirs:
         problems.append(Problem(folder, "no case folders", "expected numbered folders 1, 2, ... (or 01, 02, ...)"))
-    for case_dir in case_dirs:
-        case_id = datasets._case_id(case_dir.name)
+    for case_id, case_dir in case_dirs:
         try:
-            found, unknown = datasets._scan_case(case_dir, task, case_id)
+            found, unknown = datasets.scan_case(case_dir, task, case_id)
         except StrokelibError as exc:
             problems.append(Problem(case_dir, str(exc), "remove or move the file, or check --task"))
             continue
@@ -59,56 +63,37 @@ def check_dataset(root: str | Path, task: str, split: str = "training") -> list[
                                         f"add VSD.Brain.XX.O.MR_{m}.<id>/VSD.Brain.XX.O.MR_{m}.<id>.nii"))
         if split == "training" and datasets.LABEL_TOKEN not in found:
             problems.append(Problem(case_dir, f"case {case_id}: no ground truth", "add VSD.Brain.XX.O.OT.<id>/...nii"))
-        problems += _check_images(case_id, {k: v[0] for k, v in found.items()}, task)
+        problems += _check_images(case_id, {k: v[0] for k, v in found.items()}, task, penumbra_label)
     return problems
 
 
-def _check_images(case_id: str, files: dict[str, Path], task: str) -> list[Problem]:
+def _check_images(case_id: str, files: dict[str, Path], task: str, penumbra_label: int | None) -> list[Problem]:
+    """The loader's checks on every file of one case, each failure one problem. Files go in the loader's order
+    (the task's modalities, then other images such as ``sym_*``, the ground truth last), so the grid is the same
+    first image the loader compares against."""
     problems: list[Problem] = []
     ref = None
-    for key, path in sorted(files.items(), key=lambda kv: kv[0] == datasets.LABEL_TOKEN):
+    rank = {m: i for i, m in enumerate(datasets.task_modalities(task))}
+    for key, path in sorted(files.items(), key=lambda kv: (kv[0] == datasets.LABEL_TOKEN, rank.get(kv[0], len(rank)))):
         try:
-            img = nib.load(str(path))
-            data = np.asarray(img.dataobj, dtype=np.float32)
-        except Exception as exc:  # noqa: BLE001 - any reader failure is one problem line
-            problems.append(Problem(path, f"unreadable ({type(exc).__name__}: {exc})", "re-extract it from the archive"))
-            continue
-        if data.ndim == 4 and data.shape[3] == 1:
-            data = data[..., 0]
-        if data.ndim != 3:
-            problems.append(Problem(path, f"shape {data.shape} is not 3D", "save a single 3D volume"))
-            continue
-        n_bad = int(data.size - np.count_nonzero(np.isfinite(data)))
-        if n_bad:
-            problems.append(Problem(path, f"{n_bad} NaN/Inf voxels", "replace them (numpy.nan_to_num) and save again"))
-        zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
-        if ref is None:
-            ref = (path, data.shape, img.affine, zooms)
-        else:
-            if data.shape != ref[1]:
-                problems.append(Problem(path, f"shape {data.shape} differs from {ref[0].name} {ref[1]}",
-                                        "resample onto the first modality's grid"))
-            elif not np.allclose(zooms, ref[3], atol=1e-3):
-                problems.append(Problem(path, f"spacing {zooms} differs from {ref[0].name} {ref[3]}",
-                                        "resample onto the first modality's grid"))
-            elif not np.allclose(img.affine, ref[2], atol=1e-3):
-                problems.append(Problem(path, f"affine differs from {ref[0].name}", "fix the header or resample"))
-        if key == datasets.LABEL_TOKEN:
-            problems += _check_label(path, data[np.isfinite(data)], task)
+            img, data = datasets.read_volume(path, case_id)
+            if ref is None:
+                ref = (img, path, data.shape)
+            else:
+                datasets.check_same_grid(img, data.shape, path, ref, case_id)
+            if key == datasets.LABEL_TOKEN:
+                _, values = datasets.binary_label(data, path, case_id, task, penumbra_label)
+                problems += _label_warnings(path, values, penumbra_label)
+        except ImageError as exc:
+            problems.append(Problem(path, str(exc)))
     return problems
 
 
-def _check_label(path: Path, data: np.ndarray, task: str) -> list[Problem]:
-    values = np.unique(data)
-    if values.size and (not np.all(values == np.round(values)) or values.min() < 0):
-        return [Problem(path, f"ground truth has non-integer or negative values {values[:6].tolist()}", "save a label map")]
-    positive = [int(v) for v in values if v != 0]
+def _label_warnings(path: Path, values: tuple[int, ...], penumbra_label: int | None) -> list[Problem]:
+    """What the loader accepts but a training set should not have: no lesion voxel, or one lesion value not 1."""
+    positive = [v for v in values if v != 0]
     if not positive:
         return [Problem(path, "ground truth is empty (no lesion voxel)", "check the file; training cases need a lesion")]
-    if len(positive) > 1:
-        fix = ("pass penumbra_label=<value> to choose the scored label" if task == "SPES"
-               else "SISS ground truth must be binary 0/1")
-        return [Problem(path, f"ground truth has several labels {positive}", fix)]
-    if positive != [1]:
+    if len(positive) == 1 and positive[0] != 1 and positive[0] != penumbra_label:
         return [Problem(path, f"ground truth label value is {positive[0]}, not 1", "it is read as lesion; save it as 0/1")]
     return []

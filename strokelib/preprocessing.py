@@ -41,6 +41,9 @@ METRICS = ("correlation", "mean_squares")
 SYM_PREFIX = "sym_"
 DEFAULT_REFERENCE = {"SISS": "Flair", "SPES": "T1c"}  # the modality the other images were co-registered to
 LR_AXIS = 0  # left–right axis of an (X, Y, Z) volume; axis 1 of (C, X, Y, Z) images
+SYM_ZERO_LIMIT = 0.5
+"""A symmetric reference channel that is exactly 0 on more than this share of the voxels where the reference is
+non-zero inside the brain mask comes from a failed registration (the mirror was mapped off the head)."""
 _CACHE_VERSION = 1
 
 
@@ -238,6 +241,37 @@ def _registration_method(settings: RegistrationSettings) -> sitk.ImageRegistrati
     return reg
 
 
+def _likely_cause(case, reference: str) -> str:
+    """Why a registration of the flipped ``reference`` fails, as far as the image tells."""
+    volume = np.asarray(case.channel(reference))
+    if (volume < 0).any():
+        return (f"the {reference} image has negative values (min {float(volume.min()):.3g}), so the images look "
+                "already normalised: pass raw intensities and normalise afterwards (prepare_case does both in that "
+                "order)")
+    return (f"check that the {reference} image holds the skull-stripped head with a zero background, on the case's "
+            "grid and spacing")
+
+
+def _execute(reg: sitk.ImageRegistrationMethod, fixed: sitk.Image, moving: sitk.Image, case, reference: str,
+             transform: str) -> None:
+    """Run one registration; an ITK exception or a final metric with no valid points is a PreprocessingError."""
+    try:
+        reg.Execute(fixed, moving)
+    except RuntimeError as exc:
+        raise PreprocessingError(
+            f"case {case.case_id}: the {transform} registration of the flipped {reference} failed "
+            f"({str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}); "
+            f"{_likely_cause(case, reference)}"
+        ) from exc
+    metric = float(reg.GetMetricValue())
+    if not np.isfinite(metric) or abs(metric) >= np.finfo(np.float64).max:  # ITK reports "no valid points" as DBL_MAX
+        raise PreprocessingError(
+            f"case {case.case_id}: the {transform} registration of the flipped {reference} ended with metric value "
+            f"{metric:.4g}, i.e. no valid points (the flipped image never overlapped the original); "
+            f"{_likely_cause(case, reference)}"
+        )
+
+
 def register_flipped(
     case, reference: str | None = None, transform: str = "rigid", settings: RegistrationSettings | None = None
 ) -> SymmetryRegistration:
@@ -247,6 +281,10 @@ def register_flipped(
     about the mid-sagittal plane (see :func:`mid_sagittal_plane`). ``affine`` (12 parameters, like FLIRT's default)
     starts from the rigid result and may also absorb scaling and shear between the hemispheres. ``none`` returns
     the identity: the symmetric images are then the naive array flip about the grid's centre plane.
+
+    A failed registration is never silent: an ITK exception, or a final metric that is non-finite or ITK's
+    "no valid points" value, raises :class:`PreprocessingError` naming the case and the likely cause (most
+    often images that were normalised before, see :func:`prepare_case`).
     """
     settings = settings or RegistrationSettings()
     if len(settings.shrink_factors) != len(settings.smoothing_sigmas):
@@ -268,7 +306,7 @@ def register_flipped(
     )
     reg = _registration_method(settings)
     reg.SetInitialTransform(rigid, inPlace=True)
-    reg.Execute(fixed, moving)
+    _execute(reg, fixed, moving, case, reference, "rigid")
     result: sitk.Transform = rigid
     if transform == "affine":
         affine = sitk.AffineTransform(3)
@@ -277,7 +315,7 @@ def register_flipped(
         affine.SetTranslation(rigid.GetTranslation())
         reg = _registration_method(settings)
         reg.SetInitialTransform(affine, inPlace=True)
-        reg.Execute(fixed, moving)
+        _execute(reg, fixed, moving, case, reference, "affine")
         result = affine
     seconds = time.perf_counter() - start
     log.info("case %s: %s registration of flipped %s in %.1f s (%s)", case.case_id, transform, reference, seconds,
@@ -301,6 +339,23 @@ def resample_flipped(case, transform: sitk.Transform, progress: bool = False) ->
         moving = _to_sitk(flip_left_right(case.images[c]), case.spacing)
         out[c] = _from_sitk(sitk.Resample(moving, reference, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32))
     return out
+
+
+def check_symmetric(case, sym_images: np.ndarray, reference: str) -> None:
+    """Refuse symmetric images that are mostly empty: the reference's ``sym`` channel must not be exactly 0 on more
+    than :data:`SYM_ZERO_LIMIT` of the brain-mask voxels where the reference itself is non-zero (a correct mirror of
+    a head onto itself overlaps it almost everywhere). Raises :class:`PreprocessingError` naming the case."""
+    original = np.asarray(case.channel(reference))
+    inside = np.asarray(case.brain_mask, bool) & (original != 0)
+    if not inside.any():
+        inside = np.asarray(case.brain_mask, bool)
+    zero = float(np.mean(sym_images[case.modalities.index(reference)][inside] == 0))
+    if zero > SYM_ZERO_LIMIT:
+        raise PreprocessingError(
+            f"case {case.case_id}: sym_{reference} is 0 on {100 * zero:.0f}% of the brain (limit "
+            f"{100 * SYM_ZERO_LIMIT:.0f}%), so the registration mapped the mirrored head off the original; "
+            f"{_likely_cause(case, reference)}"
+        )
 
 
 def _with_symmetric(case, sym_images: np.ndarray):
@@ -377,6 +432,9 @@ def symmetric_modalities(
     With ``cache_dir``, results live in ``<cache_dir>/<case_id>/<key>/`` (``sym_<modality>.nii.gz``,
     ``transform.tfm``, ``registration.json``); ``key`` hashes the input arrays and every setting, so a second run
     reads the files and registers nothing, and any change of input or setting misses the old entry.
+
+    Raises :class:`PreprocessingError` when the registration fails (see :func:`register_flipped`) or the result
+    is mostly empty (see :func:`check_symmetric`); nothing is cached then.
     """
     settings = settings or RegistrationSettings()
     reference = _symmetric_checks(case, reference, transform)
@@ -387,9 +445,11 @@ def symmetric_modalities(
         if cached is not None:
             log.info("case %s: symmetric modalities read from cache %s", case.case_id, folder)
             sym, registration = cached
+            check_symmetric(case, sym, reference)
             return _with_symmetric(case, sym), registration
     registration = register_flipped(case, reference, transform, settings)
     sym = resample_flipped(case, registration.transform)
+    check_symmetric(case, sym, reference)
     if folder is not None:
         _write_cache(folder, case, sym, registration)
     return _with_symmetric(case, sym), registration
@@ -406,7 +466,8 @@ def add_symmetric_modalities(
 
     ``reference`` (default FLAIR for SISS, T1c for SPES) is flipped across X and registered to the original;
     that one transform maps every flipped modality. SISS goes from 4 to 8 channels, SPES from 7 to 14; the label
-    and brain mask are untouched. Works on raw intensities; normalise afterwards (see :func:`prepare_case`).
+    and brain mask are untouched. Works on raw intensities; normalise afterwards (see :func:`prepare_case`):
+    already normalised images make the registration fail, which raises :class:`PreprocessingError`.
     """
     return symmetric_modalities(case, reference, transform, cache_dir, settings)[0]
 

@@ -230,6 +230,9 @@ def balanced_centres(
         flags.append(np.ones(n_lesion, bool))
         voxels.append(voxel)
     healthy = brain if lesion is None else brain & ~lesion
+    if n_patches > n_lesion and not healthy.any():
+        raise SamplingError(f"case {case.case_id}: no healthy brain voxel is left for the healthy patches (the lesion "
+                            "fills the brain mask); check the ground truth and brain mask, or pass lesion_fraction=1.0")
     grid = healthy_grid_centres(healthy, n_patches - n_lesion, p, rng)
     centres.append(grid)
     ops.append(np.zeros(len(grid), np.int64))
@@ -289,16 +292,24 @@ def reference_centres(
     """The released code's variant of §3.3 (reference-notes §3): about ``n_patches`` lesion + ``n_patches/2`` grid
     patches per case, a 2:1 ratio (15 000 patches for the paper's 10 000).
 
-    1. Lesion voxels in raster order, deterministically resampled into ``[n*f//2, n*f]`` (f = lesion_fraction).
+    1. Lesion voxels in raster order, deterministically resampled into ``[n*f//2, n*f]`` (f = lesion_fraction):
+       ``n_les`` plain lesion patches (none when ``int(n * f)`` is 0).
     2. Offset ``int(U(-1, 1) * (p//2))`` per axis (truncated toward zero, so 0 is twice as likely as other values).
     3. Centres clipped to index >= 1 (a quirk of the released code's padding) and into the volume.
     4. Grid patches on the brain mask, lesion *not* excluded, step (6, 6, 3) reduced by 1 until the grid holds
        ``n - n*f`` points, evenly subsampled to that number; no offset, no augmentation.
-    5. Lesion patches lifted to ``n_patches`` by augmentation: with ``k = min(ceil(n / n_les), 5)``,
-       ``(n - n_les) // k`` evenly spaced lesion patches each get all k ops ``floor(j * 5 / k)`` of the
-       released list (rot90, rot180, rot270, flip_x), same centre.
+    5. Lesion patches lifted to ``n_patches`` by augmentation: with ``k = min(ceil(n / n_les), 4)``,
+       ``(n - n_les) // k`` evenly spaced lesion patches (repeated when there are fewer) each get all k ops
+       ``floor(j * 5 / k)`` of the released list (rot90, rot180, rot270, flip_x), same centre: ops {1}, {1, 3},
+       {1, 2, 4} or {1, 2, 3, 4} of :data:`AUGMENTATIONS`.
 
-    A case without lesion raises, or with ``allow_no_lesion=True`` gives the grid patches only.
+    Deviation: the released code caps k at 5, whose fifth transform flipped the data along y but the label along x
+    (unreachable with its 10 000 patches and f = 0.5); k is capped at the 4 valid non-identity ops here, which
+    changes nothing where k <= 4 and keeps every op in 0..4 for small lesions or low fractions.
+
+    Counts: ``n_les + k * ((n - n_les) // k)`` lesion-sampled patches (between ``n - k + 1`` and ``n``) and
+    ``n - int(n * f)`` grid patches (one fewer when the grid holds exactly that many minus one). A case without
+    lesion raises, or with ``allow_no_lesion=True`` gives the grid patches only.
     """
     rng = np.random.default_rng(rng)
     n_patches, lesion_fraction, p = _count(n_patches), _fraction(lesion_fraction), _patch(patch_shape)
@@ -314,7 +325,7 @@ def reference_centres(
         low = np.minimum(p // 2 + 1 - (p + 1) // 2, shape - 1)  # the released code clips to [p//2+1, ...] padded
         centre = np.clip(voxel + shift, low, shape - 1)
         n_les = len(centre)
-        k = min(math.ceil(n_patches / n_les), len(AUGMENTATIONS))
+        k = min(math.ceil(n_patches / n_les), len(AUGMENTATIONS) - 1)  # the 4 non-identity ops (docstring)
         chosen = _evenly(n_les, max(0, (n_patches - n_les) // k))
         transform = np.arange(k) * 5 // k  # released transform ids 0..3 = our ops 1..4
         centres += [centre, np.repeat(centre[chosen], k, axis=0)]

@@ -23,6 +23,7 @@ from layouts import (
     write_vsd_image,
 )
 
+from strokelib.cli import main
 from strokelib.datasets import (
     SISS_MODALITIES,
     SPES_MODALITIES,
@@ -33,6 +34,7 @@ from strokelib.datasets import (
     task_modalities,
 )
 from strokelib.errors import ConfigError, DataLayoutError, ImageError, StrokelibError
+from strokelib.integrity import check_dataset
 
 MODS = {"SISS": SISS_MODALITIES, "SPES": SPES_MODALITIES}
 
@@ -269,6 +271,49 @@ def test_spes_two_labels_need_penumbra_label(tmp_path):
         ImageError, match=r"penumbra_label=5 is not in .*OT.*\(values \(0, 1, 2\)\).*one of \[1, 2\]"
     ):
         load_isles2015(tmp_path, "SPES", penumbra_label=5, progress=False)
+
+
+def test_check_data_two_label_spes_needs_penumbra_label_like_the_loader(tmp_path, capsys):
+    make_vsd_layout(tmp_path, "SPES", n_cases=2, label="two")
+    with pytest.raises(ImageError) as err:
+        load_isles2015(tmp_path, "SPES", progress=False)
+    problems = check_dataset(tmp_path, "SPES")
+    assert [p.path.name for p in problems] == ["VSD.Brain.XX.O.OT.70632.nii", "VSD.Brain.XX.O.OT.70642.nii"]
+    assert problems[0].problem == str(err.value), "check-data says what the loader would raise"
+    assert "case 2" in problems[1].problem and "several lesion labels [1, 2]" in problems[1].problem
+    for value in (1, 2):
+        assert check_dataset(tmp_path, "SPES", penumbra_label=value) == []
+    wrong = check_dataset(tmp_path, "SPES", penumbra_label=5)
+    assert len(wrong) == 2 and all("penumbra_label=5 is not in" in str(p) for p in wrong)
+    capsys.readouterr()
+    assert main(["check-data", str(tmp_path), "--task", "SPES"]) == 1
+    out = capsys.readouterr().out
+    assert str(err.value) in out and "2 problem(s)" in out
+    assert main(["check-data", str(tmp_path), "--task", "SPES", "--penumbra-label", "2"]) == 0
+    assert "look clean" in capsys.readouterr().out
+
+
+def test_check_data_two_label_siss_stays_a_problem_with_penumbra_label(tmp_path):
+    make_vsd_layout(tmp_path, "SISS", n_cases=1, label="two")
+    (problem,) = check_dataset(tmp_path, "SISS", penumbra_label=2)
+    assert "SISS ground truth must be binary" in problem.problem
+
+
+def test_check_data_reports_the_loader_message_for_grid_and_nan(tmp_path):
+    files = _first_case(tmp_path)
+    write_nifti(files["T2"], expected_volume("T2", 1, SHAPE[:2] + (SHAPE[2] + 1,)), case_affine("SISS", 1))
+    nan = expected_volume("T1", 1)
+    nan[2, 3, 4] = np.nan
+    write_nifti(files["T1"], nan, case_affine("SISS", 1))
+    messages = {p.path.name: p.problem for p in check_dataset(tmp_path, "SISS")}
+    assert set(messages) == {files["T1"].name, files["T2"].name}
+    with pytest.raises(ImageError) as err:
+        load_isles2015(tmp_path, "SISS", progress=False)
+    assert messages[files["T1"].name] == str(err.value)  # the loader stops at T1, the first bad file
+    write_nifti(files["T1"], expected_volume("T1", 1), case_affine("SISS", 1))
+    with pytest.raises(ImageError) as err:
+        load_isles2015(tmp_path, "SISS", progress=False)
+    assert messages[files["T2"].name] == str(err.value) and files["Flair"].name in str(err.value)
 
 
 def test_single_label_spes_and_siss_report_their_values(tmp_path, caplog):

@@ -291,6 +291,57 @@ def test_empty_brain_mask_and_bad_options():
         pp.add_symmetric_modalities(sym_case)
 
 
+@pytest.mark.parametrize("method", ["brain", "whole_volume"])
+def test_registration_of_normalised_images_fails_loudly(method):
+    """Z-scored images have negative values: ITK finds no valid points (metric DBL_MAX) and the sym_ channels came
+    back all zero, silently. Now it is an error that names the case and the cause."""
+    normalised = pp.normalise(small_spes(), method)
+    with pytest.raises(PreprocessingError, match=r"case phantom-SPES: .*no valid points.*already normalised"):
+        pp.add_symmetric_modalities(normalised)
+    with pytest.raises(PreprocessingError, match="already normalised"):
+        pp.register_flipped(normalised, transform="affine")
+
+
+def test_itk_exception_and_non_finite_metric_are_preprocessing_errors(monkeypatch):
+    case = small_spes()
+
+    def itk_raises(self, fixed, moving):
+        raise RuntimeError("Exception thrown in SimpleITK ImageRegistrationMethod_Execute:\n"
+                           "No valid points were found during metric evaluation.")
+
+    with monkeypatch.context() as m:
+        m.setattr(pp.sitk.ImageRegistrationMethod, "Execute", itk_raises)
+        with pytest.raises(PreprocessingError, match=r"case phantom-SPES: the rigid .*failed \(No valid points"):
+            pp.register_flipped(case)
+    with monkeypatch.context() as m:
+        m.setattr(pp.sitk.ImageRegistrationMethod, "GetMetricValue", lambda self: float("nan"))
+        with pytest.raises(PreprocessingError, match=r"case phantom-SPES: .*metric value nan.*zero background"):
+            pp.symmetric_modalities(case)
+
+
+def test_mostly_zero_symmetric_channels_are_refused_and_not_cached(monkeypatch, tmp_path):
+    case = small_spes()
+    registration = pp.register_flipped(case)
+    sym = pp.resample_flipped(case, registration.transform)
+    pp.check_symmetric(case, sym, "T1c")  # a good mirror passes
+    off_head = sitk_translation(200.0)
+    monkeypatch.setattr(pp, "register_flipped", lambda *a, **k: dataclasses.replace(registration, transform=off_head))
+    with pytest.raises(PreprocessingError, match=r"case phantom-SPES: sym_T1c is 0 on 100% of the brain \(limit 50%\)"):
+        pp.symmetric_modalities(case, cache_dir=tmp_path)
+    assert not any(tmp_path.rglob("registration.json")), "a refused result is not cached"
+    # the limit: a mirror shifted by 20% of the head's width (~46% of the brain zero) passes, by 30% (~62%) not
+    width = case.shape[0] * case.spacing[0]
+    pp.check_symmetric(case, pp.resample_flipped(case, sitk_translation(0.2 * width)), "T1c")
+    with pytest.raises(PreprocessingError, match=r"sym_T1c is 0 on 6\d% of the brain"):
+        pp.check_symmetric(case, pp.resample_flipped(case, sitk_translation(0.3 * width)), "T1c")
+
+
+def sitk_translation(x_mm: float):
+    import SimpleITK as sitk
+
+    return sitk.TranslationTransform(3, (x_mm, 0.0, 0.0))
+
+
 # --- figures of notebook 02 --------------------------------------------------------------------------------
 
 

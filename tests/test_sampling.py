@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import numpy as np
@@ -153,6 +154,82 @@ def test_reference_reproduces_released_counts(n_lesion_voxels, augmented, ops):
     assert set(np.unique(op[op > 0])) == ops
     shift = np.abs(centres[lesion] - info["voxel"][lesion])
     assert (shift <= np.array(PATCH) // 2 - 1).all() and contains(centres[lesion], info["voxel"][lesion]).all()
+
+
+# --------------------------------------------------------------- every sampler over a grid of requests
+GRID_SHAPE, GRID_PATCH = (20, 22, 12), (8, 8, 4)
+LESION_SIZES = (1, 2, 7, 60, 400)
+
+
+def grid_cases() -> list[Case]:
+    """One small case per lesion size: the ``size`` brain voxels nearest a point of the left hemisphere."""
+    cases = []
+    for size in LESION_SIZES:
+        case = make_case(lesion_box=None, shape=GRID_SHAPE, channels=2, seed=size)
+        brain = np.argwhere(case.brain_mask)
+        nearest = brain[np.argsort(np.linalg.norm(brain - (6.5, 11.2, 6.3), axis=1), kind="stable")[:size]]
+        case.label[tuple(nearest.T)] = 1
+        cases.append(dataclasses.replace(case, case_id=f"lesion{size}"))
+    assert [int(c.label.sum()) for c in cases] == list(LESION_SIZES)
+    return cases
+
+
+def check_promised_counts(name: str, case: Case, n: int, f: float, centres, ops, info) -> None:
+    lesion = info["lesion"]
+    assert centres.shape == (len(ops), 3) and lesion.shape == ops.shape
+    assert ((centres >= 0) & (centres < np.array(GRID_SHAPE))).all(), "centres inside the volume"
+    assert ((ops >= 0) & (ops < len(sampling.AUGMENTATIONS))).all(), f"ops in 0..4, got {np.unique(ops)}"
+    assert (ops[~lesion] == 0).all(), "healthy and grid patches are never augmented"
+    assert (case.label[tuple(info["voxel"][lesion].T)] == 1).all(), "lesion patches come from lesion voxels"
+    if name in ("balanced", "baseline"):
+        assert len(centres) == n and lesion.sum() == round(n * f)
+        healthy = centres[~lesion]
+        assert case.brain_mask[tuple(healthy.T)].all() and (case.label[tuple(healthy.T)] == 0).all()
+        if name == "baseline":
+            assert (ops == 0).all()
+        return
+    n_max = int(n * f)
+    n_plain = int((ops[lesion] == 0).sum())
+    assert n_max // 2 <= n_plain <= n_max
+    k = min(-(-n // n_plain), 4)
+    assert lesion.sum() == n_plain + k * ((n - n_plain) // k) and n - k < lesion.sum() <= n
+    assert (~lesion).sum() in (n - n_max - 1, n - n_max)
+
+
+@pytest.mark.parametrize("f", [0.1, 0.3, 0.5, 0.9])
+@pytest.mark.parametrize("n", [10, 97, 2000, 10_000])
+@pytest.mark.parametrize("name", ["balanced", "baseline", "reference"])
+def test_every_sampler_keeps_its_promises_and_feeds_patch_dataset(name, n, f):
+    """Lesions of 1..400 voxels, 10..10 000 patches, fractions 0.1..0.9: valid ops and centres, promised counts,
+    and PatchDataset takes the same patches (it draws the cases in order from one generator seeded ``seed``)."""
+    cases = grid_cases()
+    rng = np.random.default_rng(3)
+    drawn = []
+    for case in cases:
+        centres, ops, info = sampling.SAMPLERS[name](case, n, GRID_PATCH, lesion_fraction=f, rng=rng,
+                                                     return_info=True)
+        check_promised_counts(name, case, n, f, centres, ops, info)
+        drawn.append((centres, ops))
+    ds = sampling.PatchDataset(cases, sampler=name, n_patches=n, patch_shape=GRID_PATCH, lesion_fraction=f, seed=3,
+                               progress=False)
+    assert np.array_equal(ds.centres, np.concatenate([c for c, _ in drawn]))
+    assert np.array_equal(ds.ops, np.concatenate([o for _, o in drawn]))
+    first_of_each_op = np.unique(ds.ops, return_index=True)[1]
+    x, y = ds.get_batch(first_of_each_op)
+    assert x.shape == (len(first_of_each_op), 2, *GRID_PATCH) and y.shape == (len(first_of_each_op), *GRID_PATCH)
+
+
+def test_lesion_filling_the_brain_is_a_clear_error_where_healthy_patches_are_needed():
+    case = make_case(lesion_box=None, shape=GRID_SHAPE, channels=2)
+    case.label = case.brain_mask.astype(np.uint8)
+    for name in ("balanced", "baseline"):
+        with pytest.raises(SamplingError, match="case case7: .*no healthy brain voxel"):
+            sampling.SAMPLERS[name](case, 100, GRID_PATCH, lesion_fraction=0.5, rng=0)
+        centres, ops, info = sampling.SAMPLERS[name](case, 100, GRID_PATCH, lesion_fraction=1.0, rng=0,
+                                                     return_info=True)
+        assert len(centres) == 100 and info["lesion"].all()
+    centres, ops, info = sampling.reference_centres(case, 100, GRID_PATCH, rng=0, return_info=True)
+    check_promised_counts("reference", case, 100, 0.5, centres, ops, info)  # its grid does not exclude the lesion
 
 
 def test_samplers_registry():
