@@ -1,6 +1,6 @@
 """Read ISLES 2015 SISS and SPES (paper §2.1, §2.2) as distributed, or the authors' flat re-layout, into :class:`Case`.
 
-Layout as distributed (``data_layouts.md`` §1–2)::
+Layout as distributed (``docs/isles2015-data.md#layout-as-distributed``)::
 
     <root>/<case>/VSD.Brain.XX.O.MR_Flair.<id>/VSD.Brain.XX.O.MR_Flair.<id>.nii    (or .nii.gz)
     <root>/<case>/VSD.Brain.XX.O.OT.<id>/VSD.Brain.XX.O.OT.<id>.nii                ground truth
@@ -20,9 +20,10 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from scipy import ndimage
 from tqdm.auto import tqdm
 
-from .errors import ConfigError, DataLayoutError, ImageError
+from .errors import ConfigError, DataLayoutError, ImageError, PreprocessingError
 from .files import atomic_path
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,19 @@ class Case:
         if modality not in self.modalities:
             raise ConfigError(f"case {self.case_id}: no modality {modality!r}; it has {', '.join(self.modalities)}")
         return self.images[self.modalities.index(modality)]
+
+
+def brain_mask(images: np.ndarray) -> np.ndarray:
+    """Brain mask of skull-stripped images: voxels where any channel is non-zero, holes filled.
+
+    ISLES 2015 images are skull-stripped with a zero background. The released code used only the first
+    modality (``images[0] > 0``); any channel is more robust when one modality has signal drop-outs.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise PreprocessingError(f"brain_mask expects (C, X, Y, Z) images, got shape {images.shape}")
+    mask = np.any(images != 0, axis=0)
+    return ndimage.binary_fill_holes(mask)
 
 
 def task_modalities(task: str) -> tuple[str, ...]:
@@ -364,8 +378,6 @@ def load_case(
     penumbra_label: int | None = None,
 ) -> Case:
     """Load one case from its {modality/'OT' → file} map (see :func:`find_isles2015`)."""
-    from .preprocessing import brain_mask
-
     task = str(task).upper()
     modalities = tuple(modalities or task_modalities(task))
     volumes, ref = [], None

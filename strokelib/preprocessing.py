@@ -27,9 +27,9 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
-from scipy import ndimage
 from tqdm.auto import tqdm
 
+from .datasets import brain_mask  # noqa: F401 - the mask is made when a case is loaded; re-exported here
 from .errors import ConfigError, ImageError, PreprocessingError
 from .files import atomic_path, write_text
 
@@ -47,24 +47,11 @@ non-zero inside the brain mask comes from a failed registration (the mirror was 
 _CACHE_VERSION = 1
 
 
-def brain_mask(images: np.ndarray) -> np.ndarray:
-    """Brain mask of skull-stripped images: voxels where any channel is non-zero, holes filled.
-
-    ISLES 2015 images are skull-stripped with a zero background. The released code used only the first
-    modality (``images[0] > 0``); any channel is more robust when one modality has signal drop-outs.
-    """
-    images = np.asarray(images)
-    if images.ndim != 4:
-        raise PreprocessingError(f"brain_mask expects (C, X, Y, Z) images, got shape {images.shape}")
-    mask = np.any(images != 0, axis=0)
-    return ndimage.binary_fill_holes(mask)
-
-
 def normalise_images(images: np.ndarray, mask: np.ndarray, method: str = "brain") -> np.ndarray:
     """Per-modality z-score. ``brain``: statistics over ``mask`` and background set to 0 (default).
 
     ``whole_volume`` reproduces the released code: mean and std over every voxel, background included
-    (reference-notes §2), so the background becomes ``-mean/std``.
+    (``docs/released-code.md#intensity-normalisation``), so the background becomes ``-mean/std``.
     """
     if method not in NORMALISATIONS:
         raise PreprocessingError(f"unknown normalisation {method!r}; use one of {NORMALISATIONS}")

@@ -7,7 +7,7 @@ an (N,) int8 array of indices into :data:`AUGMENTATIONS`.
 
 * :func:`balanced_centres` — the paper's text (§3.3): ``lesion_fraction`` of the patches on lesion voxels with a
   random offset and an augmentation op, the rest on healthy brain voxels at regular spatial steps.
-* :func:`reference_centres` — what the released code does (reference-notes §3): ~``n_patches`` lesion patches
+* :func:`reference_centres` — what the released code does (``docs/released-code.md#training-patch-sampling``): ~``n_patches`` lesion patches
   plus ``n_patches/2`` grid patches, a 2:1 ratio, 15 000 patches per case for the paper's 10 000.
 * :func:`baseline_centres` — the Table 1 Baseline (§4.1, sampling of Valverde et al. [28]): lesion voxels and
   as many random healthy brain voxels, no offset, no augmentation.
@@ -40,7 +40,7 @@ AUGMENTATIONS = ("none", "rot90", "rot180", "rot270", "flip_x")
 INVERSE_OP = (0, 3, 2, 1, 4)
 """``INVERSE_OP[op]`` undoes ``op``: rot90 and rot270 undo each other, rot180 and flip_x undo themselves."""
 REFERENCE_GRID_STEP = (6, 6, 3)
-"""First grid step the released code tries for its uniform patches (reference-notes §3, step 5)."""
+"""First grid step the released code tries for its uniform patches (``docs/released-code.md#training-patch-sampling``, step 3)."""
 
 RngLike = np.random.Generator | int | None
 
@@ -289,7 +289,7 @@ def reference_centres(
     allow_no_lesion: bool = False,
     return_info: bool = False,
 ):
-    """The released code's variant of §3.3 (reference-notes §3): about ``n_patches`` lesion + ``n_patches/2`` grid
+    """The released code's variant of §3.3 (``docs/released-code.md#training-patch-sampling``): about ``n_patches`` lesion + ``n_patches/2`` grid
     patches per case, a 2:1 ratio (15 000 patches for the paper's 10 000).
 
     1. Lesion voxels in raster order, deterministically resampled into ``[n*f//2, n*f]`` (f = lesion_fraction):

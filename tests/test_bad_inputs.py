@@ -1,4 +1,4 @@
-"""Bad-input suite (issue 7, item 2): every malformed input ends in ONE clear error, never a deep traceback.
+"""Bad-input suite: every malformed input ends in ONE clear error, never a deep traceback.
 
 One table, one row per malformed input: ``(id, trigger, expected, needles)``. ``trigger(ctx)`` builds the bad input
 under ``ctx.tmp`` and calls strokelib (the library, or the command line through :func:`cli`); ``expected`` is the

@@ -1,4 +1,4 @@
-"""ISLES 2015 loader (``strokelib.datasets``): every layout variant of ``data_layouts.md`` §1–2 and every bad input."""
+"""ISLES 2015 loader (``strokelib.datasets``): every layout variant of ``docs/isles2015-data.md#variants-the-loader-accepts`` and every bad input."""
 
 from __future__ import annotations
 

@@ -138,7 +138,7 @@ def test_baseline_has_no_offset_and_no_augmentation(case):
 
 @pytest.mark.parametrize("n_lesion_voxels, augmented, ops", [(3000, 4 * 1750, {1, 2, 3, 4}), (5000, 2 * 2500, {1, 3})])
 def test_reference_reproduces_released_counts(n_lesion_voxels, augmented, ops):
-    """reference-notes §3: 3000 lesion voxels → 8000 plain + 1750 of each of 4 ops; ≥5000 → 2500 of ops 0 and 2."""
+    """``docs/released-code.md#training-patch-sampling``: 3000 lesion voxels → 8000 plain + 1750 of each of 4 ops; ≥5000 → 2500 of ops 0 and 2."""
     box = ((10, 25), (10, 30), (10, 20)) if n_lesion_voxels == 3000 else ((10, 30), (10, 35), (10, 20))
     shape = (70, 70, 40)
     case = make_case(lesion_box=None, shape=shape, channels=1)
