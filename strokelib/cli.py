@@ -27,7 +27,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .notebooks import parse_value, run_notebooks
+    from .notebooks import run_notebooks
+    from .settings import parse_value
 
     params = {name: parse_value(value) for name, value in (args.param or [])}
     only = [s for part in (args.only or []) for s in part.split(",") if s]
@@ -49,7 +50,7 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .notebooks import parse_value
+    from .settings import parse_value
     from .training import train_command
 
     overrides = {name: parse_value(value) for name, value in (args.param or [])}
