@@ -27,9 +27,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .notebooks import parse_value, run_notebooks
+    from .notebooks import run_notebooks
+    from .settings import parse_value
 
-    params = {name: parse_value(value) for name, value in (args.param or [])}
+    params = {name: parse_value(value) for name, value in (args.param or [])} | ({"fresh": True} if args.fresh else {})
     only = [s for part in (args.only or []) for s in part.split(",") if s]
     done = run_notebooks(args.profile, only=only or None, parameters=params)
     for path in done:
@@ -49,10 +50,10 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .notebooks import parse_value
+    from .settings import parse_value
     from .training import train_command
 
-    overrides = {name: parse_value(value) for name, value in (args.param or [])}
+    overrides = {name: parse_value(value) for name, value in (args.param or [])} | ({"fresh": True} if args.fresh else {})
     history = train_command(args.task, args.approach, fold=args.fold, data_root=args.data_root, profile=args.profile,
                             out_dir=args.out, device=args.device, **overrides)
     last = history.groupby("fold").tail(1)
@@ -167,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", metavar="NN[,NN]", help="run only these notebook numbers, e.g. 01,03")
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="override one notebook parameter (YAML value), e.g. -p data_root /data/ISLES2015")
+    p.add_argument("--fresh", action="store_true", help="recompute results whose record says they were made from "
+                   "other data or settings (default: stop and say what differs)")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("check-data", help="list every problem of an ISLES 2015 dataset at once (exit 0 only when clean)")
     p.add_argument("root", type=Path, help="the unpacked ISLES 2015 folder (or a split folder)")
@@ -188,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: cuda, then mps, then cpu)")
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="override a profile key, e.g. -p train_max_epochs 50")
+    p.add_argument("--fresh", action="store_true", help="recompute results whose record says they were made from "
+                   "other data or settings (default: stop and say what differs)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("segment", help="segment a new case with a trained models folder",

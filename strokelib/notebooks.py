@@ -1,32 +1,36 @@
-"""Run the numbered notebooks headless with papermill under a profile, plus the small helpers every notebook's
-set-up cells call (project root, environment report, data root real-or-synthetic)."""
+"""Run the numbered notebooks headless with papermill under a profile, plus the helpers every notebook's set-up
+cells call. The settings helpers (project root, profiles, data root real-or-synthetic) live in
+:mod:`strokelib.settings` and are re-exported here, as the notebooks call ``notebooks.project_root()`` etc."""
 
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import re
 import sys
+import threading
+import time
 from pathlib import Path
 
-import yaml
-
 from .errors import ConfigError, NotebookError
+from .settings import (  # noqa: F401 - re-exported for the notebooks and older imports
+    PROFILES,
+    SETTINGS,
+    display_path,
+    load_profile,
+    parse_value,
+    project_root,
+    resolve_data_root,
+    unknown_hint,
+    validate,
+)
 
 log = logging.getLogger(__name__)
 
 KERNEL_NAME = "strokelib"
-PROFILES = ("smoke", "demo", "paper")
-
-
-def project_root(start: str | Path | None = None) -> Path:
-    """The repository root: the first folder upwards from ``start`` (default: cwd) holding ``pyproject.toml``
-    and ``notebooks/``. Notebooks use it so they work from JupyterLab (cwd = notebooks/) and papermill alike."""
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "notebooks").is_dir():
-            return folder
-    raise ConfigError(f"cannot find the strokelib repository above {here}; start Jupyter from the repository")
+TCP_WARNING = "Kernel is running over TCP without encryption"
+"""ipykernel's start-up warning, dropped from the kernel's stderr: papermill's kernel listens on localhost only."""
 
 
 def notebook_paths(root: str | Path | None = None, only: list[str] | None = None) -> list[Path]:
@@ -42,30 +46,6 @@ def notebook_paths(root: str | Path | None = None, only: list[str] | None = None
     return paths
 
 
-def load_profile(profile: str | Path, root: str | Path | None = None) -> dict:
-    """Parameters of a profile: a name in ``notebooks/profiles/`` or a path to a YAML file."""
-    path = Path(profile)
-    if not path.suffix:
-        path = project_root(root) / "notebooks" / "profiles" / f"{profile}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"profile {profile!r} not found ({path}); choose one of {', '.join(PROFILES)} or give a YAML file")
-    try:
-        params = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"profile {path} is not valid YAML: {exc}") from exc
-    if not isinstance(params, dict):
-        raise ConfigError(f"profile {path} must be a mapping of parameter: value")
-    return params
-
-
-def parse_value(text: str):
-    """Parse a ``-p NAME VALUE`` value with YAML rules (numbers, booleans, lists); fall back to the string."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
 def run_notebooks(
     profile: str = "smoke",
     only: list[str] | None = None,
@@ -73,42 +53,105 @@ def run_notebooks(
     output_dir: str | Path | None = None,
     kernel_name: str | None = None,
     root: str | Path | None = None,
+    progress: bool = True,
 ) -> list[Path]:
     """Execute the numbered notebooks in order with papermill; stop at the first failure.
 
     Executed copies go to ``outputs/notebooks/<profile>/`` (outside the source tree); the working directory is
-    the repository root. On failure a :class:`NotebookError` carries the failing cell and its traceback.
+    the repository root. Each notebook gets the profile's settings it declares in its ``parameters`` cell;
+    ``parameters`` (``-p``) must name a setting some notebook of this run declares. With ``progress`` a bar per
+    notebook shows the cell running and the elapsed time, and the notebooks' own stdout/stderr (training and
+    prediction logs) reach this process's. On failure a :class:`NotebookError` carries the failing cell and its
+    traceback.
     """
+    papermill_log = logging.getLogger("papermill")
+    level = papermill_log.level
+    papermill_log.setLevel(logging.WARNING)  # its "Input Notebook: ..." lines repeat ours
+    try:
+        return _run(profile, only, parameters, output_dir, kernel_name, root, progress)
+    finally:
+        papermill_log.setLevel(level)
+
+
+def _run(profile, only, parameters, output_dir, kernel_name, root, progress) -> list[Path]:
+    """:func:`run_notebooks` with papermill's own INFO log silenced."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     root = project_root(root)
-    params = {**load_profile(profile, root), **(parameters or {})}
+    paths = notebook_paths(root, only)
+    declared = {path: set(pm.inspect_notebook(str(path))) for path in paths}
+    in_run = set().union(*declared.values())
+    unused = [k for k in parameters or {} if k not in in_run]
+    if unused:
+        reason = {k: " (read only by notebooks outside this run or by strokelib train)" for k in unused if k in SETTINGS}
+        names = ", ".join(f"{k}{reason[k]}" if k in reason else unknown_hint([k], in_run | set(SETTINGS)) for k in unused)
+        raise ConfigError(f"no notebook in this run has a parameter named {names}; check the spelling or --only")
+    params = {**load_profile(profile, root), **validate(parameters or {}, "parameters (-p)")}
     name = Path(profile).stem
     out_dir = Path(output_dir) if output_dir else root / "outputs" / "notebooks" / name
     out_dir.mkdir(parents=True, exist_ok=True)
     kernel = kernel_name or _kernel_for_this_python()
-    paths = notebook_paths(root, only)
-    declared = {path: set(pm.inspect_notebook(str(path))) for path in paths}
-    unused = set(parameters or {}) - set().union(*declared.values())
-    if unused:
-        raise ConfigError(f"no notebook in this run has a parameter named {', '.join(sorted(unused))}; check the spelling")
     done = []
-    for path in paths:
+    for number, path in enumerate(paths, 1):
         target = out_dir / path.name
-        log.info("running %s with profile %s", path.name, name)
+        log.info("[%d/%d] running %s with profile %s", number, len(paths), path.name, name)
+        start = time.perf_counter()
+        shown = ({"progress_bar": {"desc": path.name, "unit": "cell"}, "stdout_file": sys.stdout, "stderr_file": sys.stderr}
+                 if progress else {"progress_bar": False})
         try:
             pm.execute_notebook(
-                str(path), str(target), parameters={k: v for k, v in params.items() if k in declared[path]}, kernel_name=kernel, cwd=str(root), progress_bar=False,
-                log_output=False,
+                str(path), str(target), parameters={k: v for k, v in params.items() if k in declared[path]},
+                kernel_name=kernel, cwd=str(root), log_output=False, kernel_manager_class=_quiet_kernel_manager(),
+                **shown,
             )
         except PapermillExecutionError as exc:
             raise NotebookError(
                 f"{path.name} failed in cell {exc.exec_count} under profile {name!r} "
                 f"(executed copy: {target}):\n{exc.ename}: {exc.evalue}\n{_strip_ansi(''.join(exc.traceback))}"
             ) from None
+        log.info("[%d/%d] %s done in %.1f s", number, len(paths), path.name, time.perf_counter() - start)
         done.append(target)
     return done
+
+
+def forward_kernel_stderr(fd: int, sink) -> None:
+    """Copy the kernel process's stderr (file descriptor ``fd``) line by line to ``sink``, without ipykernel's
+    :data:`TCP_WARNING`; returns when the kernel closes it."""
+    with os.fdopen(fd, "r", errors="replace") as stream:
+        for line in stream:
+            if TCP_WARNING in line:
+                continue
+            try:
+                sink.write(line)
+                sink.flush()
+            except (ValueError, OSError):  # the sink was closed (e.g. a test's captured stream)
+                return
+
+
+_QUIET_MANAGER: list[type] = []
+
+
+def _quiet_kernel_manager() -> type:
+    """jupyter_client's ``AsyncKernelManager`` with the kernel's stderr piped through :func:`forward_kernel_stderr`."""
+    if not _QUIET_MANAGER:
+        from jupyter_client.manager import AsyncKernelManager
+
+        class QuietKernelManager(AsyncKernelManager):
+            async def start_kernel(self, **kw):
+                if "stderr" in kw:
+                    return await super().start_kernel(**kw)
+                read, write = os.pipe()
+                threading.Thread(target=forward_kernel_stderr, args=(read, sys.stderr), daemon=True).start()
+                try:
+                    return await super().start_kernel(stderr=write, **kw)
+                finally:
+                    os.close(write)  # the kernel holds its own copy
+                    if isinstance(self._launch_args, dict):  # a restart opens a new pipe
+                        self._launch_args.pop("stderr", None)
+
+        _QUIET_MANAGER.append(QuietKernelManager)
+    return _QUIET_MANAGER[0]
 
 
 def _strip_ansi(text: str) -> str:
@@ -149,32 +192,4 @@ def environment_report() -> dict:
     return report
 
 
-def resolve_data_root(
-    data_root: str | Path | None,
-    task: str,
-    geometry: str = "paper",
-    n_train: int = 4,
-    n_test: int = 0,
-    seed: int = 0,
-    root: str | Path | None = None,
-) -> Path:
-    """The data folder a notebook reads: ``data_root`` when given (real ISLES 2015), else the embedded synthetic
-    dataset under ``data/synthetic/``, generated on first use and reused afterwards."""
-    if data_root:
-        path = Path(data_root).expanduser()
-        if not path.exists():
-            raise ConfigError(f"data_root {path} does not exist; unpack ISLES 2015 there or leave data_root empty for synthetic data")
-        return path
-    from .synthetic import ensure_synthetic
 
-    return ensure_synthetic(task, n_train=n_train, n_test=n_test, seed=seed, geometry=geometry,
-                            base_dir=project_root(root) / "data" / "synthetic")
-
-
-def display_path(path: str | Path, root: str | Path | None = None) -> str:
-    """``path`` relative to the repository root when it lies inside it (short and machine-independent), else as is."""
-    path = Path(path)
-    try:
-        return path.resolve().relative_to(project_root(root)).as_posix()
-    except ValueError:
-        return str(path)

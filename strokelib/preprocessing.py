@@ -32,11 +32,10 @@ from tqdm.auto import tqdm
 from .datasets import brain_mask  # noqa: F401 - the mask is made when a case is loaded; re-exported here
 from .errors import ConfigError, ImageError, PreprocessingError
 from .files import atomic_path, write_text
+from .settings import NORMALISATIONS, TRANSFORMS  # "none" transform: the naive array flip, for comparison
 
 log = logging.getLogger(__name__)
 
-NORMALISATIONS = ("brain", "whole_volume")
-TRANSFORMS = ("rigid", "affine", "none")  # "none": the naive array flip, for comparison
 METRICS = ("correlation", "mean_squares")
 SYM_PREFIX = "sym_"
 DEFAULT_REFERENCE = {"SISS": "Flair", "SPES": "T1c"}  # the modality the other images were co-registered to

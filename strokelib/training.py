@@ -7,7 +7,7 @@
   ``<out_dir>/models/<task>/<approach>/fold<k>.pt``; ``folds=[k]`` trains one fold so folds can run in parallel.
 * :data:`APPROACHES` — Baseline, Balanced and Proposed of Table 1.
 
-Where the released code and sound practice differ (reference-notes §6), the option is named: early stopping
+Where the released code and sound practice differ (``docs/released-code.md#cross-validation``), the option is named: early stopping
 on an inner validation split of the training cases (default) or on the held-out fold itself (``held_out``,
 what produced the published numbers).
 """
@@ -37,12 +37,11 @@ from .errors import ConfigError, TrainingError
 from .files import atomic_path, write_csv
 from .losses import LOSSES, l1_error_rate
 from .model import SUNet
+from .settings import EARLY_STOPPING, PRECISIONS, SETTINGS, TRAIN_SETTINGS
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 1
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-EARLY_STOPPING = ("inner", "held_out")
 EARLY_STOPPING_LABELS = {
     "inner": "early stopping on an inner validation split of the training cases",
     "held_out": "early stopping on the scored fold (the released protocol; optimistic)",
@@ -109,7 +108,7 @@ def select_device(preference: str | torch.device | None = None) -> torch.device:
 def fold_splits(case_ids: Sequence[str], n_folds: int = 4, shuffle: bool = False, seed: int = 0) -> list[tuple[list[str], list[str]]]:
     """(training ids, held-out ids) for each of ``n_folds`` folds (§4.1).
 
-    As released (reference-notes §6), folds are contiguous in case order with ``ceil(N / n_folds)`` cases
+    As released (``docs/released-code.md#cross-validation``), folds are contiguous in case order with ``ceil(N / n_folds)`` cases
     each, the last one smaller (SPES 30 cases: 8, 8, 8, 6). Where that rule would leave a fold empty the
     sizes are balanced instead. ``shuffle=True`` permutes the cases with ``seed`` first.
     """
@@ -597,7 +596,7 @@ def cross_validate(
     :func:`strokelib.preprocessing.prepare_case` (symmetric modalities for ``proposed``, then z-scores).
     Every fold starts from the same initial weights (as released). ``early_stopping='inner'`` holds out
     ``val_fraction`` of each fold's training cases for early stopping; ``'held_out'`` monitors the fold that
-    is then scored, as the released code did (optimistic, reference-notes §6). ``folds=[k]`` trains only fold
+    is then scored, as the released code did (optimistic, ``docs/released-code.md#cross-validation``). ``folds=[k]`` trains only fold
     k (0-based), so folds can run in parallel, one process per GPU. Finished folds are skipped, an interrupted
     one resumes. Writes ``fold<k>.pt`` and ``fold<k>_history.csv`` under ``<out_dir>/models/<task>/<approach>/``.
     ``sampler`` replaces the balanced sampler of ``balanced``/``proposed`` (``'reference'``: the released 2:1
@@ -694,19 +693,50 @@ PROFILE_KEYS = {
     "train_n_folds": "n_folds",
 }
 """Profile parameter → :class:`PaperConfig` field it overrides."""
-TRAIN_PARAMS = (
-    *PROFILE_KEYS, "data_root", "synthetic_geometry", "n_train", "n_test", "seed", "penumbra_label", "outputs_dir",
-    "device", "normalisation", "sym_cache_dir", "sym_transform", "sym_reference", "train_fold_shuffle",
-    "train_early_stopping", "train_val_fraction", "train_val_patches_per_case", "train_num_workers", "train_precision",
-    "train_sampler", "train_compile",
-)
-"""The profile parameters that :func:`train_command` reads (``strokelib train -p NAME VALUE``)."""
+TRAIN_PARAMS = TRAIN_SETTINGS
+"""The settings that :func:`train_command` reads (``strokelib train -p NAME VALUE``); see :mod:`strokelib.settings`."""
 
 
 def config_from_params(params: dict, base: PaperConfig = PAPER) -> PaperConfig:
     """``base`` with the training keys of a profile (:data:`PROFILE_KEYS`) applied; absent or null keys keep the paper's value."""
     changes = {field: params[key] for key, field in PROFILE_KEYS.items() if params.get(key) is not None}
     return dataclasses.replace(base, **changes)
+
+
+def training_setup(params: dict, out_dir: str | Path | None = None, root: str | Path | None = None,
+                   base: PaperConfig = PAPER) -> tuple[PaperConfig, dict]:
+    """The :class:`PaperConfig` and the :func:`cross_validate` keyword arguments of validated settings ``params``.
+
+    What ``strokelib train`` and notebook 04 both run: ``cross_validate(cases, task, approach, cfg, **kwargs)``.
+    ``out_dir`` defaults to ``<root>/<outputs_dir>``; the symmetric cache to ``<root>/<sym_cache_dir>``, else
+    ``<out_dir>/symmetric_cache`` (shared with notebook 02). Absent settings take their declared default.
+    """
+    from .settings import project_root, validate
+
+    params = validate(params, "training settings")
+    get = {name: s.default for name, s in SETTINGS.items()} | params
+    out_dir = Path(out_dir) if out_dir else project_root(root) / (get["outputs_dir"] or "outputs")
+    fold = get["fold"]
+    kwargs = {
+        "out_dir": out_dir,
+        "folds": None if fold is None else [int(fold)],
+        "shuffle": bool(get["train_fold_shuffle"]),
+        "early_stopping": get["train_early_stopping"],
+        "val_fraction": get["train_val_fraction"],
+        "seed": get["seed"],
+        "device": get["device"] or None,
+        "cache_dir": project_root(root) / get["sym_cache_dir"] if get["sym_cache_dir"] else out_dir / "symmetric_cache",
+        "normalisation": get["normalisation"],
+        "transform": get["sym_transform"],
+        "reference": get["sym_reference"] or None,
+        "val_patches_per_case": get["train_val_patches_per_case"],
+        "num_workers": get["train_num_workers"],
+        "precision": get["train_precision"],
+        "sampler": get["train_sampler"],
+        "compile_model": bool(get["train_compile"]),
+        "fresh": bool(get["fresh"]),
+    }
+    return config_from_params(params, base), kwargs
 
 
 def train_command(
@@ -723,41 +753,23 @@ def train_command(
     """What ``strokelib train --task T --approach A [--fold K] [--profile P] [--data-root D]`` runs.
 
     Loads the training cases (``data_root`` or the profile's synthetic set), builds the config from the profile
-    (plus ``overrides``, any profile key) and runs :func:`cross_validate` for one fold or all of them. Folds run in
-    parallel as separate processes: ``CUDA_VISIBLE_DEVICES=K strokelib train ... --fold K &``.
+    (plus ``overrides``, any setting in :data:`TRAIN_PARAMS`) with :func:`training_setup` and runs
+    :func:`cross_validate` for one fold or all of them. Folds run in parallel as separate processes:
+    ``CUDA_VISIBLE_DEVICES=K strokelib train ... --fold K &``.
     """
+    from . import settings
     from .datasets import load_isles2015
-    from .notebooks import load_profile, project_root, resolve_data_root
 
     unknown = [k for k in overrides if k not in TRAIN_PARAMS]
     if unknown:
-        import difflib
-
-        hints = [f"{k} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(k, TRAIN_PARAMS, 1)) else k
-                 for k in unknown]
-        raise ConfigError(f"training has no parameter {', '.join(hints)}; check the spelling (training reads "
-                          f"{', '.join(TRAIN_PARAMS)})")
-    params = {**load_profile(profile), **{k: v for k, v in overrides.items() if v is not None}}
-    root = resolve_data_root(data_root or params.get("data_root"), task, params.get("synthetic_geometry", "paper"),
-                             params.get("n_train", 30), params.get("n_test", 0), params.get("seed", 0))
+        raise ConfigError(f"training has no parameter {settings.unknown_hint(unknown, TRAIN_PARAMS)}; check the "
+                          f"spelling (training reads {', '.join(TRAIN_PARAMS)})")
+    overrides = settings.validate(overrides, "strokelib train -p")
+    params = {**settings.load_profile(profile), **{k: v for k, v in overrides.items() if v is not None}}
+    params.update({k: str(v) for k, v in (("data_root", data_root), ("device", device)) if v is not None})
+    params["fold"] = fold
+    root = settings.resolve_data_root(params.get("data_root"), task, params.get("synthetic_geometry", "paper"),
+                                      params.get("n_train", 30), params.get("n_test", 0), params.get("seed", 0))
     cases = load_isles2015(root, task, "training", penumbra_label=params.get("penumbra_label"), progress=progress)
-    out_dir = Path(out_dir or project_root() / params.get("outputs_dir", "outputs"))
-    return cross_validate(
-        cases, task, approach, config_from_params(params), out_dir,
-        folds=None if fold is None else [int(fold)],
-        shuffle=bool(params.get("train_fold_shuffle", False)),
-        early_stopping=params.get("train_early_stopping", "inner"),
-        val_fraction=params.get("train_val_fraction", 0.25),
-        seed=params.get("seed", 0),
-        device=device or params.get("device"),
-        cache_dir=project_root() / params["sym_cache_dir"] if params.get("sym_cache_dir") else out_dir / "symmetric_cache",
-        progress=progress,
-        normalisation=params.get("normalisation", "brain"),
-        transform=params.get("sym_transform", "rigid"),
-        reference=params.get("sym_reference") or None,
-        val_patches_per_case=params.get("train_val_patches_per_case"),
-        num_workers=params.get("train_num_workers", 0),
-        precision=params.get("train_precision", "auto"),
-        sampler=params.get("train_sampler"),
-        compile_model=bool(params.get("train_compile", False)),
-    )
+    cfg, kwargs = training_setup(params, out_dir)
+    return cross_validate(cases, task, approach, cfg, kwargs.pop("out_dir"), progress=progress, **kwargs)

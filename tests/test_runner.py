@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import io
+import os
+
 import nbformat
 import pytest
 
 from strokelib.errors import ConfigError, NotebookError
-from strokelib.notebooks import load_profile, notebook_paths, parse_value, project_root, run_notebooks
+from strokelib.notebooks import (
+    TCP_WARNING,
+    forward_kernel_stderr,
+    load_profile,
+    notebook_paths,
+    parse_value,
+    project_root,
+    run_notebooks,
+)
 
 
 def test_profiles_exist_and_share_the_core_keys():
@@ -33,23 +44,47 @@ def test_parse_value_uses_yaml_rules():
     assert parse_value("/data/ISLES2015") == "/data/ISLES2015"
 
 
-def test_failing_notebook_reports_cell_and_traceback(tmp_path):
+def test_failing_notebook_reports_cell_and_traceback(tmp_path, capfd):
     root = tmp_path / "repo"
     (root / "notebooks" / "profiles").mkdir(parents=True)
     (root / "pyproject.toml").write_text("")
-    (root / "notebooks" / "profiles" / "smoke.yaml").write_text("x: 1\n")
+    (root / "notebooks" / "profiles" / "smoke.yaml").write_text("seed: 1\n")
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell("x = 0")
+    params = nbformat.v4.new_code_cell("seed = 0")
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell("y = 1 / (x - 1)")]
+    nb.cells = [params, nbformat.v4.new_code_cell("print('cell two ran')"),
+                nbformat.v4.new_code_cell("y = 1 / (seed - 1)")]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "notebooks" / "01_fails.ipynb")
     assert project_root(root / "notebooks") == root
     with pytest.raises(NotebookError) as info:
         run_notebooks("smoke", root=root, output_dir=tmp_path / "out")
     assert "01_fails.ipynb failed" in str(info.value) and "ZeroDivisionError" in str(info.value)
+    seen = capfd.readouterr()
+    assert "cell two ran" in seen.out and "1/4 [00:0" in seen.err  # the notebook's own output reaches the terminal
+    assert "01_fails.ipynb" in seen.err and "cell/s]" in seen.err  # the cell progress bar, with elapsed time
+    assert TCP_WARNING not in seen.err
+
+
+def test_kernel_stderr_drops_only_the_tcp_warning():
+    read, write = os.pipe()
+    os.write(write, f"[IPKernelApp] WARNING | {TCP_WARNING}. All communication ...\nkernel died\n".encode())
+    os.close(write)
+    sink = io.StringIO()
+    forward_kernel_stderr(read, sink)
+    assert sink.getvalue() == "kernel died\n"
 
 
 def test_misspelt_parameter_is_refused_before_running():
     with pytest.raises(ConfigError, match="no notebook in this run has a parameter named data_rot"):
         run_notebooks("smoke", only=["01"], parameters={"data_rot": "/x"})
+
+
+def test_parameter_of_a_notebook_outside_the_run_is_refused_with_the_reason():
+    with pytest.raises(ConfigError, match="train_batch_size .read only by notebooks outside this run"):
+        run_notebooks("smoke", only=["01"], parameters={"train_batch_size": 8})
+
+
+def test_wrong_parameter_type_is_refused_before_running():
+    with pytest.raises(ConfigError, match=r"inference_step must be three positive integers \[x, y, z\], got \[8, 8\]"):
+        run_notebooks("smoke", only=["05"], parameters={"inference_step": [8, 8]})

@@ -307,7 +307,7 @@ def test_train_command_passes_profile_to_cross_validate(tmp_path, monkeypatch):
     profile = tmp_path / "p.yaml"
     profile.write_text("n_train: 4\ntrain_max_epochs: 2\ntrain_early_stopping: held_out\ntrain_sampler: reference\nseed: 3\n")
     seen = {}
-    monkeypatch.setattr("strokelib.notebooks.resolve_data_root", lambda root, task, *a, **k: tmp_path)
+    monkeypatch.setattr("strokelib.settings.resolve_data_root", lambda root, task, *a, **k: tmp_path)
     monkeypatch.setattr("strokelib.datasets.load_isles2015", lambda root, task, split, **kwargs: ["cases"])
     monkeypatch.setattr(training, "cross_validate", lambda *a, **k: seen.update(args=a, kwargs=k) or "ran")
     assert training.train_command("SPES", "balanced", fold=2, profile=str(profile), out_dir=tmp_path, progress=False) == "ran"

@@ -1,0 +1,272 @@
+"""Run settings: one declared schema of every profile key and notebook parameter, validation, profiles and the
+data source. Shared by training (``strokelib train``), the command line and the notebooks.
+
+* :data:`SETTINGS` — every setting with its type, default, allowed values and a one-line help.
+* :func:`validate` — unknown keys (with a suggestion) and wrong types are a :class:`ConfigError`.
+* :func:`load_profile` — a validated profile; :func:`from_namespace` — a notebook's parameters as settings.
+* :func:`project_root`, :func:`resolve_data_root`, :func:`display_path` — where the repository and the data are.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+
+PROFILES = ("smoke", "demo", "paper")
+
+KINDS = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "int3": "three positive integers [x, y, z]",
+    "names": "a list of names [a, b, ...]",
+}
+"""Setting type → the form an error message asks for."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One run setting: its ``kind`` (a key of :data:`KINDS`), default, allowed values and bounds.
+
+    ``nullable``: null (YAML ``null``, Python ``None``) is allowed and means the help's default behaviour.
+    ``train``: :func:`strokelib.training.train_command` reads it (``strokelib train -p NAME VALUE``).
+    """
+
+    name: str
+    kind: str
+    default: object
+    help: str
+    choices: tuple = ()
+    nullable: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    train: bool = False
+
+
+_TASKS = ("SISS", "SPES")
+_APPROACHES = ("baseline", "balanced", "proposed")
+_SAMPLERS = ("balanced", "baseline", "reference")
+NORMALISATIONS = ("brain", "whole_volume")
+TRANSFORMS = ("rigid", "affine", "none")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+EARLY_STOPPING = ("inner", "held_out")
+
+_S = Setting
+SETTINGS: dict[str, Setting] = {s.name: s for s in (
+    # every notebook
+    _S("profile", "str", "interactive", "name of the profile the run uses (informational)"),
+    _S("data_root", "str", "", "unpacked ISLES 2015 folder; empty or null: the embedded synthetic dataset",
+       nullable=True, train=True),
+    _S("task", "str", "SPES", "ISLES 2015 sub-task", choices=_TASKS),
+    _S("synthetic_geometry", "str", "paper", "synthetic grid: 'paper' (ISLES 2015) or 'small' (quick runs)",
+       choices=("paper", "small"), train=True),
+    _S("n_train", "int", 30, "synthetic training cases", minimum=1, train=True),
+    _S("n_test", "int", 0, "synthetic testing cases", minimum=0, train=True),
+    _S("seed", "int", 0, "seed of the synthetic data, the folds and the training", minimum=0, train=True),
+    _S("interactive", "bool", False, "ipywidgets slice viewer (never under papermill)"),
+    _S("case_index", "int", 0, "the case the single-case figures show (0-based)", minimum=0),
+    _S("penumbra_label", "int", None, "SPES ground truth with two labels: the value that is the penumbra",
+       nullable=True, train=True),
+    _S("figures_dir", "str", "figures", "figures folder, relative to the repository root"),
+    _S("outputs_dir", "str", "outputs", "outputs folder (caches, models, tables), relative to the repository root",
+       train=True),
+    # 02 symmetric augmentation (§3.1)
+    _S("sym_reference", "str", "", "modality flipped and registered; empty or null: FLAIR (SISS), T1c (SPES)",
+       nullable=True, train=True),
+    _S("sym_transform", "str", "rigid", "registration of the flipped image ('none': the naive flip)",
+       choices=TRANSFORMS, train=True),
+    _S("normalisation", "str", "brain", "z-score over the brain mask or the whole volume (released code)",
+       choices=NORMALISATIONS, train=True),
+    _S("sym_cases", "int", 2, "cases notebook 02 measures (NCC, time); 0: all", minimum=0),
+    _S("sym_cache_dir", "str", "", "symmetric-modality cache; empty or null: <outputs_dir>/symmetric_cache",
+       nullable=True, train=True),
+    # 03 patch sampling (§3.3)
+    _S("sampling_method", "str", "balanced", "sampler notebook 03 shows", choices=_SAMPLERS),
+    _S("sampling_patches_per_case", "int", 2000, "patches per case in notebook 03 (the paper: 10 000)", minimum=1),
+    _S("sampling_lesion_fraction", "float", 0.5, "share of lesion-centred patches (§3.3: 0.5)", minimum=0, maximum=1),
+    _S("sampling_dataset_cases", "int", 2, "cases in notebook 03's PatchDataset example", minimum=1),
+    # 04 network and training (§3.2-3.4, §4.1)
+    _S("train_approaches", "names", ["proposed"], "Table 1 approaches to train and evaluate", choices=_APPROACHES),
+    _S("fold", "int", None, "train only this fold (0-based); null: every fold", nullable=True, minimum=0),
+    _S("train_n_folds", "int", 4, "cross-validation folds (§4.1: 4)", minimum=2, train=True),
+    _S("train_fold_shuffle", "bool", False, "shuffle the cases before splitting into folds", train=True),
+    _S("train_early_stopping", "str", "inner", "early stopping on an inner validation split or the scored fold",
+       choices=EARLY_STOPPING, train=True),
+    _S("train_val_fraction", "float", 0.25, "share of a fold's training cases held out for early stopping",
+       minimum=0, maximum=1, train=True),
+    _S("train_patches_per_case", "int", None, "training patches per case; null: the paper's 10 000",
+       nullable=True, minimum=1, train=True),
+    _S("train_val_patches_per_case", "int", None, "validation patches per case; null: as many as for training",
+       nullable=True, minimum=1, train=True),
+    _S("train_max_epochs", "int", None, "at most this many epochs; null: the paper's 200", nullable=True, minimum=1,
+       train=True),
+    _S("train_patience", "int", None, "early-stopping patience; null: the paper's 8", nullable=True, minimum=1,
+       train=True),
+    _S("train_base_filters", "int", None, "SUNet filters of the first level; null: the paper's 32", nullable=True,
+       minimum=1, train=True),
+    _S("train_batch_size", "int", None, "patches per training batch; null: the paper's 16", nullable=True, minimum=1,
+       train=True),
+    _S("train_sampler", "str", None, "replaces the balanced sampler; null: the approach's own", choices=_SAMPLERS,
+       nullable=True, train=True),
+    _S("device", "str", None, "cuda, mps or cpu; empty or null: cuda, then mps, then cpu", nullable=True, train=True),
+    _S("train_precision", "str", "auto", "'auto': bf16 on CUDA, fp32 elsewhere", choices=PRECISIONS, train=True),
+    _S("train_num_workers", "int", 0, "DataLoader worker processes", minimum=0, train=True),
+    _S("train_compile", "bool", False, "torch.compile with CUDA graphs (GPU only)", train=True),
+    # 05 inference and metrics (§3.5, §4)
+    _S("inference_step", "int3", [4, 4, 1], "patch grid step of whole-volume inference (§3.5: [4, 4, 1])"),
+    _S("inference_batch_size", "int", None, "patches per forward pass; null: 64 on a CPU, 2048 on CUDA",
+       nullable=True, minimum=1),
+    _S("smir_name", "str", "strokelib", "submission files SMIR.<smir_name>.<id>.nii"),
+    # 04 and 05: reused results (strokelib.provenance)
+    _S("fresh", "bool", False, "recompute checkpoints and maps whose record says they were made from other data or "
+       "settings (default: stop and say what differs)", train=True),
+)}
+"""Every run setting, by name: profile keys, notebook ``parameters`` cells and what ``strokelib train`` reads."""
+del _S
+
+TRAIN_SETTINGS = tuple(name for name, s in SETTINGS.items() if s.train)
+"""The settings :func:`strokelib.training.train_command` reads."""
+
+
+def expected_form(setting: Setting) -> str:
+    """What a value of ``setting`` must look like, for error messages (e.g. ``three positive integers [x, y, z]``)."""
+    form = KINDS[setting.kind]
+    if setting.choices:
+        form += f", one of {', '.join(map(repr, setting.choices))}" if setting.kind != "names" else \
+            f" from {', '.join(map(repr, setting.choices))}"
+    if setting.minimum is not None and setting.maximum is not None:
+        form += f" between {setting.minimum:g} and {setting.maximum:g}"
+    elif setting.minimum is not None:
+        form += f" ≥ {setting.minimum:g}"
+    return form + (", or null" if setting.nullable else "")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _type_ok(setting: Setting, value) -> bool:
+    kind = setting.kind
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return _is_int(value)
+    if kind == "float":
+        return _is_int(value) or isinstance(value, float)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int3":
+        return isinstance(value, (list, tuple)) and len(value) == 3 and all(_is_int(v) and v > 0 for v in value)
+    return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)  # names
+
+
+def check_value(name: str, value) -> str | None:
+    """``None`` when ``value`` is valid for setting ``name``, else what is wrong (one line)."""
+    setting = SETTINGS[name]
+    if value is None:
+        return None if setting.nullable else f"{name} must not be null; give {expected_form(setting)}"
+    problem = f"{name} must be {expected_form(setting)}, got {value!r}"
+    if not _type_ok(setting, value):
+        return problem
+    values = value if setting.kind == "names" else [value]
+    if setting.choices and any(v not in setting.choices for v in values):
+        return problem
+    if setting.minimum is not None and value < setting.minimum or setting.maximum is not None and value > setting.maximum:
+        return problem
+    return None
+
+
+def unknown_hint(names, known=SETTINGS) -> str:
+    """``names`` with a "did you mean" suggestion for each close match in ``known``."""
+    return ", ".join(f"{k} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(k, list(known), 1)) else k
+                     for k in names)
+
+
+def validate(params: Mapping, source: str = "settings", allowed=None) -> dict:
+    """``params`` as a dict after checking every key is a setting (of ``allowed``, default all) and every value has
+    the declared type; otherwise one :class:`ConfigError` naming ``source`` and listing every problem with its fix."""
+    allowed = SETTINGS if allowed is None else allowed
+    unknown = [k for k in params if k not in allowed]
+    problems = [f"unknown setting {unknown_hint(unknown, allowed)}; check the spelling (the settings and their "
+                "forms are declared in strokelib/settings.py)"] if unknown else []
+    problems += [p for k, v in params.items() if k in SETTINGS and (p := check_value(k, v))]
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))
+    return dict(params)
+
+
+def from_namespace(namespace: Mapping) -> dict:
+    """The settings among ``namespace``'s names (a notebook's ``globals()`` after its parameters cell), validated."""
+    return validate({k: namespace[k] for k in SETTINGS if k in namespace}, "notebook parameters")
+
+
+def parse_value(text: str):
+    """Parse a ``-p NAME VALUE`` value with YAML rules (numbers, booleans, lists); fall back to the string."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def project_root(start: str | Path | None = None) -> Path:
+    """The repository root: the first folder upwards from ``start`` (default: cwd) holding ``pyproject.toml``
+    and ``notebooks/``. Notebooks use it so they work from JupyterLab (cwd = notebooks/) and papermill alike."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "notebooks").is_dir():
+            return folder
+    raise ConfigError(f"cannot find the strokelib repository above {here}; start Jupyter from the repository")
+
+
+def load_profile(profile: str | Path, root: str | Path | None = None) -> dict:
+    """The validated settings of a profile: a name in ``notebooks/profiles/`` or a path to a YAML file."""
+    path = Path(profile)
+    if not path.suffix:
+        path = project_root(root) / "notebooks" / "profiles" / f"{profile}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"profile {profile!r} not found ({path}); choose one of {', '.join(PROFILES)} or give a YAML file")
+    try:
+        params = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"profile {path} is not valid YAML: {exc}") from exc
+    if not isinstance(params, dict):
+        raise ConfigError(f"profile {path} must be a mapping of parameter: value")
+    return validate(params, f"profile {path.name}")
+
+
+def resolve_data_root(
+    data_root: str | Path | None,
+    task: str,
+    geometry: str = "paper",
+    n_train: int = 4,
+    n_test: int = 0,
+    seed: int = 0,
+    root: str | Path | None = None,
+) -> Path:
+    """The data folder a notebook reads: ``data_root`` when given (real ISLES 2015), else the embedded synthetic
+    dataset under ``data/synthetic/``, generated on first use and reused afterwards."""
+    if data_root:
+        path = Path(data_root).expanduser()
+        if not path.exists():
+            raise ConfigError(f"data_root {path} does not exist; unpack ISLES 2015 there or leave data_root empty for synthetic data")
+        return path
+    from .synthetic import ensure_synthetic
+
+    return ensure_synthetic(task, n_train=n_train, n_test=n_test, seed=seed, geometry=geometry,
+                            base_dir=project_root(root) / "data" / "synthetic")
+
+
+def display_path(path: str | Path, root: str | Path | None = None) -> str:
+    """``path`` relative to the repository root when it lies inside it (short and machine-independent), else as is."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(project_root(root)).as_posix()
+    except ValueError:
+        return str(path)

@@ -1,0 +1,90 @@
+"""Data flows one way through the package: no import cycle between strokelib modules (imports inside functions
+count), and no library module imports the command line or the notebook runner."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import strokelib
+
+PACKAGE = Path(strokelib.__file__).parent
+TOP = {"cli", "notebooks", "runner", "__main__"}  # entry points: only they may import everything
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(p for p in parts if p != "__init__") or "__init__"
+
+
+def _imports(path: Path) -> set[str]:
+    """strokelib modules imported anywhere in ``path`` (module level or inside functions), as dotted names."""
+    name = _module_name(path)
+    package = name.rsplit(".", 1)[0] if path.name != "__init__.py" and "." in name else (
+        name if path.name == "__init__.py" else "")
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".") if package and package != "__init__" else []
+                base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+                target = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            elif node.module and node.module.startswith("strokelib"):
+                target = node.module.removeprefix("strokelib").lstrip(".")
+            else:
+                continue
+            for alias in node.names:  # `from . import x` imports the module x
+                sub = f"{target}.{alias.name}" if target else alias.name
+                found.add(sub if (PACKAGE / Path(*sub.split("."))).with_suffix(".py").exists()
+                          or (PACKAGE / Path(*sub.split(".")) / "__init__.py").exists() else target)
+        elif isinstance(node, ast.Import):
+            found |= {a.name.removeprefix("strokelib.") for a in node.names if a.name.startswith("strokelib.")}
+    return {m for m in found if m and m != name}
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return {name: {m for m in _imports(path) if m in modules} for name, path in modules.items()}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_the_walker_sees_function_level_imports(tmp_path):
+    graph = _graph()
+    assert "errors" in graph["datasets"]  # a module-level relative import
+    assert graph and all(isinstance(v, set) for v in graph.values())
+
+
+def test_no_import_cycle():
+    cycle = _cycle({k: v - {"__init__"} for k, v in _graph().items()})
+    assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
+
+
+def test_library_modules_never_import_the_cli_or_the_notebook_runner():
+    bad = {name: sorted(deps & TOP) for name, deps in _graph().items() if name not in TOP and deps & TOP}
+    assert not bad, f"library modules importing an entry point: {bad}"
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
