@@ -27,8 +27,14 @@ test: setup          ## unit tests + every notebook under the smoke profile
 lab: setup           ## JupyterLab on notebooks/
 	$(BIN)/jupyter lab notebooks/
 
-figures: setup       ## regenerate the committed figures (same as demo)
-	$(BIN)/strokelib run --profile demo
+# figures/ and the executed notebooks in docs/notebooks/ are what these runs write (see figures/README.md).
+FIGURES_SPES := --profile demo -p figures_dir figures -p train_approaches "[baseline, balanced, proposed]"
+FIGURES_SISS := --profile demo -p figures_dir figures -p task SISS -p synthetic_geometry small -p n_train 28 \
+                -p n_test 4 -p case_index 0
+
+figures: setup       ## regenerate every committed figure and table, and the executed notebooks in docs/notebooks/
+	$(BIN)/strokelib run $(FIGURES_SPES) --executed-dir docs/notebooks
+	$(BIN)/strokelib run $(FIGURES_SISS) --executed-dir outputs/notebooks/figures-siss
 
 bench: setup         ## speed benchmarks, one JSON line each
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -32,7 +32,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     params = {name: parse_value(value) for name, value in (args.param or [])} | ({"fresh": True} if args.fresh else {})
     only = [s for part in (args.only or []) for s in part.split(",") if s]
-    done = run_notebooks(args.profile, only=only or None, parameters=params)
+    done = run_notebooks(args.profile, only=only or None, parameters=params, output_dir=args.executed_dir)
     for path in done:
         print(f"executed {path}")
     return 0
@@ -170,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one notebook parameter (YAML value), e.g. -p data_root /data/ISLES2015")
     p.add_argument("--fresh", action="store_true", help="recompute results whose record says they were made from "
                    "other data or settings (default: stop and say what differs)")
+    p.add_argument("--executed-dir", type=Path, default=None,
+                   help="where the executed copies go (default outputs/notebooks/<profile>/)")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("check-data", help="list every problem of an ISLES 2015 dataset at once (exit 0 only when clean)")
     p.add_argument("root", type=Path, help="the unpacked ISLES 2015 folder (or a split folder)")
