@@ -296,6 +296,14 @@ def segment(
     if shard is not None:
         cases = dict(list(cases.items())[shard[0]::shard[1]])
     keep_going = (not single) if keep_going is None else keep_going
+    resolved: dict[str, Mapping[str, Path] | StrokelibError] = {}
+    for cid, source in cases.items():  # layout problems first: a single case says so before the models load
+        try:
+            resolved[cid] = source if isinstance(source, Mapping) else case_files(source, task, cid)
+        except StrokelibError as exc:
+            if not keep_going:
+                raise
+            resolved[cid] = exc
 
     loaded, meta = load_models(models, device)
     if str(meta["task"]).upper() != task:
@@ -317,12 +325,13 @@ def segment(
         rows.append({c: row.get(c) for c in COLUMNS})
         write_csv(pd.DataFrame(rows, columns=list(COLUMNS)), summary_path, index=False)
 
-    for cid, source in tqdm(cases.items(), desc=f"segment {task}", unit="case", disable=not progress or len(cases) < 2):
+    for cid, files in tqdm(resolved.items(), desc=f"segment {task}", unit="case", disable=not progress or len(cases) < 2):
         start = time.perf_counter()
         base = {"case": cid, "mode": mode, "Th": float(post["threshold"]), "S_min": int(post["min_size"])}
         case_out = out_dir / cid
         try:
-            files = source if isinstance(source, Mapping) else case_files(source, task, cid)
+            if isinstance(files, StrokelibError):
+                raise files
             record = _record(cid, files, modalities, meta, step, post)
         except StrokelibError as exc:
             if not keep_going:
