@@ -126,6 +126,8 @@ def find_cases(inputs: str | os.PathLike, task: str, split: str | None = None) -
                 cases[_case_id(sub.name)] = sub
         elif _holds_images(sub):
             cases[sub.name] = sub
+        else:
+            log.info("%s holds no images; not a case, ignored", sub)
     if not cases:
         raise DataLayoutError(f"no {task} cases in {folder}: expected a case folder (VSD.Brain.XX.O.MR_<modality>.<id> "
                               "or <Modality>.nii inside), or a folder of such case folders")
@@ -191,11 +193,11 @@ def _finished(case_out: Path) -> bool:
 
 
 def _segment_one(case_id, files, task, models, meta, step, post, batch_size, device, stage: Path) -> dict:
-    from .datasets import load_case, save_nifti
+    from .datasets import load_case, save_nifti, task_modalities
     from .inference import predict_case, prepare_for_model
     from .postprocessing import binarize
 
-    check_headers({m: files[m] for m in meta["modalities"] if m in files}, case_id)
+    check_headers({m: files[m] for m in task_modalities(task)}, case_id)
     case = load_case(files, task, case_id=case_id)
     check_channels(case)
     warning = whole_head_warning(case)
@@ -376,5 +378,8 @@ def segment(
         log.info("case %s: %.1f mL (%d voxels) in %.1f s", cid, result["lesion_ml"], result["voxels"], result["seconds"])
         add({**base, **result, "status": "done"})
     table = pd.DataFrame(rows, columns=list(COLUMNS))
+    if not rows:  # e.g. a shard K/N with K beyond the number of cases: an empty table says so
+        log.warning("no cases to segment%s", f" in shard {shard[0]}/{shard[1]}" if shard else "")
+        write_csv(table, summary_path, index=False)
     table.attrs["shard"] = shard
     return table

@@ -121,6 +121,8 @@ def test_shards_split_the_cases_without_overlap(synth_root, models_dir, tmp_path
     assert shards == [{"1", "3"}, {"2"}]
     assert not (out / "segmentation_summary.csv").exists()
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["1", "2", "3"]
+    assert segment_cli(synth_root, out, models_dir, "--split", "testing", "--shard", "3/4") == 0  # no case left
+    assert pd.read_csv(out / "segmentation_summary.shard-3-of-4.csv").empty
     with pytest.raises(ConfigError, match="K must lie in 0..N-1"):
         segmentation.parse_shard("2/2")
 
