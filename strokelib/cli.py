@@ -65,17 +65,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
 _MODALITY_FLAGS = {m.lower(): m for m in (*SISS_MODALITIES, *SPES_MODALITIES)}
 
 
-def _segment_files(args: argparse.Namespace) -> dict[str, Path]:
-    """The input case as {modality: file}: an ISLES-layout case folder, or one NIfTI per modality flag."""
-    from .datasets import case_files, task_modalities
+def _segment_files(args: argparse.Namespace) -> dict[str, Path] | None:
+    """{modality: file} given with the modality flags (--flair ...), or None when INPUT is used instead."""
+    from .datasets import task_modalities
 
     given = {_MODALITY_FLAGS[k]: Path(v) for k, v in vars(args).items() if k in _MODALITY_FLAGS and v is not None}
     if args.input is not None and given:
-        raise ConfigError("give either a case folder INPUT or one file per modality (--flair ...), not both")
+        raise ConfigError("give either INPUT (a case folder, a folder of cases or an ISLES 2015 folder) or one file per "
+                          "modality (--flair ...), not both")
     if args.input is not None:
         if args.input.is_file():
             raise ConfigError(f"{args.input} is a file: give the case folder, or each modality with --{task_modalities(args.task)[0].lower()} etc.")
-        return case_files(args.input, args.task)
+        return None
     missing = [m for m in task_modalities(args.task) if m not in given]
     if missing:
         raise ConfigError(f"{args.task} needs every modality: missing {', '.join('--' + m.lower() for m in missing)}")
@@ -86,40 +87,26 @@ def _segment_files(args: argparse.Namespace) -> dict[str, Path]:
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
-    import time
+    from .segmentation import segment, summary_name
 
-    import numpy as np
-
-    from .datasets import load_case, save_nifti
-    from .inference import load_models, load_postprocessing, predict_case, prepare_for_model
-    from .postprocessing import binarize
-
-    start = time.perf_counter()
-    blocker = next((p for p in (args.out, *args.out.parents) if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():  # say so before minutes of inference, not after
-        raise ConfigError(f"output folder {args.out}: {blocker} is a file, not a folder; choose another OUT")
     files = _segment_files(args)
-    models, meta = load_models(args.models, args.device)
-    if str(meta["task"]).upper() != args.task:
-        raise ConfigError(f"the models in {args.models} were trained for {meta['task']}, not {args.task}")
-    if args.threshold is not None and args.min_size is not None:
-        post = {"threshold": args.threshold, "min_size": args.min_size}
-    else:
-        post = {**load_postprocessing(args.models), **{k: v for k, v in (("threshold", args.threshold),
-                                                                          ("min_size", args.min_size)) if v is not None}}
-    case = load_case(files, args.task, case_id=(args.input.name if args.input else "input"))
-    prepared = prepare_for_model(case, meta, cache_dir=None)
-    probability = predict_case(models, prepared, patch_shape=meta["patch_shape"], step=args.step,
-                               batch_size=args.batch_size, device=args.device)
-    mask = binarize(probability, post["threshold"], int(post["min_size"]))
-    args.out.mkdir(parents=True, exist_ok=True)
-    save_nifti(probability, case, args.out / "probability.nii.gz", dtype=np.float32)
-    save_nifti(mask.astype(np.uint8), case, args.out / "mask.nii.gz", dtype=np.uint8)
-    volume = float(mask.sum()) * case.voxel_volume_ml
-    print(f"lesion volume: {volume:.1f} mL ({int(mask.sum())} voxels; Th {post['threshold']}, S_min {post['min_size']}; "
-          f"{len(models)} model(s), {time.perf_counter() - start:.1f} s)")
-    print(f"wrote {args.out / 'probability.nii.gz'} and {args.out / 'mask.nii.gz'}")
-    return 0
+    table = segment(files if files is not None else args.input, args.models, args.task, args.out, split=args.split,
+                    step=args.step, batch_size=args.batch_size, device=args.device, threshold=args.threshold,
+                    min_size=args.min_size, shard=args.shard, fresh=args.fresh)
+    for row in table.itertuples():
+        if row.status == "done":
+            print(f"case {row.case}: lesion volume: {row.lesion_ml:.1f} mL ({int(row.voxels)} voxels; Th {row.Th}, "
+                  f"S_min {row.S_min}; {row.mode}, {row.seconds:.1f} s) -> {args.out / str(row.case)}")
+        else:
+            print(f"case {row.case}: {row.status}: {row.reason}")
+        if isinstance(row.warning, str) and row.warning:
+            print(f"case {row.case}: warning: {row.warning}")
+    counts = table["status"].value_counts()
+    print(f"{counts.get('done', 0)} done, {counts.get('skipped', 0)} skipped, {counts.get('failed', 0)} failed; "
+          f"summary: {args.out / summary_name(table.attrs.get('shard'))}")
+    problems = table[(table["status"] == "failed")
+                     | ((table["status"] == "skipped") & ~table["reason"].astype(str).str.startswith("done earlier"))]
+    return 1 if len(problems) else 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -197,15 +184,24 @@ def build_parser() -> argparse.ArgumentParser:
                    "other data or settings (default: stop and say what differs)")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("segment", help="segment a new case with a trained models folder",
+    p = sub.add_parser("segment", help="segment one case, a folder of cases or an ISLES 2015 folder with a trained models folder",
                        description="symmetric modalities -> ensemble prediction -> threshold and minimum size -> "
-                       "OUT/probability.nii.gz and OUT/mask.nii.gz with the input's header")
-    p.add_argument("input", type=Path, nargs="?", help="an ISLES 2015 case folder (VSD.Brain.XX.O.MR_* inside)")
-    p.add_argument("out", type=Path, help="output folder")
+                       "OUT/<case>/probability.nii.gz and OUT/<case>/mask.nii.gz with the input's header, and "
+                       "OUT/segmentation_summary.csv (one row per case). A re-run skips finished cases.")
+    p.add_argument("input", type=Path, nargs="?",
+                   help="an ISLES 2015 case folder, a folder of case folders, or an ISLES 2015 folder (see --split)")
+    p.add_argument("out", type=Path, help="output folder (not inside INPUT)")
     p.add_argument("--models", required=True, type=Path, help="folder of fold<k>.pt (outputs/<profile>/models/<task>/<approach>)")
     p.add_argument("--task", required=True, type=str.upper, choices=["SISS", "SPES"])
     for flag in _MODALITY_FLAGS:
         p.add_argument(f"--{flag}", type=Path, default=None, metavar="FILE", help=f"{_MODALITY_FLAGS[flag]} image (instead of INPUT)")
+    p.add_argument("--split", default=None, choices=["training", "testing"],
+                   help="which split of an ISLES 2015 folder holding both (default: the only one there)")
+    p.add_argument("--shard", default=None, metavar="K/N",
+                   help="only every N-th case from the K-th (cases sorted by id; K in 0..N-1); the summary goes to "
+                   "OUT/segmentation_summary.shard-K-of-N.csv")
+    p.add_argument("--fresh", action="store_true",
+                   help="recompute cases whose outputs in OUT were made by other models, settings or input files")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: cuda, then mps, then cpu)")
     p.add_argument("--step", type=int, nargs=3, default=[4, 4, 1], metavar=("X", "Y", "Z"), help="patch grid step (paper 4 4 1)")
     p.add_argument("--batch-size", type=int, default=None, help="patches per forward pass (default 64 on a CPU, 2048 on CUDA)")

@@ -391,6 +391,71 @@ def segment_missing_modality(ctx):
     cli("segment", case_dir, ctx.watch(ctx.tmp / "seg"), "--models", ctx.models, "--task", "SPES")
 
 
+def _segment_copy(ctx, edit: Callable[[dict[str, Path]], None]) -> None:
+    """Segment a copy of the synthetic test case after ``edit(files)`` broke one of its images."""
+    case_dir = ctx.tmp / "1"
+    shutil.copytree(ctx.test_case_dir(), case_dir)
+    edit(datasets.case_files(case_dir, "SPES"))
+    cli("segment", case_dir, ctx.watch(ctx.tmp / "seg"), "--models", ctx.models, "--task", "SPES", "--threshold", "0.5",
+        "--min-size", "1", "--device", "cpu", "--step", "8", "8", "4")
+
+
+def _rewrite(path: Path, change: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]) -> None:
+    img = nib.load(str(path))
+    data, affine = change(np.asarray(img.dataobj, dtype=np.float32), img.affine.copy())
+    replace_image(path, data, affine)
+
+
+def segment_modalities_on_different_grids(ctx):
+    _segment_copy(ctx, lambda f: _rewrite(f["CBF"], lambda d, a: (d[:-2], a)))
+
+
+def segment_4d_image(ctx):
+    _segment_copy(ctx, lambda f: _rewrite(f["DWI"], lambda d, a: (np.stack([d, d], axis=-1), a)))
+
+
+def segment_singular_affine(ctx):
+    def singular(path: Path) -> None:  # a zero third column, in the sform only (a qform cannot hold it)
+        img = nib.load(str(path))
+        affine = img.affine.copy()
+        affine[:, 2] = 0.0
+        out = nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine)
+        out.set_sform(affine, code=1)
+        out.set_qform(None, code=0)
+        path.unlink()
+        nib.save(out, str(path))
+
+    _segment_copy(ctx, lambda f: singular(f["T2"]))
+
+
+def segment_all_zero_modality(ctx):
+    _segment_copy(ctx, lambda f: _rewrite(f["Tmax"], lambda d, a: (np.zeros_like(d), a)))
+
+
+def segment_folder_with_a_case_missing_a_modality(ctx):
+    cases = ctx.tmp / "cases"
+    for name in ("1", "2"):
+        shutil.copytree(ctx.test_case_dir(), cases / name)
+    shutil.rmtree(datasets.case_files(cases / "2", "SPES")["CBF"].parent)
+    out = ctx.tmp / "seg"
+    ctx.watch(out / "2")  # the failed case gets a summary row, but no folder
+    try:
+        cli("segment", cases, out, "--models", ctx.models, "--task", "SPES", "--threshold", "0.5", "--min-size", "1",
+            "--device", "cpu", "--step", "8", "8", "4")
+    finally:
+        assert (out / "1" / "mask.nii.gz").is_file()  # the other case still ran
+        summary = (out / "segmentation_summary.csv").read_text()
+        assert "1,done," in summary and "2,failed," in summary and "missing CBF" in summary
+
+
+def segment_out_inside_input(ctx):
+    cases = ctx.tmp / "cases"
+    shutil.copytree(ctx.test_case_dir(), cases / "1")
+    ctx.watch(cases)
+    cli("segment", cases, cases / "seg", "--models", ctx.models, "--task", "SPES", "--threshold", "0.5",
+        "--min-size", "1", "--device", "cpu")
+
+
 def evaluate_missing_prediction(ctx):
     pred = ctx.tmp / "pred"
     for case in datasets.load_isles2015(ctx.synth, "SPES", cases=[1, 2, 3], progress=False):
@@ -471,6 +536,16 @@ ROWS: list[tuple[str, Callable, type[Exception], tuple[str, ...]]] = [
     ("cli: misspelt -p (run)", misspelt_notebook_parameter, CliFailed, ("trian_max_epochs", "check the spelling")),
     ("cli: segment with missing modality", segment_missing_modality, CliFailed,
      ("case 1", "missing CBF", "every SPES case needs")),
+    ("cli: segment modalities on different grids", segment_modalities_on_different_grids, CliFailed,
+     ("case 1", "MR_CBF", "must be co-registered on one grid", "resample")),
+    ("cli: segment 4-D image", segment_4d_image, CliFailed, ("case 1", "MR_DWI", "4-D with 2 volumes", "one 3-D volume per modality")),
+    ("cli: segment singular affine", segment_singular_affine, CliFailed, ("case 1", "MR_T2", "singular affine", "fix its header")),
+    ("cli: segment all-zero modality", segment_all_zero_modality, CliFailed,
+     ("case 1", "MR_Tmax", "zero everywhere", "re-export or re-extract")),
+    ("cli: segment folder with a case missing a modality", segment_folder_with_a_case_missing_a_modality, CliFailed,
+     ("case 2: failed", "missing CBF", "every SPES case needs", "1 done, 0 skipped, 1 failed")),
+    ("cli: segment OUT inside INPUT", segment_out_inside_input, CliFailed,
+     ("lies inside the input", "choose an OUT outside the input folder")),
     ("cli: evaluate with missing prediction", evaluate_missing_prediction, CliFailed,
      ("case 4: no prediction", "predict every case")),
     ("cli: check-data on a missing root", check_data_missing_root, CliFailed,

@@ -61,12 +61,14 @@ def test_segment_writes_probability_and_mask_with_the_input_header(synth_root, m
                  "--min-size", "1", "--step", "8", "8", "4", "--device", "cpu"])
     assert code == 0 and "lesion volume:" in capsys.readouterr().out
     source = nib.load(str(datasets.case_files(case_dir, "SPES")["DWI"]))
+    case_out = out / case_dir.name  # one folder per case, also for a single case
     for name in ("probability.nii.gz", "mask.nii.gz"):
-        written = nib.load(str(out / name))
+        written = nib.load(str(case_out / name))
         assert written.shape == source.shape and np.allclose(written.affine, source.affine)
-    mask = np.asarray(nib.load(str(out / "mask.nii.gz")).dataobj)
+    mask = np.asarray(nib.load(str(case_out / "mask.nii.gz")).dataobj)
     assert set(np.unique(mask)) <= {0, 1}
-    assert sorted(p.name for p in out.iterdir()) == ["mask.nii.gz", "probability.nii.gz"]  # no temporary left
+    assert sorted(p.name for p in out.iterdir()) == [case_dir.name, "segmentation_summary.csv"]  # no temporary left
+    assert sorted(p.name for p in case_out.iterdir()) == ["mask.nii.gz", "probability.nii.gz", "segmentation.json"]
 
 
 def test_segment_refuses_missing_modalities_and_wrong_task(synth_root, models_dir, tmp_path, capsys):

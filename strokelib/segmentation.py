@@ -1,0 +1,385 @@
+"""Segment new cases with a trained models folder: one case, a folder of cases, or an ISLES 2015 dataset root.
+
+:func:`segment` is what ``strokelib segment`` runs (and what a notebook can call). For every case it writes::
+
+    OUT/<case>/probability.nii.gz   float32 lesion probability, with the input's own header and affine
+    OUT/<case>/mask.nii.gz          uint8 mask after Th and S_min
+    OUT/<case>/segmentation.json    what produced them: model file hashes, patch shape, step, Th, S_min, and a
+                                    fingerprint (size and content hash) of the case's image files
+
+and one row per case in ``OUT/segmentation_summary.csv`` (``segmentation_summary.shard-K-of-N.csv`` for
+``shard=(K, N)``, so that shards running at once never overwrite each other's table), rewritten atomically after
+every case so that an interrupted batch keeps what finished.
+
+A case's files are written into a hidden staging folder and renamed onto ``OUT/<case>`` only once all three exist,
+so a case that fails leaves no folder and an interrupted one no half-written NIfTI. A re-run with the same models
+and settings skips the cases whose record matches; a case whose folder holds outputs of other models, settings or
+input files is skipped with the reason in its row, and recomputed only with ``fresh=True``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from . import provenance
+from .errors import ConfigError, DataLayoutError, ImageError, StrokelibError
+
+log = logging.getLogger(__name__)
+
+RECORD_FILE = "segmentation.json"
+SUMMARY_FILE = "segmentation_summary.csv"
+OUTPUT_FILES = ("probability.nii.gz", "mask.nii.gz")
+COLUMNS = ("case", "status", "lesion_ml", "voxels", "seconds", "mode", "Th", "S_min", "warning", "reason")
+SKULL_TOOLS = "FSL BET, SynthStrip or HD-BET"
+WHOLE_HEAD_FRACTION = 0.6  # a brain mask filling more of the field of view than this looks like a whole head
+WHOLE_HEAD_FACES = 4       # ... as does one reaching the volume border on this many of the 6 faces
+_NIFTI = re.compile(r"\.nii(\.gz)?$")
+_VSD = re.compile(r"\.(MR_[A-Za-z0-9]+|OT)\.\d+")
+
+
+def summary_name(shard: tuple[int, int] | None = None) -> str:
+    """The summary file name: ``segmentation_summary.csv``, or ``segmentation_summary.shard-K-of-N.csv``."""
+    return SUMMARY_FILE if shard is None else f"segmentation_summary.shard-{shard[0]}-of-{shard[1]}.csv"
+
+
+def parse_shard(shard: str | Sequence[int] | None) -> tuple[int, int] | None:
+    """``"K/N"`` or ``(K, N)`` as ``(K, N)`` with ``0 <= K < N``; None stays None."""
+    if shard is None:
+        return None
+    try:
+        k, n = (int(x) for x in (shard.split("/") if isinstance(shard, str) else shard))
+    except (TypeError, ValueError):
+        raise ConfigError(f"shard {shard!r}: write K/N, e.g. 0/4 for the first of 4 shards") from None
+    if n < 1 or not 0 <= k < n:
+        raise ConfigError(f"shard {k}/{n}: K must lie in 0..N-1 (e.g. 0/4 ... 3/4)")
+    return k, n
+
+
+def whole_head_warning(case) -> str:
+    """A warning when ``case``'s brain mask looks like a whole head instead of a skull-stripped brain, else ``""``.
+
+    ISLES 2015 images are skull-stripped (zero outside the brain). A mask filling more than
+    ``WHOLE_HEAD_FRACTION`` of the volume, or touching the border on ``WHOLE_HEAD_FACES`` or more of its 6 faces,
+    suggests the skull and scalp are still there.
+    """
+    mask = np.asarray(case.brain_mask, dtype=bool)
+    fraction = float(mask.mean()) if mask.size else 0.0
+    faces = sum(bool(np.take(mask, i, axis=a).any()) for a in range(3) for i in (0, -1))
+    if fraction <= WHOLE_HEAD_FRACTION and faces < WHOLE_HEAD_FACES:
+        return ""
+    return (f"the non-zero region fills {fraction:.0%} of the volume and touches {faces} of its 6 faces: this looks "
+            f"like a whole head, but the models expect skull-stripped images (zero outside the brain) as in ISLES 2015; "
+            f"skull-strip the images first (e.g. {SKULL_TOOLS})")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# finding the cases
+# ---------------------------------------------------------------------------------------------------------
+def _holds_images(folder: Path) -> bool:
+    return any(_NIFTI.search(p.name) or _VSD.search(p.name) for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def _case_sort_key(case_id: str):
+    return (0, int(case_id), case_id) if case_id.isdigit() else (1, 0, case_id)
+
+
+def find_cases(inputs: str | os.PathLike, task: str, split: str | None = None) -> tuple[dict[str, Path], bool]:
+    """The case folders under ``inputs`` as ({case id: folder}, is_single_case), sorted by case id.
+
+    ``inputs`` is one case folder (images directly in it), an ISLES 2015 root or split folder, or any folder of
+    case folders (each subfolder holding images is a case, named by its folder). A root holding both a training and
+    a testing split needs ``split``.
+    """
+    from .datasets import SPLITS, _case_id, _case_number, has_split, resolve_split_folder
+
+    root = Path(inputs)
+    if not root.is_dir():
+        raise DataLayoutError(f"input {root} does not exist or is not a folder: give a case folder, a folder of case "
+                              "folders or an ISLES 2015 folder")
+    if _holds_images(root):
+        return {root.name: root}, True
+    if split is not None and split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r}: use 'training' or 'testing'")
+    found = {s: resolve_split_folder(root, task, s) for s in SPLITS if (split in (None, s)) and has_split(root, task, s)}
+    if split is None and len(set(found.values())) > 1:
+        raise ConfigError(f"{root} holds both a training and a testing split ({', '.join(str(p) for p in found.values())}): "
+                          "pass --split training or --split testing")
+    if split is not None and split not in found:
+        raise DataLayoutError(f"no {task} {split} cases under {root}: pass the other --split, or point INPUT at the cases")
+    folder = next(iter(found.values()), root)
+    cases = {}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "__MACOSX"):
+        if found:  # an ISLES split folder: its numbered case folders
+            if _case_number(sub.name) is not None:
+                cases[_case_id(sub.name)] = sub
+        elif _holds_images(sub):
+            cases[sub.name] = sub
+        else:
+            log.info("%s holds no images; not a case, ignored", sub)
+    if not cases:
+        raise DataLayoutError(f"no {task} cases in {folder}: expected a case folder (VSD.Brain.XX.O.MR_<modality>.<id> "
+                              "or <Modality>.nii inside), or a folder of such case folders")
+    return dict(sorted(cases.items(), key=lambda item: _case_sort_key(item[0]))), False
+
+
+# ---------------------------------------------------------------------------------------------------------
+# checks the loader does not make
+# ---------------------------------------------------------------------------------------------------------
+def check_headers(files: Mapping[str, Path], case_id: str) -> None:
+    """Refuse a 4-D image or a singular affine from the headers alone, before any voxel is read."""
+    import nibabel as nib
+
+    for modality, path in files.items():
+        try:
+            img = nib.load(str(path))
+        except Exception:  # noqa: BLE001 - the loader reports unreadable files with its own message
+            continue
+        shape = tuple(int(s) for s in img.shape)
+        if len(shape) == 4 and shape[3] > 1:
+            raise ImageError(f"case {case_id}: {path} ({modality}) is 4-D with {shape[3]} volumes (shape {shape}); give one "
+                             "3-D volume per modality (e.g. nibabel img.slicer[..., 0], or fslroi) and save it again")
+        if abs(float(np.linalg.det(np.asarray(img.affine, dtype=float)[:3, :3]))) < 1e-9:
+            raise ImageError(f"case {case_id}: {path} ({modality}) has a singular affine (a zero voxel size or collapsed "
+                             "axes), so its voxels have no position or volume; fix its header (pixdim, qform/sform), "
+                             "e.g. copy the affine of another modality of the case")
+
+
+def check_channels(case) -> None:
+    """Refuse a modality that is zero everywhere (an export or conversion that went wrong)."""
+    for i, modality in enumerate(case.modalities):
+        if not np.any(case.images[i]):
+            path = case.files.get(modality, modality)
+            raise ImageError(f"case {case.case_id}: {path} ({modality}) is zero everywhere; re-export or re-extract "
+                             "that image (every modality must hold the skull-stripped image)")
+
+
+def _check_out(out_dir: Path, inputs) -> None:
+    blocker = next((p for p in (out_dir, *out_dir.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():  # say so before minutes of inference, not after
+        raise ConfigError(f"output folder {out_dir}: {blocker} is a file, not a folder; choose another OUT")
+    sources = [Path(inputs)] if not isinstance(inputs, Mapping) else []
+    out = out_dir.resolve()
+    for source in sources:
+        src = source.resolve()
+        if out == src or src in out.parents:
+            raise ConfigError(f"output folder {out_dir} lies inside the input {source}: its results would be read as "
+                              "cases on the next run; choose an OUT outside the input folder")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# one case
+# ---------------------------------------------------------------------------------------------------------
+def _record(case_id: str, files: Mapping[str, Path], modalities, meta: dict, step, post: dict) -> dict:
+    fingerprint = provenance.case_fingerprint(SimpleNamespace(files={m: files[m] for m in modalities}))
+    return {"task": str(meta["task"]).upper(), "model_files": list(meta["model_files"]),
+            "patch_shape": list(meta["patch_shape"]), "step": list(step), "threshold": float(post["threshold"]),
+            "min_size": int(post["min_size"]), "data": {case_id: fingerprint}}
+
+
+def _finished(case_out: Path) -> bool:
+    return all((case_out / name).is_file() for name in (*OUTPUT_FILES, RECORD_FILE))
+
+
+def _segment_one(case_id, files, task, models, meta, step, post, batch_size, device, stage: Path) -> dict:
+    from .datasets import load_case, save_nifti, task_modalities
+    from .inference import predict_case, prepare_for_model
+    from .postprocessing import binarize
+
+    check_headers({m: files[m] for m in task_modalities(task)}, case_id)
+    case = load_case(files, task, case_id=case_id)
+    check_channels(case)
+    warning = whole_head_warning(case)
+    if warning:
+        log.warning("case %s: %s", case_id, warning)
+    prepared = prepare_for_model(case, meta, cache_dir=None)
+    probability = predict_case(models, prepared, patch_shape=meta["patch_shape"], step=step, batch_size=batch_size,
+                               device=device, progress=False)
+    mask = binarize(probability, post["threshold"], int(post["min_size"]))
+    save_nifti(probability, case, stage / OUTPUT_FILES[0], dtype=np.float32)
+    save_nifti(mask.astype(np.uint8), case, stage / OUTPUT_FILES[1], dtype=np.uint8)
+    voxels = int(mask.sum())
+    return {"lesion_ml": round(voxels * case.voxel_volume_ml, 3), "voxels": voxels, "warning": warning}
+
+
+def _publish(stage: Path, case_out: Path) -> None:
+    """Rename the staging folder onto ``case_out``, replacing an older folder only once the new one is complete."""
+    old = None
+    if case_out.exists():
+        old = case_out.with_name(f".{case_out.name}.old-{os.getpid()}")
+        os.replace(case_out, old)
+    os.replace(stage, case_out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the public function
+# ---------------------------------------------------------------------------------------------------------
+def segment(
+    inputs: str | os.PathLike | Mapping[str, str | os.PathLike],
+    models: str | os.PathLike,
+    task: str,
+    out_dir: str | os.PathLike,
+    *,
+    split: str | None = None,
+    step: Sequence[int] = (4, 4, 1),
+    batch_size: int | None = None,
+    device: str | None = None,
+    threshold: float | None = None,
+    min_size: int | None = None,
+    shard: str | Sequence[int] | None = None,
+    fresh: bool = False,
+    keep_going: bool | None = None,
+    case_id: str | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Segment one case or every case of a folder with the fold ensemble in ``models``; one summary row per case.
+
+    Parameters
+    ----------
+    inputs : a case folder, a folder of case folders, an ISLES 2015 root or split folder (see :func:`find_cases`),
+        or ``{modality: NIfTI file}`` for one case (named ``case_id``, default ``"input"``).
+    models : a self-describing models folder (``fold<k>.pt`` and ``postprocessing.json``); loaded once.
+    task : ``"SISS"`` or ``"SPES"``; must be the task the models were trained for.
+    out_dir : results go to ``out_dir/<case>/`` and the summary CSV to ``out_dir`` (never inside ``inputs``).
+    split : ``"training"`` or ``"testing"`` for a root holding both splits (None: the only split there).
+    step, batch_size, device : patch grid step (paper 4×4×1), patches per forward pass, torch device.
+    threshold, min_size : Th and S_min; None = the values in ``models/postprocessing.json``.
+    shard : ``"K/N"`` or ``(K, N)``: only every N-th case from the K-th (cases sorted by id), summary in
+        ``segmentation_summary.shard-K-of-N.csv``.
+    fresh : recompute cases whose stored outputs were made by other models, settings or input files (they are
+        otherwise skipped, with the reason in the row).
+    keep_going : record a failing case in the summary and go on (default for a folder of cases), or raise its
+        error with nothing written (default for a single case).
+    progress : show a progress bar over the cases.
+
+    Returns
+    -------
+    The summary table, columns ``COLUMNS``: status is ``done``, ``skipped`` (finished earlier with the same record,
+    or outputs of other settings without ``fresh``) or ``failed``; ``reason`` says why for the last two.
+    """
+    from .datasets import case_files, task_modalities
+    from .files import write_csv
+    from .inference import load_models, load_postprocessing
+
+    task = str(task).upper()
+    modalities = task_modalities(task)
+    out_dir = Path(out_dir)
+    shard = parse_shard(shard)
+    step = tuple(int(s) for s in step)
+    if len(step) != 3 or min(step) < 1:
+        raise ConfigError(f"step {step}: give three positive integers, e.g. 4 4 1")
+    _check_out(out_dir, inputs)
+
+    if isinstance(inputs, Mapping):
+        given = {str(k): Path(v) for k, v in inputs.items()}
+        missing = [m for m in modalities if m not in given]
+        if missing:
+            raise ConfigError(f"{task} needs every modality: missing {', '.join(missing)}")
+        for modality, path in given.items():
+            if not path.is_file():
+                raise ConfigError(f"{modality} image {path}: no such file")
+        cases, single = {case_id or "input": {m: given[m] for m in modalities}}, True
+    else:
+        folders, single = find_cases(inputs, task, split)
+        cases = dict(folders)
+    if shard is not None:
+        cases = dict(list(cases.items())[shard[0]::shard[1]])
+    keep_going = (not single) if keep_going is None else keep_going
+    resolved: dict[str, Mapping[str, Path] | StrokelibError] = {}
+    for cid, source in cases.items():  # layout problems first: a single case says so before the models load
+        try:
+            resolved[cid] = source if isinstance(source, Mapping) else case_files(source, task, cid)
+        except StrokelibError as exc:
+            if not keep_going:
+                raise
+            resolved[cid] = exc
+
+    loaded, meta = load_models(models, device)
+    if str(meta["task"]).upper() != task:
+        raise ConfigError(f"the models in {models} were trained for {meta['task']}, not {task}")
+    if threshold is not None and min_size is not None:
+        post = {"threshold": float(threshold), "min_size": int(min_size)}
+    else:
+        post = {**load_postprocessing(models), **{k: v for k, v in (("threshold", threshold), ("min_size", min_size))
+                                                  if v is not None}}
+    patch = tuple(int(p) for p in meta["patch_shape"])
+    if any(s > p for s, p in zip(step, patch, strict=True)):
+        raise ConfigError(f"inference step {step} is larger than the patch {patch}: some voxels would never be "
+                          "predicted; use a step no larger than the patch")
+    mode = "patches " + "x".join(map(str, step))
+    summary_path = out_dir / summary_name(shard)
+    rows: list[dict] = []
+
+    def add(row: dict) -> None:
+        rows.append({c: row.get(c) for c in COLUMNS})
+        write_csv(pd.DataFrame(rows, columns=list(COLUMNS)), summary_path, index=False)
+
+    for cid, files in tqdm(resolved.items(), desc=f"segment {task}", unit="case", disable=not progress or len(cases) < 2):
+        start = time.perf_counter()
+        base = {"case": cid, "mode": mode, "Th": float(post["threshold"]), "S_min": int(post["min_size"])}
+        case_out = out_dir / cid
+        try:
+            if isinstance(files, StrokelibError):
+                raise files
+            record = _record(cid, files, modalities, meta, step, post)
+        except StrokelibError as exc:
+            if not keep_going:
+                raise
+            log.error("case %s failed: %s", cid, exc)
+            add({**base, "status": "failed", "seconds": round(time.perf_counter() - start, 2), "reason": str(exc)})
+            continue
+        if case_out.exists() and not fresh:
+            stored = provenance.read_record(case_out / RECORD_FILE)
+            if _finished(case_out) and provenance.matches((stored or {}).get("provenance"), record):
+                result = stored.get("result", {})
+                add({**base, **result, "status": "skipped", "reason": "done earlier with the same models and settings"})
+                continue
+            why = ("; ".join(provenance.differences(stored["provenance"], record)) if stored and "provenance" in stored
+                   else f"it has no complete {RECORD_FILE}")
+            reason = (f"{case_out} holds outputs made otherwise ({why}); pass --fresh (fresh=True) to recompute "
+                      "them, or choose another OUT")
+            log.warning("case %s skipped: %s", cid, reason)
+            add({**base, "status": "skipped", "reason": reason})
+            continue
+        created = not out_dir.exists()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{cid}.partial-", dir=out_dir))
+        umask = os.umask(0)
+        os.umask(umask)
+        stage.chmod(0o777 & ~umask)  # mkdtemp makes 0700; give the case folder the usual permissions
+        try:
+            result = _segment_one(cid, files, task, loaded, meta, step, post, batch_size, device, stage)
+            result["seconds"] = round(time.perf_counter() - start, 2)
+            provenance.write_record(stage / RECORD_FILE, {"provenance": record, "result": result})
+            _publish(stage, case_out)
+        except StrokelibError as exc:
+            if not keep_going:
+                raise
+            log.error("case %s failed: %s", cid, exc)
+            add({**base, "status": "failed", "seconds": round(time.perf_counter() - start, 2), "reason": str(exc)})
+            continue
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+            if created and not any(out_dir.iterdir()):
+                out_dir.rmdir()  # a case that failed leaves no empty OUT behind
+        log.info("case %s: %.1f mL (%d voxels) in %.1f s", cid, result["lesion_ml"], result["voxels"], result["seconds"])
+        add({**base, **result, "status": "done"})
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    if not rows:  # e.g. a shard K/N with K beyond the number of cases: an empty table says so
+        log.warning("no cases to segment%s", f" in shard {shard[0]}/{shard[1]}" if shard else "")
+        write_csv(table, summary_path, index=False)
+    table.attrs["shard"] = shard
+    return table
