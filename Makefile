@@ -28,7 +28,7 @@ lab: setup           ## JupyterLab on notebooks/
 	$(BIN)/jupyter lab notebooks/
 
 # figures/ and the executed notebooks in docs/notebooks/ are what these runs write (see figures/README.md).
-FIGURES_SPES := --profile demo -p figures_dir figures -p train_approaches "[baseline, balanced, proposed]"
+FIGURES_SPES := --profile demo -p figures_dir figures
 FIGURES_SISS := --profile demo -p figures_dir figures -p task SISS -p synthetic_geometry small -p n_train 28 \
                 -p n_test 4 -p case_index 0
 
