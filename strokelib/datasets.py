@@ -9,6 +9,14 @@ Case folders are ``1..N`` or ``01..``; ``<root>`` may also be a parent holding `
 ``SISS2015_Training/``, ``SPES2015_Training/`` or ``SISS2015/Training/`` (any letter case). The authors' code
 reads a flat re-layout instead: ``training/<case>/<Modality>.nii[.gz]`` and ``OT.nii`` (``testing/Nr<case>`` for
 SPES), with optional precomputed ``sym_<Modality>.nii[.gz]`` that ``modalities=`` can ask for.
+
+Orientation convention: every :class:`Case` array (images, label, brain mask, and every map computed from them) is
+in the RAS+ voxel order closest to the files' affine (``nib.io_orientation``): index 0 increases towards the
+subject's Right, index 1 towards Anterior, index 2 towards Superior. So axis 0 (``preprocessing.LR_AXIS``) is
+left–right, flipping it is a sagittal reflection and the (0, 1) plane is axial whatever voxel order the files use. ``Case.affine`` and ``Case.spacing`` describe that RAS+ grid. The file's
+own voxel order and affine are kept (``Case.source_ornt``, ``Case.source_affine``, ``Case.header``), and
+:func:`save_nifti` writes every output back in them, so a written map overlays its input exactly. Only axes are
+permuted and reversed (no interpolation); an oblique affine stays oblique, reordered to its closest RAS+ axes.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from nibabel import orientations
 from scipy import ndimage
 from tqdm.auto import tqdm
 
@@ -39,6 +48,8 @@ SPLITS = ("training", "testing")
 _VSD_NAME = re.compile(r"\.(?:MR_(?P<token>[A-Za-z0-9]+)|(?P<ot>OT))\.(?P<id>\d+)(?:\.nii(?:\.gz)?)?$")
 _CASE_DIR = re.compile(r"^(?P<prefix>Nr)?(?P<number>\d+)$", re.IGNORECASE)
 _NIFTI = re.compile(r"\.nii(\.gz)?$")
+CANONICAL = "RAS"  # the voxel orientation of every Case array (module docstring)
+_RAS_ORNT = orientations.axcodes2ornt(tuple(CANONICAL))
 
 
 @dataclass
@@ -56,10 +67,42 @@ class Case:
     label_values: tuple[int, ...] = ()
     header: nib.Nifti1Header | None = field(default=None, repr=False)
     files: dict[str, Path] = field(default_factory=dict, repr=False)
+    source_affine: np.ndarray | None = field(default=None, repr=False)
+    source_ornt: np.ndarray | None = field(default=None, repr=False)
+
+    # ``affine``/``spacing`` describe the RAS+ arrays; ``header`` is the first modality's header as in its file,
+    # ``source_affine`` that file's affine and ``source_ornt`` (``nib.io_orientation`` of it) maps the file's voxel
+    # axes onto the RAS+ arrays. None for both means the file already is RAS+ (or the case was built in memory).
 
     @property
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.images.shape[1:])
+
+    @property
+    def orientation(self) -> str:
+        """Axis codes of the case arrays (``"RAS"`` for loaded cases; from ``affine`` otherwise)."""
+        return "".join(nib.aff2axcodes(self.affine))
+
+    def to_source(self, array: np.ndarray) -> np.ndarray:
+        """An (X, Y, Z[, ...]) array on the case grid, in the voxel order of the input files (a view, no copy)."""
+        if self.source_ornt is None:
+            return np.asarray(array)
+        back = orientations.ornt_transform(_RAS_ORNT, self.source_ornt)
+        return orientations.apply_orientation(np.asarray(array), back)
+
+    def from_source(self, array: np.ndarray) -> np.ndarray:
+        """An array in the input files' voxel order (e.g. a NIfTI written on their grid) in the case's RAS+ order."""
+        array = np.asarray(array)
+        if self.source_ornt is None:
+            return array
+        return np.ascontiguousarray(orientations.apply_orientation(array, self.source_ornt))
+
+    @property
+    def source_shape(self) -> tuple[int, int, int]:
+        """Shape of the input files' arrays (the case shape in their voxel order)."""
+        if self.source_ornt is None:
+            return self.shape
+        return tuple(self.shape[int(axis)] for axis in self.source_ornt[:, 0])
 
     @property
     def voxel_volume_ml(self) -> float:
@@ -370,6 +413,17 @@ def binary_label(raw: np.ndarray, path: Path, case_id: str, task: str,
     raise ImageError(f"case {case_id}: ground truth {path} has several lesion labels {positive}; {hint}")
 
 
+def canonical_orientation(affine: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """``(ornt, ras_affine)``: how to reorder voxel axes of an image of ``shape`` with ``affine`` into RAS+, and the
+    affine of the reordered array (``nib.io_orientation``, ``inv_ornt_aff``; module docstring)."""
+    ornt = nib.io_orientation(affine)
+    return ornt, np.asarray(affine, dtype=np.float64) @ orientations.inv_ornt_aff(ornt, shape[:3])
+
+
+def _is_identity(ornt: np.ndarray) -> bool:
+    return bool(np.array_equal(ornt, _RAS_ORNT))
+
+
 def load_case(
     files: dict[str, Path],
     task: str,
@@ -398,20 +452,31 @@ def load_case(
         img, raw = read_volume(path, case_id)
         check_same_grid(img, raw.shape, path, ref, case_id)
         label, label_values = binary_label(raw, path, case_id, task, penumbra_label)
-    images = np.stack(volumes)
     ref_img = ref[0]
+    ornt, affine = canonical_orientation(ref_img.affine, ref[2])
+    identity = _is_identity(ornt)
+    if not identity:  # reorder into RAS+ (module docstring); a permutation and reversal of axes, no interpolation
+        volumes = [orientations.apply_orientation(v, ornt) for v in volumes]
+        label = None if label is None else np.ascontiguousarray(orientations.apply_orientation(label, ornt))
+        log.debug("case %s: %s voxel order %s reordered to RAS", case_id, ref[1].name, "".join(nib.aff2axcodes(ref_img.affine)))
+    images = np.stack(volumes)
+    zooms = np.asarray(ref_img.header.get_zooms()[:3], dtype=float)
+    spacing = np.empty(3)
+    spacing[ornt[:, 0].astype(int)] = zooms  # input axis i becomes case axis ornt[i, 0]
     return Case(
         case_id=case_id,
         images=images,
         modalities=modalities,
         label=label,
-        affine=ref_img.affine.copy(),
-        spacing=tuple(float(z) for z in ref_img.header.get_zooms()[:3]),
+        affine=ref_img.affine.copy() if identity else affine,
+        spacing=tuple(float(z) for z in spacing),
         brain_mask=brain_mask(images),
         task=task,
         label_values=label_values,
         header=ref_img.header.copy(),
         files={k: Path(v) for k, v in files.items()},
+        source_affine=ref_img.affine.copy(),
+        source_ornt=None if identity else ornt,
     )
 
 
@@ -470,7 +535,11 @@ def load_isles2015(
 
 
 def save_nifti(array: np.ndarray, reference: Case, path: str | Path, dtype: np.dtype | str | None = None) -> Path:
-    """Write ``array`` (X, Y, Z) atomically with the affine and header of ``reference``'s first modality."""
+    """Write ``array`` (X, Y, Z, on the case's RAS+ grid) atomically on the grid of ``reference``'s first modality file.
+
+    The array is put back into that file's voxel order (``Case.to_source``) and written with its affine and header,
+    so the output has the input's shape, affine and orientation (module docstring).
+    """
     array = np.asarray(array)
     if array.shape != reference.shape:
         raise ImageError(f"cannot save {path}: array shape {array.shape} differs from case {reference.case_id} shape {reference.shape}")
@@ -479,12 +548,30 @@ def save_nifti(array: np.ndarray, reference: Case, path: str | Path, dtype: np.d
         dtype = np.dtype(np.uint8)  # NIfTI has no boolean type
     header = reference.header.copy() if reference.header is not None else nib.Nifti1Header()
     header.set_data_dtype(dtype)
-    img = nib.Nifti1Image(array.astype(dtype, copy=False), reference.affine, header)
+    affine = reference.source_affine if reference.source_affine is not None else reference.affine
+    data = np.ascontiguousarray(reference.to_source(array.astype(dtype, copy=False)))
+    img = nib.Nifti1Image(data, affine, header)
     img.header.set_slope_inter(1.0, 0.0)
     path = Path(path)
     with atomic_path(path) as tmp:
         nib.save(img, str(tmp))
     return path
+
+
+def read_on_case_grid(path: str | Path, case: Case, what: str = "map") -> np.ndarray:
+    """A NIfTI written on ``case``'s input grid (e.g. by :func:`save_nifti`) as a float32 array on the case's RAS+ grid.
+
+    Raises :class:`ImageError` naming the file when it cannot be read or its shape is not the input files' shape.
+    """
+    path = Path(path)
+    try:
+        data = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+    except Exception as exc:  # noqa: BLE001 - any reader failure means the same thing to the user
+        raise ImageError(f"case {case.case_id}: cannot read {what} {path} ({type(exc).__name__}: {exc}); write it again") from exc
+    if data.shape != case.source_shape:
+        raise ImageError(f"case {case.case_id}: {what} {path} has shape {data.shape}, the case's files {case.source_shape}; "
+                         "it must be on the case's own grid")
+    return case.from_source(data)
 
 
 def case_table(cases: list[Case]):

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from . import provenance
 from .config import PAPER
 from .errors import ConfigError, InferenceError
+from .geometry import spacing_differs
 from .sampling import grid_centres
 
 if TYPE_CHECKING:
@@ -266,6 +267,115 @@ def predict_case(
     return probability
 
 
+WHOLE_VOLUME_MARGIN = (12, 12, 8)
+"""Context kept around the brain's bounding box by :func:`predict_whole_volume`: half a 24×24×16 patch, as far
+as the patches of :func:`predict_case` reach past the brain."""
+WHOLE_VOLUME_OVERLAP = (16, 16, 8)
+"""Default overlap of neighbouring tiles in :func:`predict_whole_volume` (voxels): two down-steps of context."""
+
+
+def _tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Tile corners along one axis: every ``tile − overlap`` voxels, the last one flush with the end."""
+    if tile >= length:
+        return [0]
+    starts = list(range(0, length - tile, tile - overlap))
+    return sorted({*starts, length - tile})
+
+
+def predict_whole_volume(
+    models: nn.Module | Sequence[nn.Module],
+    case: Case,
+    tile: Sequence[int] | None = None,
+    overlap: Sequence[int] = WHOLE_VOLUME_OVERLAP,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    amp: bool = True,
+    brain_only: bool = True,
+) -> np.ndarray:
+    """Lesion probability map of one prepared case from whole-volume forward passes (``--fast``).
+
+    Deviation from the paper: §3.5 (and :func:`predict_case`) averages overlapping 24×24×16 patches (step 4×4×1,
+    576 per voxel). SUNet is fully convolutional, so here the brain's bounding box (plus
+    :data:`WHOLE_VOLUME_MARGIN`, zero-padded up to a multiple of 8 on each axis) goes through each model once and
+    the models' softmax lesion probabilities are averaged. Every voxel then sees the context of the whole volume
+    instead of zero padding at patch borders, so the map differs somewhat from the patch map, and it is not
+    averaged over shifted patches (``benchmarks/fast_inference.py`` measures the agreement and the speed).
+
+    Parameters
+    ----------
+    models, case, device, amp, brain_only : as :func:`predict_case`.
+    tile : None = one pass over the whole box; else (X, Y, Z) tile size in voxels (multiples of 8) when the box
+        does not fit in memory: tiles overlap by ``overlap`` voxels and overlapping predictions are averaged with
+        equal weight (e.g. ``tile=(96, 96, 64)``).
+    progress : a progress bar over tiles.
+
+    Returns
+    -------
+    float32 (X, Y, Z) map, 0 outside the box (and outside the brain mask with ``brain_only``), as :func:`predict_case`.
+    """
+    models = _as_models(models)
+    images = np.asarray(case.images, dtype=np.float32)
+    mask = np.asarray(case.brain_mask, dtype=bool)
+    if images.ndim != 4 or mask.shape != images.shape[1:]:
+        raise InferenceError(
+            f"case {case.case_id}: images have shape {images.shape} and the brain mask {mask.shape}; "
+            "expected (C, X, Y, Z) images and an (X, Y, Z) mask"
+        )
+    if not mask.any():
+        raise InferenceError(
+            f"case {case.case_id}: the brain mask is empty, so there is nothing to predict; "
+            "check the images are not all zero (datasets.load_isles2015 builds the mask from them)"
+        )
+    inside = np.argwhere(mask)
+    lo = np.maximum(inside.min(0) - np.array(WHOLE_VOLUME_MARGIN), 0)
+    hi = np.minimum(inside.max(0) + 1 + np.array(WHOLE_VOLUME_MARGIN), images.shape[1:])
+    box = hi - lo
+    padded = tuple(int(-(-b // 8) * 8) for b in box)
+    if tile is None:
+        tile_shape, over = padded, (0, 0, 0)
+    else:
+        tile_shape = _triple(tile, "tile")
+        if any(t % 8 for t in tile_shape):
+            raise ConfigError(f"tile must be multiples of 8 on every axis (SUNet has 3 down-steps); got {tile_shape}")
+        over = tuple(int(o) for o in np.atleast_1d(overlap))
+        tile_shape = tuple(min(t, p) for t, p in zip(tile_shape, padded, strict=True))
+        if len(over) != 3 or any(o < 0 or o >= t for o, t in zip(over, tile_shape, strict=True)):
+            raise ConfigError(f"overlap {over} must be at least 0 and smaller than the tile {tile_shape} on every axis")
+    corners = [(x, y, z) for x in _tile_starts(padded[0], tile_shape[0], over[0])
+               for y in _tile_starts(padded[1], tile_shape[1], over[1])
+               for z in _tile_starts(padded[2], tile_shape[2], over[2])]
+    device = _resolve_device(models, device)
+    amp = amp and device.type == "cuda"
+    src = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    volume = torch.zeros((1, images.shape[0], *padded), dtype=torch.float32, device=device)
+    volume[(slice(None), slice(None), *(slice(0, int(b)) for b in box))] = torch.from_numpy(
+        np.ascontiguousarray(images[(slice(None), *src)])).to(device)
+    total = torch.zeros(padded, dtype=torch.float32, device=device)
+    count = torch.zeros(padded, dtype=torch.float32, device=device)
+    log.info("case %s: whole-volume box %s in %d tile(s) of %s on %s (%d model(s))", case.case_id, padded, len(corners),
+             tile_shape, device, len(models))
+    states = [m.training for m in models]
+    try:
+        for m in models:
+            m.to(device).eval()
+        with torch.inference_mode():
+            for corner in tqdm(corners, desc=f"case {case.case_id}", unit="tile", disable=not progress, leave=False):
+                region = tuple(slice(c, c + t) for c, t in zip(corner, tile_shape, strict=True))
+                x = volume[(slice(None), slice(None), *region)]
+                if device.type == "cuda":
+                    x = x.contiguous(memory_format=torch.channels_last_3d)
+                total[region] += _forward(models, x, tile_shape, case.case_id, case.modalities, amp)[0]
+                count[region] += 1.0
+    finally:
+        for m, state in zip(models, states, strict=True):
+            m.train(state)
+    probability = np.zeros(images.shape[1:], dtype=np.float32)
+    probability[src] = (total / count.clamp_min(1.0))[tuple(slice(0, int(b)) for b in box)].cpu().numpy()
+    if brain_only:
+        probability[~mask] = 0.0
+    return probability
+
+
 def smir_id(case: Case) -> str:
     """The ``<id>`` of a SMIR submission name: the numeric VSD id of the case's first modality file.
 
@@ -393,9 +503,9 @@ def _load_or_predict(path: Path, models, case: Case, meta: dict, cache_dir, mode
             provenance.check(f"probability map {provenance.display(path)}", stored, record,
                              "choose another outputs_dir, or pass fresh (strokelib run --fresh) to predict it again")
             probability = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
-            if probability.shape == case.shape:
-                return probability
-            log.warning("%s has shape %s, not the case's %s; predicting again", path, probability.shape, case.shape)
+            if probability.shape == case.source_shape:  # written by save_nifti in the input files' voxel order
+                return case.from_source(probability)
+            log.warning("%s has shape %s, not the case's %s; predicting again", path, probability.shape, case.source_shape)
     record_path.unlink(missing_ok=True)  # a map without its record is never reused
     prepared = prepare_for_model(case, meta, cache_dir)
     probability = predict_case(models, prepared, patch_shape=patch, **predict_kwargs)
@@ -474,7 +584,12 @@ def cv_folds(out_dir: str | Path, task: str, approach: str) -> dict[str, int]:
 
 
 def load_models(folder: str | Path, device=None) -> tuple[list[nn.Module], dict]:
-    """Every ``fold<k>.pt`` model in ``folder`` (a self-describing models folder), and the meta they share."""
+    """Every ``fold<k>.pt`` model in ``folder`` (a self-describing models folder), and the meta they share.
+
+    ``meta["spacing"]`` is the voxel size (mm, RAS axes) and ``meta["orientation"]`` the voxel order (``"RAS"``)
+    the models were trained at (:func:`training.training_spacing`); both are None for checkpoints written before
+    strokelib recorded them. Folds trained at different voxel sizes are refused.
+    """
     from .training import load_model
 
     folder = Path(folder)
@@ -483,9 +598,13 @@ def load_models(folder: str | Path, device=None) -> tuple[list[nn.Module], dict]
         raise InferenceError(f"no fold<k>.pt models in {folder}; point --models at outputs/<profile>/models/<task>/<approach>")
     loaded = [load_model(p, device) for p in paths]
     metas = [m for _, m in loaded]
-    for key in ("task", "modalities", "symmetric", "normalisation", "patch_shape"):
+    for key in ("task", "modalities", "symmetric", "normalisation", "patch_shape", "orientation"):
         if any(m.get(key) != metas[0].get(key) for m in metas):
             raise InferenceError(f"the fold models in {folder} disagree on {key}; retrain them with one setting")
+    spacings = [m.get("spacing") for m in metas]
+    if any((s is None) != (spacings[0] is None) or (s is not None and spacing_differs(s, spacings[0])) for s in spacings):
+        raise InferenceError(f"the fold models in {folder} were trained at different voxel sizes {spacings}; "
+                             "retrain them on cases of one voxel size")
     return [model for model, _ in loaded], {**metas[0], "model_files": [provenance.file_digest(p) for p in paths]}
 
 

@@ -112,9 +112,12 @@ def read_prediction(pred_dir: str | Path, case, threshold: float | None = None, 
         data = np.asarray(nib.load(str(found[0])).dataobj, dtype=np.float32)
     except Exception as exc:  # noqa: BLE001 - any reader failure is the same to the user
         raise EvaluationError(f"case {case.case_id}: cannot read {found[0]} ({exc}); write it again") from exc
-    if data.shape != tuple(case.shape):
-        raise EvaluationError(f"case {case.case_id}: {found[0]} has shape {data.shape}, the ground truth {case.shape}; "
+    source_shape = tuple(getattr(case, "source_shape", case.shape))
+    if data.shape != source_shape:
+        raise EvaluationError(f"case {case.case_id}: {found[0]} has shape {data.shape}, the ground truth {source_shape}; "
                               "predictions must be on the case's own grid")
+    if hasattr(case, "from_source"):
+        data = case.from_source(data)  # predictions are on the input files' grid; the case arrays are RAS+
     if not np.isfinite(data).all():
         raise EvaluationError(f"case {case.case_id}: {found[0]} holds NaN/Inf values; write the prediction again")
     binary = np.isin(data, (0.0, 1.0)).all()

@@ -373,8 +373,8 @@ def _read_cache(folder: Path, case, settings: RegistrationSettings) -> tuple[np.
         return None
     try:
         info = json.loads(info_file.read_text())
-        sym = np.stack([nib.load(str(folder / f"{SYM_PREFIX}{m}.nii.gz")).get_fdata(dtype=np.float32)
-                        for m in case.modalities])
+        sym = np.stack([case.from_source(nib.load(str(folder / f"{SYM_PREFIX}{m}.nii.gz")).get_fdata(dtype=np.float32))
+                        for m in case.modalities])  # save_nifti wrote them in the input files' voxel order
         transform = sitk.ReadTransform(str(folder / "transform.tfm"))
     except Exception as exc:  # noqa: BLE001 - a damaged entry is recomputed, not fatal
         log.warning("case %s: ignoring damaged cache entry %s (%s)", case.case_id, folder, exc)

@@ -564,6 +564,26 @@ def _existing_matches(path: Path, plan: dict, cfg: PaperConfig, fresh: bool = Fa
     return bool(state["finished"])
 
 
+def training_spacing(cases: Sequence, tol: float = 0.05) -> dict:
+    """What a model trained on ``cases`` assumes of its input grid: ``{"spacing": [mm] * 3, "orientation": "RAS"}``.
+
+    ``spacing`` is the per-axis median voxel size of the cases (RAS axes, :mod:`strokelib.datasets`); when the
+    cases disagree by more than ``tol`` (relative) a warning says so and ``spacings`` lists the distinct sizes, so
+    the mix stays visible in the checkpoint (patch training does not need one size; the median is what
+    :mod:`strokelib.geometry` resamples new cases to).
+    """
+    from .geometry import spacing_differs
+
+    spacings = np.array([[float(s) for s in c.spacing] for c in cases], dtype=float).reshape(-1, 3)
+    median = np.median(spacings, axis=0)
+    record = {"spacing": [round(float(s), 6) for s in median], "orientation": "RAS"}
+    if any(spacing_differs(s, median, tol) for s in spacings):
+        distinct = sorted({tuple(round(float(v), 4) for v in s) for s in spacings})
+        log.warning("training cases have different voxel sizes %s; recording the median %s mm", distinct, record["spacing"])
+        record["spacings"] = [list(s) for s in distinct]
+    return record
+
+
 def cross_validate(
     cases: Sequence,
     task: str,
@@ -667,7 +687,9 @@ def cross_validate(
                      len(plan["train_ids"]), len(plan["val_ids"]), plan["held_out"])
             history = train(model, train_set, val_set, cfg, device=device, checkpoint=path, seed=_derived_seed(seed, k),
                             num_workers=num_workers, progress=progress, loss=spec.loss, precision=precision,
-                            meta={**plan, "modalities": list(fit[0].modalities)}, compile_model=compile_model)
+                            meta={**plan, "modalities": list(fit[0].modalities),
+                                  **training_spacing([by_id[c] for c in plan["train_ids"] + plan["val_ids"]])},
+                            compile_model=compile_model)
         else:
             history = pd.DataFrame(load_checkpoint(path)["history"])
             log.info("%s %s fold %d already trained (%s)", task, approach, k, path)

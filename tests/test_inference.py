@@ -174,7 +174,10 @@ def test_export_smir_round_trips_with_the_source_header(tmp_path, rng):
     assert out.name == "SMIR.my_result_01.54512.nii" and out.exists()
     back = nib.load(str(out))
     assert back.get_data_dtype() == np.uint16
-    np.testing.assert_array_equal(np.asarray(back.dataobj), mask.astype(np.uint16))
+    # The fixture's affine is LAS (x runs right-to-left, as in ISLES files): the case arrays are RAS, so the mask
+    # is written back flipped along x, on the file's own voxel order.
+    assert nib.aff2axcodes(source.affine) == ("L", "A", "S") and case.orientation == "RAS"
+    np.testing.assert_array_equal(np.asarray(back.dataobj), np.flip(mask, 0).astype(np.uint16))
     np.testing.assert_allclose(back.affine, source.affine)
     np.testing.assert_allclose(back.header.get_zooms(), source.header.get_zooms())
     assert int(back.header["qform_code"]) == 1 and int(back.header["sform_code"]) == 1
@@ -234,3 +237,46 @@ def test_map_is_zero_outside_the_brain_by_default(rng):
                                      brain_only=False)
     assert (prob[~case.brain_mask] == 0).all() and (outside[~case.brain_mask] > 0).any()
     assert np.array_equal(prob[case.brain_mask], outside[case.brain_mask])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# whole-volume inference (--fast)
+# ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tile", [None, (16, 8, 8)])
+def test_whole_volume_equals_patches_for_a_per_voxel_model(rng, tile):
+    case = make_case(rng)  # 22×19×13: not a multiple of 8, so the box is padded
+    model = PerVoxel(3, seed=1)
+    whole = inference.predict_whole_volume(model, case, tile=tile, overlap=(8, 0, 0), progress=False)
+    patches = inference.predict_case(model, case, patch_shape=(8, 8, 4), step=(4, 4, 2), progress=False)
+    assert whole.shape == case.shape and whole.dtype == np.float32
+    assert np.all(whole[~case.brain_mask] == 0) and whole[case.brain_mask].min() > 0
+    np.testing.assert_allclose(whole, patches, atol=1e-6)
+
+
+def test_whole_volume_sunet_ensemble_is_the_mean_of_its_models(rng):
+    from strokelib.model import SUNet
+
+    case = make_case(rng)
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        models.append(SUNet(3, 2, 4, 0.2))
+    single = [inference.predict_whole_volume(m, case, progress=False) for m in models]
+    both = inference.predict_whole_volume(models, case, progress=False)
+    assert both.shape == case.shape and np.all(both[~case.brain_mask] == 0)
+    assert 0 <= both.min() and both.max() <= 1 and np.ptp(both[case.brain_mask]) > 0
+    np.testing.assert_allclose(both, (single[0] + single[1]) / 2, atol=1e-5)
+    assert all(m.training for m in models)  # the training flag is restored
+
+
+def test_whole_volume_checks_tile_and_mask(rng):
+    case = make_case(rng)
+    with pytest.raises(ConfigError, match="multiples of 8"):
+        inference.predict_whole_volume(PerVoxel(3, 0), case, tile=(12, 8, 8), progress=False)
+    with pytest.raises(ConfigError, match="overlap"):
+        inference.predict_whole_volume(PerVoxel(3, 0), case, tile=(8, 8, 8), overlap=(8, 0, 0), progress=False)
+    case.brain_mask = np.zeros(case.shape, bool)
+    with pytest.raises(InferenceError, match="brain mask is empty"):
+        inference.predict_whole_volume(PerVoxel(3, 0), case, progress=False)
