@@ -92,7 +92,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     files = _segment_files(args)
     table = segment(files if files is not None else args.input, args.models, args.task, args.out, split=args.split,
                     step=args.step, batch_size=args.batch_size, device=args.device, threshold=args.threshold,
-                    min_size=args.min_size, shard=args.shard, fresh=args.fresh)
+                    min_size=args.min_size, shard=args.shard, fresh=args.fresh, fast=args.fast)
     for row in table.itertuples():
         if row.status == "done":
             print(f"case {row.case}: lesion volume: {row.lesion_ml:.1f} mL ({int(row.voxels)} voxels; Th {row.Th}, "
@@ -200,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", default=None, metavar="K/N",
                    help="only every N-th case from the K-th (cases sorted by id; K in 0..N-1); the summary goes to "
                    "OUT/segmentation_summary.shard-K-of-N.csv")
+    p.add_argument("--fast", action="store_true",
+                   help="whole-volume inference: one forward pass per model instead of overlapping patches (a "
+                   "deviation from the paper's §3.5; about 16x faster than --step 8 8 4 on a CPU)")
     p.add_argument("--fresh", action="store_true",
                    help="recompute cases whose outputs in OUT were made by other models, settings or input files")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: cuda, then mps, then cpu)")

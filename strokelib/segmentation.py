@@ -181,20 +181,22 @@ def _check_out(out_dir: Path, inputs) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # one case
 # ---------------------------------------------------------------------------------------------------------
-def _record(case_id: str, files: Mapping[str, Path], modalities, meta: dict, step, post: dict) -> dict:
+def _record(case_id: str, files: Mapping[str, Path], modalities, meta: dict, step, post: dict, mode: str) -> dict:
     fingerprint = provenance.case_fingerprint(SimpleNamespace(files={m: files[m] for m in modalities}))
     return {"task": str(meta["task"]).upper(), "model_files": list(meta["model_files"]),
             "patch_shape": list(meta["patch_shape"]), "step": list(step), "threshold": float(post["threshold"]),
-            "min_size": int(post["min_size"]), "data": {case_id: fingerprint}}
+            "min_size": int(post["min_size"]), "data": {case_id: fingerprint}, "mode": mode}
 
 
 def _finished(case_out: Path) -> bool:
     return all((case_out / name).is_file() for name in (*OUTPUT_FILES, RECORD_FILE))
 
 
-def _segment_one(case_id, files, task, models, meta, step, post, batch_size, device, stage: Path) -> dict:
+def _segment_one(case_id, files, task, models, meta, step, post, batch_size, device, stage: Path,
+                 fast: bool = False) -> dict:
+    from . import geometry
     from .datasets import load_case, save_nifti, task_modalities
-    from .inference import predict_case, prepare_for_model
+    from .inference import predict_case, predict_whole_volume, prepare_for_model
     from .postprocessing import binarize
 
     check_headers({m: files[m] for m in task_modalities(task)}, case_id)
@@ -203,14 +205,28 @@ def _segment_one(case_id, files, task, models, meta, step, post, batch_size, dev
     warning = whole_head_warning(case)
     if warning:
         log.warning("case %s: %s", case_id, warning)
-    prepared = prepare_for_model(case, meta, cache_dir=None)
-    probability = predict_case(models, prepared, patch_shape=meta["patch_shape"], step=step, batch_size=batch_size,
-                               device=device, progress=False)
+    work = case  # the models' voxel size: resample there, predict, bring the map back to the input grid
+    trained = meta.get("spacing")
+    if trained and geometry.spacing_differs(case.spacing, trained):
+        log.warning("case %s: voxel size %s mm differs from the models' %s mm; resampling to it and back", case_id,
+                    geometry.format_spacing(case.spacing), geometry.format_spacing(trained))
+        work = geometry.resample_case(case, trained)
+    prepared = prepare_for_model(work, meta, cache_dir=None)
+    if fast:
+        probability = predict_whole_volume(models, prepared, device=device, progress=False)
+    else:
+        probability = predict_case(models, prepared, patch_shape=meta["patch_shape"], step=step,
+                                   batch_size=batch_size, device=device, progress=False)
+    if work is not case:
+        probability = geometry.probability_to_input(probability, work, case)
     mask = binarize(probability, post["threshold"], int(post["min_size"]))
     save_nifti(probability, case, stage / OUTPUT_FILES[0], dtype=np.float32)
     save_nifti(mask.astype(np.uint8), case, stage / OUTPUT_FILES[1], dtype=np.uint8)
     voxels = int(mask.sum())
-    return {"lesion_ml": round(voxels * case.voxel_volume_ml, 3), "voxels": voxels, "warning": warning}
+    resampled = (f"resampled {geometry.format_spacing(case.spacing)} -> {geometry.format_spacing(trained)} mm"
+                 if work is not case else "")
+    return {"lesion_ml": round(voxels * case.voxel_volume_ml, 3), "voxels": voxels,
+            "warning": "; ".join(w for w in (warning, resampled) if w)}
 
 
 def _publish(stage: Path, case_out: Path) -> None:
@@ -241,6 +257,7 @@ def segment(
     min_size: int | None = None,
     shard: str | Sequence[int] | None = None,
     fresh: bool = False,
+    fast: bool = False,
     keep_going: bool | None = None,
     case_id: str | None = None,
     progress: bool = True,
@@ -261,6 +278,9 @@ def segment(
         ``segmentation_summary.shard-K-of-N.csv``.
     fresh : recompute cases whose stored outputs were made by other models, settings or input files (they are
         otherwise skipped, with the reason in the row).
+    fast : whole-volume inference (:func:`strokelib.inference.predict_whole_volume`: one forward pass per model over
+        the padded volume) instead of the paper's overlapping patches at ``step``; a documented deviation from §3.5,
+        about 16x faster than 8x8x4 patches on a CPU (``benchmarks/fast_inference.py``).
     keep_going : record a failing case in the summary and go on (default for a folder of cases), or raise its
         error with nothing written (default for a single case).
     progress : show a progress bar over the cases.
@@ -319,7 +339,7 @@ def segment(
     if any(s > p for s, p in zip(step, patch, strict=True)):
         raise ConfigError(f"inference step {step} is larger than the patch {patch}: some voxels would never be "
                           "predicted; use a step no larger than the patch")
-    mode = "patches " + "x".join(map(str, step))
+    mode = "whole volume (fast)" if fast else "patches " + "x".join(map(str, step))
     summary_path = out_dir / summary_name(shard)
     rows: list[dict] = []
 
@@ -334,7 +354,7 @@ def segment(
         try:
             if isinstance(files, StrokelibError):
                 raise files
-            record = _record(cid, files, modalities, meta, step, post)
+            record = _record(cid, files, modalities, meta, step, post, mode)
         except StrokelibError as exc:
             if not keep_going:
                 raise
@@ -361,7 +381,7 @@ def segment(
         os.umask(umask)
         stage.chmod(0o777 & ~umask)  # mkdtemp makes 0700; give the case folder the usual permissions
         try:
-            result = _segment_one(cid, files, task, loaded, meta, step, post, batch_size, device, stage)
+            result = _segment_one(cid, files, task, loaded, meta, step, post, batch_size, device, stage, fast)
             result["seconds"] = round(time.perf_counter() - start, 2)
             provenance.write_record(stage / RECORD_FILE, {"provenance": record, "result": result})
             _publish(stage, case_out)

@@ -165,3 +165,30 @@ def test_whole_head_thresholds():
     big = np.zeros_like(inner)
     big[1:19, 1:19, 1:9] = True  # 65 % of the volume, no face touched
     assert "65%" in segmentation.whole_head_warning(SimpleNamespace(brain_mask=big))
+
+
+def test_fast_mode_is_recorded_and_agrees_with_patches(synth_root, models_dir, batch, tmp_path):
+    out, table = batch
+    fast = strokelib.segment(synth_root, models_dir, "SPES", tmp_path / "fast", split="testing", threshold=0.5,
+                             min_size=1, device="cpu", fast=True, progress=False)
+    assert set(fast["mode"]) == {"whole volume (fast)"} and set(fast["status"]) == {"done"}
+    patch_map = nib.load(str(out / "1" / "probability.nii.gz")).get_fdata()
+    fast_map = nib.load(str(tmp_path / "fast" / "1" / "probability.nii.gz")).get_fdata()
+    assert fast_map.shape == patch_map.shape and np.corrcoef(fast_map.ravel(), patch_map.ravel())[0, 1] > 0.8
+
+
+def test_a_case_at_another_voxel_size_is_resampled_and_written_on_its_own_grid(synth_root, models_dir, tmp_path):
+    from strokelib import geometry
+
+    files = datasets.find_isles2015(synth_root, "SPES", "testing")["1"]
+    case = datasets.load_case(files, "SPES", "1")
+    finer = geometry.resample_case(case, [s / 2 for s in case.spacing])
+    folder = tmp_path / "fine" / "1"
+    for m in case.modalities:
+        datasets.save_nifti(finer.channel(m), finer, folder / f"{m}.nii.gz", dtype=np.float32)
+    table = strokelib.segment(folder, models_dir, "SPES", tmp_path / "out", threshold=0.5, min_size=1,
+                              step=(8, 8, 4), device="cpu", progress=False)
+    assert table["status"].tolist() == ["done"] and "resampled" in table["warning"].iloc[0]
+    written = nib.load(str(tmp_path / "out" / "1" / "probability.nii.gz"))
+    source = nib.load(str(folder / "DWI.nii.gz"))
+    assert written.shape == source.shape and np.allclose(written.affine, source.affine)
