@@ -685,3 +685,32 @@ def score_heatmap(table, value: str = "score", output_file=None, title: str | No
     ax.set_title(title or f"{value} over the Th × S_min grid (§4.1)")
     fig.tight_layout()
     return _finish(fig, output_file)
+
+
+def inference_modes(case, patch_map: np.ndarray, fast_map: np.ndarray, threshold: float = 0.5,
+                    modality: str | None = None, plane: str = "axial", output_file=None):
+    """One case segmented two ways (§3.5): the paper's overlapping patches vs whole-volume inference (``--fast``),
+    and their difference, on the slice where the two masks (``map > threshold``) together are largest; the title
+    gives the mask agreement DSC."""
+    patch_map, fast_map = np.asarray(patch_map, np.float32), np.asarray(fast_map, np.float32)
+    a, b = patch_map > threshold, fast_map > threshold
+    agreement = 2.0 * np.count_nonzero(a & b) / max(np.count_nonzero(a) + np.count_nonzero(b), 1)
+    index = _largest_slice(a | b, plane)
+    name = modality or case.modalities[0]
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.4))
+    axes[0].imshow(_slice(case.channel(name), plane, index), cmap="gray")
+    axes[0].set_title(f"case {case.case_id}: {name}", fontsize=9)
+    for ax, volume, title in ((axes[1], patch_map, "overlapping patches"), (axes[2], fast_map, "whole volume (fast)")):
+        shown = ax.imshow(_slice(volume, plane, index), cmap="magma", vmin=0.0, vmax=1.0)
+        ax.set_title(f"{title}: lesion probability", fontsize=9)
+    fig.colorbar(shown, ax=axes[2], fraction=0.046, pad=0.02)
+    difference = _slice(fast_map - patch_map, plane, index)
+    limit = max(float(np.abs(difference).max()), 1e-3)
+    shown = axes[3].imshow(difference, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    axes[3].set_title("whole volume − patches", fontsize=9)
+    fig.colorbar(shown, ax=axes[3], fraction=0.046, pad=0.02)
+    for ax in axes:
+        ax.axis("off")
+    fig.suptitle(f"{plane} slice {index}; masks at Th {threshold:g} agree with DSC {agreement:.3f}", fontsize=10)
+    fig.tight_layout()
+    return _finish(fig, output_file)

@@ -4,6 +4,7 @@ figure is saved, closed and None is returned, and inside a notebook (inline back
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from strokelib import plotting
@@ -67,3 +68,20 @@ def test_every_output_file_function_follows_the_contract():
         body = inspect.getsource(getattr(plotting, name))
         assert "return _finish(fig, output_file)" in body, name
     assert source.count("save_figure(") == 1  # only _finish saves
+
+
+def test_inference_modes_figure_shows_the_agreement(tmp_path):
+    from types import SimpleNamespace
+
+    from strokelib import plotting
+
+    images = np.random.default_rng(0).random((1, 12, 10, 6)).astype(np.float32)
+    case = SimpleNamespace(case_id="7", modalities=("DWI",), channel=lambda m: images[0])
+    patch_map = np.zeros((12, 10, 6), np.float32)
+    patch_map[3:7, 3:7, 2:4] = 0.9
+    fast_map = patch_map.copy()
+    fast_map[7, 3:7, 2:4] = 0.9  # one extra row: DSC 64 / (32 + 40)
+    fig = plotting.inference_modes(case, patch_map, fast_map, 0.5)
+    assert "DSC 0.889" in fig._suptitle.get_text() and len(fig.axes) == 6  # 4 panels, 2 colour bars
+    assert plotting.inference_modes(case, patch_map, fast_map, 0.5, output_file=tmp_path / "m.png") is None
+    assert (tmp_path / "m.png").stat().st_size > 0
