@@ -111,6 +111,7 @@ def _run(profile, only, parameters, output_dir, kernel_name, root, progress) -> 
                 f"(executed copy: {target}):\n{exc.ename}: {exc.evalue}\n{_strip_ansi(''.join(exc.traceback))}"
             ) from None
         log.info("[%d/%d] %s done in %.1f s", number, len(paths), path.name, time.perf_counter() - start)
+        relative_paths(target, root)
         done.append(target)
     return done
 
@@ -152,6 +153,19 @@ def _quiet_kernel_manager() -> type:
 
         _QUIET_MANAGER.append(QuietKernelManager)
     return _QUIET_MANAGER[0]
+
+
+def relative_paths(executed: str | Path, root: str | Path) -> Path:
+    """Rewrite an executed notebook so that paths inside the repository read relative to it (``./outputs/...``):
+    logs and papermill's metadata name absolute paths, which say nothing on another machine."""
+    from .files import write_text
+
+    executed, root = Path(executed), str(Path(root).resolve())
+    text = executed.read_text()
+    cleaned = text.replace(root + "/", "./").replace(root, ".")
+    if cleaned != text:
+        write_text(executed, cleaned)
+    return executed
 
 
 def _strip_ansi(text: str) -> str:

@@ -88,3 +88,13 @@ def test_parameter_of_a_notebook_outside_the_run_is_refused_with_the_reason():
 def test_wrong_parameter_type_is_refused_before_running():
     with pytest.raises(ConfigError, match=r"inference_step must be three positive integers \[x, y, z\], got \[8, 8\]"):
         run_notebooks("smoke", only=["05"], parameters={"inference_step": [8, 8]})
+
+
+def test_executed_copies_name_repository_paths_relative_to_it(tmp_path):
+    from strokelib.notebooks import relative_paths
+
+    root = tmp_path / "repo"
+    executed = tmp_path / "nb.ipynb"
+    executed.write_text(f'{{"log": "reading {root}/outputs/demo/x.nii.gz", "cwd": "{root}", "other": "/elsewhere"}}')
+    relative_paths(executed, root)
+    assert executed.read_text() == '{"log": "reading ./outputs/demo/x.nii.gz", "cwd": ".", "other": "/elsewhere"}'
