@@ -9,8 +9,9 @@ import re
 import nibabel as nib
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
-from strokelib import datasets, synthetic
+from strokelib import datasets, synthetic, synthetic_pose
 from strokelib.errors import ConfigError, DataLayoutError
 
 N_TRAIN = {"SISS": 3, "SPES": 4}
@@ -78,6 +79,7 @@ def test_layout_names_and_ids(dataset):
         "n_test": 1,
         "seed": 3,
         "geometry": "small",
+        "phenomena": synthetic.DEFAULT_PHENOMENA[task].as_dict(),
         "version": synthetic.VERSION,
     }
     assert sorted(truth["cases"]["training"]) == [str(i) for i in range(1, N_TRAIN[task] + 1)]
@@ -194,7 +196,7 @@ def test_lesion_in_brain_one_hemisphere_and_volume(dataset):
 def test_siss_contrasts():
     case = case_with("SISS", want_confounder=True)
     m, lesion = case.maps, case.label.astype(bool)
-    healthy = m["brain"] & ~lesion & ~m["confounder"]
+    healthy = m["brain"] & ~lesion & ~m["confounder"] & ~m["mimic"]
     wm, gm, csf = (healthy & (m[k] > 0.9) for k in ("wm", "gm", "csf"))
     assert wm.sum() > 100 and gm.sum() > 100 and csf.sum() > 20
 
@@ -301,7 +303,7 @@ def test_bad_input_raises_clear_errors(tmp_path):
 
 def test_spot_field_matches_direct_evaluation(rng):
     vox_to_world = np.eye(4)
-    vox_to_world[:3, :3] = synthetic.Rotation.from_euler("xyz", [7, -4, 9], degrees=True).as_matrix() * 2.0
+    vox_to_world[:3, :3] = Rotation.from_euler("xyz", [7, -4, 9], degrees=True).as_matrix() * 2.0
     vox_to_world[:3, 3] = [-40, -50, -30]
     lo, hi = np.array([2, 3, 1]), np.array([40, 45, 30])
     centres, gains, widths = (
@@ -309,7 +311,7 @@ def test_spot_field_matches_direct_evaluation(rng):
         np.array([0.5, 0.0, 0.8]),
         np.array([6.0, 8.0, 9.0]),
     )
-    field = synthetic._spots(centres, gains, widths, vox_to_world, lo, hi)
+    field = synthetic_pose.spots(centres, gains, widths, vox_to_world, lo, hi)
     ijk = np.stack(np.meshgrid(*(np.arange(a, b) for a, b in zip(lo, hi, strict=True)), indexing="ij"), -1)
     world = ijk @ vox_to_world[:3, :3].T + vox_to_world[:3, 3]
     direct = sum(
@@ -318,3 +320,97 @@ def test_spot_field_matches_direct_evaluation(rng):
     )
     np.testing.assert_allclose(field, direct, atol=0.012)  # spots are cut at 3 sigma (exp(-4.5) ≈ 0.011)
     assert field.max() > 0.3
+
+
+# ---------------------------------------------------------------------------------------------------------
+# phenomena (what makes the paper's contributions matter on the synthetic data)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def case_with_mimics(task: str, geometry: str = "small") -> synthetic.SyntheticCase:
+    for index in range(1, 20):
+        case = synthetic.synthesize_case(task, synthetic.case_rng(task, 0, "training", index), geometry,
+                                         keep_maps=True)
+        if case.truth["mimic_pairs"]:
+            return case
+    raise AssertionError("no case with mimics in 19 draws")
+
+
+@pytest.mark.parametrize("task", ["SISS", "SPES"])
+def test_mimics_are_bilateral_mirror_images_outside_the_label(task):
+    case = case_with_mimics(task)
+    mimic, lesion = case.maps["mimic"], case.label.astype(bool)
+    assert mimic.sum() > 20 and not (mimic & lesion).any()
+    side = synthetic.signed_midplane_distance(case.truth, np.argwhere(mimic))
+    left, right = (side < 0).sum(), (side > 0).sum()
+    assert min(left, right) > 0.6 * max(left, right)  # both hemispheres, about equally
+    # beyond half a 2 mm training patch from the midline (so no patch sees both sides), give or take blurring
+    assert np.abs(side).min() > synthetic.DEFAULT_PHENOMENA[task].mimic_min_lateral_mm - 8
+    # mirror image: reflect every mimic voxel through the posed mid-sagittal plane; most land on a mimic voxel
+    plane = case.truth["midsagittal_plane"]
+    normal = np.asarray(plane["normal_voxel"])
+    points = np.argwhere(mimic).astype(float)
+    distance_vox = (points - np.asarray(plane["point_voxel"])) @ normal
+    mirrored = points - 2 * distance_vox[:, None] * normal
+    assert overlap(ndimage_dilate(mimic), mirrored) > 0.7
+
+
+def ndimage_dilate(mask: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    return ndimage.binary_dilation(mask, iterations=1)
+
+
+def test_siss_mimics_look_like_the_lesion_on_every_channel():
+    case = case_with_mimics("SISS")
+    m, lesion = case.maps, case.label.astype(bool)
+    healthy = m["brain"] & ~lesion & ~m["confounder"] & ~m["mimic"] & (m["wm"] > 0.8)
+    for name in ("Flair", "DWI", "T2"):
+        assert case.images[name][m["mimic"]].mean() > 1.2 * case.images[name][healthy].mean()
+    assert case.images["T1"][m["mimic"]].mean() < case.images["T1"][healthy].mean()
+
+
+def test_spes_mimics_are_perfusion_delays_without_a_core():
+    case = case_with_mimics("SPES", geometry="paper")
+    m = case.maps
+    healthy = m["brain"] & ~case.label.astype(bool) & (m["severity"] == 0) & ~m["mimic"] & ~m["confounder"]
+    assert case.images["Tmax"][m["mimic"]].mean() > 3 * case.images["Tmax"][healthy].mean()
+    assert case.images["CBF"][m["mimic"]].mean() < case.images["CBF"][healthy & (m["gm"] > 0.5)].mean()
+    dwi_ratio = case.images["DWI"][m["mimic"]].mean() / case.images["DWI"][healthy].mean()
+    assert 0.8 < dwi_ratio < 1.3  # no diffusion core
+
+
+def test_phenomena_are_parameters_and_key_the_dataset(tmp_path):
+    assert synthetic.phenomena_for("SISS", {"mimic_p": 0}).mimic_p == 0
+    with pytest.raises(ConfigError, match="unknown synthetic phenomena"):
+        synthetic.phenomena_for("SISS", {"mimics": 0})
+    with pytest.raises(ConfigError, match="probability"):
+        synthetic.phenomena_for("SISS", {"old_lesion_p": 2})
+    default = synthetic.dataset_name("SISS", 2)
+    assert synthetic.dataset_name("SISS", 2, phenomena={}) == default
+    off = synthetic.dataset_name("SISS", 2, phenomena={"mimic_p": 0, "old_lesion_p": 0})
+    assert off.startswith(default + "_ph") and off != default
+    none = {"mimic_p": 0.0, "old_lesion_p": 0.0}
+    truths = [synthetic.synthesize_case("SISS", synthetic.case_rng("SISS", 0, "training", i), "small",
+                                        phenomena=none).truth for i in range(1, 6)]
+    assert all(t["mimic_pairs"] == 0 and not t["confounder"] for t in truths)
+    assert all(t["phenomena"] in ([], ["small lesion"]) for t in truths)
+
+
+def test_phenomenon_masks_are_written_beside_the_dataset(dataset):
+    task, root = dataset
+    truth = synthetic.read_truth(root)["cases"]["training"]
+    for case in datasets.load_isles2015(root, task, progress=False):
+        masks = synthetic.phenomenon_masks(root, case)
+        assert set(masks) == {"old_lesion", "mimic"}
+        assert masks["old_lesion"].any() == truth[case.case_id]["confounder"]
+        assert masks["mimic"].any() == (truth[case.case_id]["mimic_volume_ml"] > 0)
+        assert not (masks["mimic"] & (case.label > 0)).any()
+    assert not datasets.list_unknown_files(root, task)  # the loader never sees them
+
+
+def test_siss_lesion_volumes_span_small_to_large():
+    volumes = [synthetic.synthesize_case("SISS", synthetic.case_rng("SISS", 0, "training", i), "small").truth[
+        "lesion_volume_ml"] for i in range(1, 29)]
+    assert min(volumes) < 5 and max(volumes) > 50  # log-uniform from 1 to 300 mL: many small, a few large
+    assert np.median(volumes) < 40
