@@ -49,3 +49,23 @@ def leaderboard(task: str) -> pd.DataFrame:
     """Paper Table 2 (SISS) or Table 3 (SPES): the top five entries of the ISLES 2015 online testing leaderboard."""
     rows = _LEADERBOARD[str(task).upper()]
     return pd.DataFrame(rows, columns=["rank", "user", "DSC", "PPV", "sensitivity", "HD (mm)"])
+
+
+SIGNIFICANT = {
+    # (task, approach): (metrics the paper found significantly better than the Baseline's, the p bound it states)
+    ("SISS", "balanced"): (("hd",), 0.01),  # §4.1.1: "significantly improves the Hausdorff distance (p < 0.01)"
+    ("SISS", "proposed"): (("dsc", "ppv", "hd"), 0.02),  # §4.1.1: "significantly better DSC, PPV and HD (p < 0.02)"
+    ("SPES", "balanced"): (("sensitivity",), 0.01),  # §4.1.2: "significantly improves the sensitivity (p < 0.01)"
+    ("SPES", "proposed"): (("dsc", "sensitivity"), 0.01),  # §4.1.2: "significantly better DSC and sensitivity"
+}
+"""The paper's Wilcoxon findings against the Baseline (§4.1.1 SISS, §4.1.2 SPES), metric names as in
+:data:`strokelib.metrics.METRICS`."""
+
+
+def table1_means(task: str) -> pd.DataFrame:
+    """Paper Table 1 as numbers: one row per approach, the mean of each metric (``dsc``, ``ppv``, ``sensitivity``,
+    ``hd``) and ``threshold``/``min_size``."""
+    table = table1(task).set_index("approach")
+    means = {name: table[column].str.split("±").str[0].astype(float)
+             for name, column in (("dsc", "DSC"), ("ppv", "PPV"), ("sensitivity", "sensitivity"), ("hd", "HD (voxels)"))}
+    return pd.DataFrame(means).assign(threshold=table["Th"], min_size=table["S_min"])

@@ -1,0 +1,170 @@
+"""What a run shows beside what the paper found (§4.1, Table 1): the approaches' order, the Wilcoxon tests, and the
+failure cases — written as sentences computed from the run, never typed in.
+
+The paper's Table 1 claims an order (Baseline < Balanced < Proposed in DSC, the reverse in HD), a set of significant
+differences against the Baseline (:data:`strokelib.paper_results.SIGNIFICANT`), a larger S_min for the Proposed
+approach on SISS, and two failure modes: under-segmented heterogeneous lesions and false positives on old lesions
+(§4.1.1, case 13). :func:`phenomenon_hits` measures how much of each synthetic look-alike (old lesions, symmetric
+mimics) an approach labelled as lesion; :func:`compare_with_paper` says, metric by metric, whether the paper's
+finding appears in this run, and says so plainly when it does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .metrics import METRICS, PAPER_PROTOCOL, wilcoxon_pvalues
+from .paper_results import SIGNIFICANT, table1_means
+
+FALSE_POSITIVE_FRACTION = 0.1
+"""A look-alike counts as a false-positive lesion when at least this share of its voxels is in the mask."""
+NAMES = {"dsc": "DSC", "ppv": "PPV", "sensitivity": "sensitivity", "hd": "HD"}
+LOWER_IS_BETTER = {"hd"}
+ORDER = ("baseline", "balanced", "proposed")
+
+
+def phenomenon_hits(masks: Mapping[str, Mapping[str, np.ndarray]],
+                    phenomena: Mapping[str, Mapping[str, np.ndarray]]) -> pd.DataFrame:
+    """How much of each look-alike every approach labelled as lesion.
+
+    Parameters
+    ----------
+    masks : {approach: {case id: binary mask}} after post-processing.
+    phenomena : {case id: {phenomenon: bool mask}} (e.g. :func:`strokelib.synthetic.phenomenon_masks`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per approach, case and phenomenon present in the case: ``voxels``, ``flagged`` (share of its voxels
+        in the mask) and ``false_positive`` (flagged ≥ :data:`FALSE_POSITIVE_FRACTION`).
+    """
+    rows = []
+    for approach, by_case in masks.items():
+        for case_id, mask in by_case.items():
+            for name, where in phenomena.get(case_id, {}).items():
+                n = int(np.count_nonzero(where))
+                if n:
+                    flagged = float(np.count_nonzero(np.asarray(mask)[where] > 0)) / n
+                    rows.append({"approach": approach, "case": case_id, "phenomenon": name, "voxels": n,
+                                 "flagged": flagged, "false_positive": flagged >= FALSE_POSITIVE_FRACTION})
+    return pd.DataFrame(rows, columns=["approach", "case", "phenomenon", "voxels", "flagged", "false_positive"])
+
+
+def phenomenon_summary(hits: pd.DataFrame) -> pd.DataFrame:
+    """Per phenomenon and approach: cases carrying it, cases with a false-positive lesion on it, mean share flagged."""
+    if hits.empty:
+        return pd.DataFrame(columns=["cases", "false_positive_cases", "flagged_mean"])
+    return hits.groupby(["phenomenon", "approach"], sort=False).agg(
+        cases=("case", "nunique"), false_positive_cases=("false_positive", "sum"), flagged_mean=("flagged", "mean"))
+
+
+def _paper_rows(per_case: pd.DataFrame) -> pd.DataFrame:
+    return per_case[per_case["protocol"] == PAPER_PROTOCOL] if "protocol" in per_case else per_case
+
+
+def _ordered(approaches: Sequence[str]) -> list[str]:
+    return [a for a in ORDER if a in approaches] + [a for a in approaches if a not in ORDER]
+
+
+def _order_sentence(metric: str, ours: pd.Series, paper: pd.Series) -> str:
+    """"DSC: Baseline 0.61, Balanced 0.64, Proposed 0.70 — the paper's order (...)" or "— not the paper's order"."""
+    better = (lambda a, b: a < b) if metric in LOWER_IS_BETTER else (lambda a, b: a > b)
+    approaches = [a for a in _ordered(list(ours.index)) if a in paper.index]
+    listed = ", ".join(f"{a.capitalize()} {ours[a]:.{1 if metric == 'hd' else 2}f}" for a in approaches)
+    paper_listed = ", ".join(f"{paper[a]:g}" for a in approaches)
+    pairs = list(zip(approaches, approaches[1:], strict=False))
+    kept = [better(ours[b], ours[a]) == better(paper[b], paper[a]) for a, b in pairs]
+    unit = " (voxels)" if metric == "hd" else ""
+    if all(kept):
+        verdict = "the paper's order"
+    elif not any(kept):
+        verdict = "the reverse of the paper's order"
+    else:
+        broken = [f"{b.capitalize()} vs {a.capitalize()}" for (a, b), ok in zip(pairs, kept, strict=True) if not ok]
+        verdict = "not the paper's order (" + ", ".join(broken) + " goes the other way)"
+    return f"{NAMES[metric]}{unit}: {listed} — {verdict}; the paper had {paper_listed}."
+
+
+def _significance_sentence(task: str, approach: str, frame: pd.DataFrame, pvalues: pd.DataFrame, alpha: float) -> str | None:
+    claim = SIGNIFICANT.get((task, approach))
+    if claim is None or approach not in set(frame["approach"]):
+        return None
+    metrics, bound = claim
+    means = frame.groupby("approach")[list(METRICS)].mean()
+    parts = []
+    for metric in metrics:
+        p = pvalues.set_index("approach").loc[approach, f"p_{metric}"]
+        diff = means.loc[approach, metric] - means.loc["baseline", metric]
+        improved = diff < 0 if metric in LOWER_IS_BETTER else diff > 0
+        if pd.isna(p):
+            parts.append(f"{NAMES[metric]} not testable")
+        elif p < alpha:
+            parts.append(f"{NAMES[metric]} p = {p:.3g} ({'better' if improved else 'worse'})")
+        else:
+            parts.append(f"{NAMES[metric]} p = {p:.3g} (not significant at {alpha:g})")
+    found = ", ".join(NAMES[m] for m in metrics)
+    return (f"The paper found {approach.capitalize()} significantly better than the Baseline in {found} "
+            f"(p < {bound:g}); here: {'; '.join(parts)}.")
+
+
+def _phenomenon_sentences(summary: pd.DataFrame) -> list[str]:
+    what = {"mimic": "Symmetric mimics", "old_lesion": "Old lesions"}
+    out = []
+    for name in summary.index.get_level_values(0).unique():
+        rows = summary.loc[name]
+        listed = "; ".join(f"{a.capitalize()} {rows.loc[a, 'flagged_mean']:.0%} of their voxels, a false positive "
+                           f"in {int(rows.loc[a, 'false_positive_cases'])} of {int(rows.loc[a, 'cases'])} cases"
+                           for a in _ordered(list(rows.index)))
+        sentence = f"{what.get(name, name)} labelled as lesion: {listed}."
+        if name == "mimic" and {"balanced", "proposed"} <= set(rows.index):
+            drop = rows.loc["balanced", "flagged_mean"] - rows.loc["proposed", "flagged_mean"]
+            sentence += (" The symmetric modalities (§3.1) removed most of them." if drop > 0.5 * rows.loc["balanced", "flagged_mean"] > 0
+                         else " The symmetric modalities (§3.1) did not remove them here.")
+        if name == "old_lesion":
+            any_fp = rows["false_positive_cases"].sum() > 0
+            sentence += (" The paper's §4.1.1 failure (false positives on old lesions, case 13) appears here."
+                         if any_fp else " The paper's §4.1.1 failure (false positives on old lesions) does not appear here.")
+        out.append(sentence)
+    return out
+
+
+def compare_with_paper(task: str, per_case: pd.DataFrame, hits: pd.DataFrame | None = None,
+                       case_notes: Mapping[str, str] | None = None, alpha: float = 0.05) -> list[str]:
+    """Sentences on what this run shows beside the paper's Table 1 (§4.1), each computed from ``per_case``.
+
+    Parameters
+    ----------
+    task : "SISS" or "SPES".
+    per_case : :func:`strokelib.metrics.protocol_rows` rows with an ``approach`` column (the paper's protocol rows
+        are used).
+    hits : optional :func:`phenomenon_hits` output for the failure-case sentences.
+    case_notes : optional {case id: description}, e.g. the phenomena a synthetic case carries.
+    alpha : significance level for "significant here".
+    """
+    task = str(task).upper()
+    frame = _paper_rows(per_case)
+    approaches = _ordered(list(frame["approach"].unique()))
+    if len(approaches) < 2 or "baseline" not in approaches:
+        return [f"Only {', '.join(approaches)} ran: the paper's comparison needs the Baseline and at least one "
+                "other approach (train_approaches), so nothing here can confirm or contradict it."]
+    paper = table1_means(task)
+    means = frame.groupby("approach")[list(METRICS)].mean()
+    n = frame["case"].nunique()
+    out = [f"On {n} cross-validated cases, with Th and S_min chosen as the paper did:"]
+    out += [_order_sentence(metric, means[metric], paper[metric]) for metric in ("dsc", "hd")]
+    pvalues = wilcoxon_pvalues(frame)
+    out += [s for a in approaches if (s := _significance_sentence(task, a, frame, pvalues, alpha))]
+    cells = frame.groupby("approach")[["threshold", "min_size"]].first()
+    ours = ", ".join(f"{a.capitalize()} Th {cells.loc[a, 'threshold']:g}, S_min {int(cells.loc[a, 'min_size'])}" for a in approaches)
+    theirs = ", ".join(f"{paper.loc[a, 'threshold']:g}/{int(paper.loc[a, 'min_size'])}" for a in approaches if a in paper.index)
+    out.append(f"Post-processing chosen: {ours} (the paper: {theirs}).")
+    if hits is not None and not hits.empty:
+        out += _phenomenon_sentences(phenomenon_summary(hits))
+    last = approaches[-1]
+    worst = frame[frame["approach"] == last].sort_values(["dsc", "case"]).iloc[0]
+    note = f" ({case_notes[str(worst['case'])]})" if case_notes and case_notes.get(str(worst["case"])) else ""
+    out.append(f"The worst {last.capitalize()} case is case {worst['case']}{note}, DSC {worst['dsc']:.2f}.")
+    return out

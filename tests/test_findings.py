@@ -1,0 +1,81 @@
+"""Sentences comparing a run with the paper are computed from the run: they change when the numbers change."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from strokelib import findings
+from strokelib.metrics import NESTED_PROTOCOL, PAPER_PROTOCOL
+
+
+def per_case(dsc_shift: dict[str, float], hd_shift: dict[str, float], n: int = 12, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    base_dsc = rng.uniform(0.4, 0.7, n)
+    base_hd = rng.uniform(20, 50, n)
+    rows = []
+    for approach in ("baseline", "balanced", "proposed"):
+        noise = rng.normal(0, 0.01, n)
+        for i in range(n):
+            rows.append({"approach": approach, "case": str(i + 1), "threshold": 0.5, "min_size": 10,
+                         "dsc": base_dsc[i] + dsc_shift[approach] + noise[i], "ppv": base_dsc[i],
+                         "sensitivity": base_dsc[i], "hd": base_hd[i] + hd_shift[approach], "protocol": PAPER_PROTOCOL})
+    frame = pd.DataFrame(rows)
+    nested = frame.assign(protocol=NESTED_PROTOCOL, dsc=0.0)  # must be ignored
+    return pd.concat([frame, nested], ignore_index=True)
+
+
+def test_the_papers_order_is_recognised_and_so_is_its_reverse():
+    good = findings.compare_with_paper("SISS", per_case({"baseline": 0, "balanced": 0.05, "proposed": 0.1},
+                                                        {"baseline": 0, "balanced": -5, "proposed": -10}))
+    assert good[0].startswith("On 12 cross-validated cases")
+    assert "— the paper's order" in good[1] and good[1].startswith("DSC: Baseline")
+    assert "— the paper's order" in good[2] and good[2].startswith("HD (voxels)")
+    assert "the paper had 0.64, 0.67, 0.71" in good[1]
+    bad = findings.compare_with_paper("SISS", per_case({"baseline": 0.1, "balanced": 0.05, "proposed": 0},
+                                                       {"baseline": 0, "balanced": -5, "proposed": -10}))
+    assert "the reverse of the paper's order" in bad[1]
+    mixed = findings.compare_with_paper("SISS", per_case({"baseline": 0, "balanced": 0.1, "proposed": 0.05},
+                                                         {"baseline": 0, "balanced": 0, "proposed": 0}))
+    assert "not the paper's order (Proposed vs Balanced goes the other way)" in mixed[1]
+
+
+def test_significance_is_reported_per_claim():
+    lines = findings.compare_with_paper("SISS", per_case({"baseline": 0, "balanced": 0.0, "proposed": 0.1},
+                                                         {"baseline": 0, "balanced": 0, "proposed": 5}))
+    proposed = next(s for s in lines if s.startswith("The paper found Proposed"))
+    assert "in DSC, PPV, HD (p < 0.02)" in proposed
+    assert "DSC p = " in proposed and "(better)" in proposed
+    assert "HD p = " in proposed and "(worse)" in proposed  # 5 voxels more in every case
+    assert "PPV not testable" in proposed  # identical PPV in every case
+    assert any(s.startswith("Post-processing chosen: Baseline Th 0.5, S_min 10") for s in lines)
+
+
+def test_only_one_approach_says_nothing_can_be_compared():
+    frame = per_case({"baseline": 0, "balanced": 0, "proposed": 0}, {"baseline": 0, "balanced": 0, "proposed": 0})
+    lines = findings.compare_with_paper("SPES", frame[frame["approach"] == "proposed"])
+    assert len(lines) == 1 and "needs the Baseline" in lines[0]
+
+
+def test_phenomenon_hits_and_their_sentences():
+    mimic = np.zeros((10, 10, 10), bool)
+    mimic[2:4, 2:4, 2:4] = True
+    old = np.zeros_like(mimic)
+    old[6:8, 6:8, 6:8] = True
+    phenomena = {"1": {"mimic": mimic, "old_lesion": old}, "2": {"mimic": mimic, "old_lesion": np.zeros_like(old)}}
+    all_of_it = (mimic | old).astype(np.uint8)
+    masks = {"balanced": {"1": all_of_it, "2": all_of_it}, "proposed": {"1": old.astype(np.uint8), "2": np.zeros_like(all_of_it)}}
+    hits = findings.phenomenon_hits(masks, phenomena)
+    assert len(hits) == 6  # the empty old lesion of case 2 is not a phenomenon of that case
+    summary = findings.phenomenon_summary(hits)
+    assert summary.loc[("mimic", "balanced"), "false_positive_cases"] == 2
+    assert summary.loc[("mimic", "proposed"), "flagged_mean"] == 0
+    lines = findings.compare_with_paper("SISS", per_case({"baseline": 0, "balanced": 0.05, "proposed": 0.1},
+                                                         {"baseline": 0, "balanced": -5, "proposed": -10}),
+                                        hits, case_notes={str(i): "small lesion" for i in range(1, 13)})
+    mimic_line = next(s for s in lines if s.startswith("Symmetric mimics"))
+    assert "Balanced 100% of their voxels, a false positive in 2 of 2 cases" in mimic_line
+    assert "removed most of them" in mimic_line
+    old_line = next(s for s in lines if s.startswith("Old lesions"))
+    assert "appears here" in old_line
+    assert "(small lesion), DSC" in lines[-1]
