@@ -102,7 +102,7 @@ def find_cases(inputs: str | os.PathLike, task: str, split: str | None = None) -
     case folders (each subfolder holding images is a case, named by its folder). A root holding both a training and
     a testing split needs ``split``.
     """
-    from .datasets import SPLITS, _case_id, _case_number, has_split, resolve_split_folder
+    from .layout import SPLITS, _case_id, _case_number, has_split, resolve_split_folder
 
     root = Path(inputs)
     if not root.is_dir():
@@ -292,7 +292,7 @@ def segment(
     """
     from .datasets import case_files, task_modalities
     from .files import write_csv
-    from .inference import load_models, load_postprocessing
+    from .modelfiles import load_models, load_postprocessing
 
     task = str(task).upper()
     modalities = task_modalities(task)
