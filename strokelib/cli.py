@@ -110,20 +110,13 @@ def _cmd_segment(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from .datasets import load_isles2015
     from .files import write_csv
-    from .metrics import evaluate, summary_table
-    from .postprocessing import read_prediction
+    from .metrics import evaluate_predictions
+    from .tables import summary_table
 
     cases = load_isles2015(args.gt_root, args.task, "training", penumbra_label=args.penumbra_label)
-    rows = []
-    for case in cases:
-        pred = read_prediction(args.pred_dir, case, args.threshold, args.min_size)
-        row = evaluate(pred, case.label.astype(bool), spacing=case.spacing if args.mm else None)
-        rows.append({"case": case.case_id, **row})
-    per_case = pd.DataFrame(rows)
+    per_case = evaluate_predictions(cases, args.pred_dir, args.threshold, args.min_size, mm=args.mm)
     out = args.out or args.pred_dir / f"evaluation_{args.task}.csv"
     write_csv(per_case, out, index=False)
     summary = summary_table(per_case, hd_unit="mm" if args.mm else "voxels")
