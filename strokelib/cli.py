@@ -1,4 +1,5 @@
-"""The ``strokelib`` command line: ``synth``, ``run`` (notebooks), ``train``, ``segment``, ``evaluate``, ``check-data``.
+"""The ``strokelib`` command line over paper §2–§4: ``synth``, ``run`` (notebooks), ``train``, ``segment``, ``evaluate``,
+``check-data``. It only parses arguments, calls library functions and prints.
 
 Every command prints a clear message and exits non-zero on bad input; library errors are
 :class:`strokelib.errors.StrokelibError` and never reach the user as a traceback.

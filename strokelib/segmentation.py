@@ -1,4 +1,5 @@
-"""Segment new cases with a trained models folder: one case, a folder of cases, or an ISLES 2015 dataset root.
+"""Segment new cases with a trained models folder (the whole of paper §3: symmetric modalities, prediction and
+post-processing): one case, a folder of cases, or an ISLES 2015 dataset root.
 
 :func:`segment` is what ``strokelib segment`` runs (and what a notebook can call). For every case it writes::
 

@@ -1,4 +1,4 @@
-"""Every figure of the notebooks (paper Figures 1–5 and the notebooks' own), one module per notebook.
+"""Every figure of the notebooks (paper §2–§4, Figures 1–5 and the notebooks' own), one module per notebook.
 
 Each function draws one figure. Without ``output_file`` it returns the matplotlib Figure; given ``output_file=`` it
 saves the figure atomically, closes it and returns None (nilearn's convention), so a loop that writes many figures

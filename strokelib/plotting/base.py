@@ -1,4 +1,4 @@
-"""What every figure shares: save, show and close (``output_file=``), display slices, robust grey levels."""
+"""What every figure of paper §2–§4 shares: save, show and close (``output_file=``), display slices, grey levels."""
 
 from __future__ import annotations
 
