@@ -128,3 +128,18 @@ def test_the_steps_named_in_the_layering_issue_import_only_downwards():
     assert "training" not in graph["inference"]  # model files come from modelfiles
     assert "inference" not in graph["postprocessing"]  # SMIR naming comes from files
     assert not {"notebooks", "cli"} & graph["training"]  # settings come from settings
+
+
+def test_the_package_map_lists_every_module_in_an_order_the_imports_follow():
+    """docs/design.md's package map is in data-flow order: a module imports only modules listed above it."""
+    import re
+
+    design = PACKAGE.parent / "docs" / "design.md"
+    rows = [r.rstrip("/") for r in re.findall(r"^\| `([\w/]+?)(?:\.py)?` \|", design.read_text(), re.M)]
+    position = {name: i for i, name in enumerate(rows)}
+    graph = {k: v - {"__init__"} for k, v in _graph().items() if k != "__init__"}
+    top = {name: name.split(".")[0] for name in graph}
+    assert sorted(set(top.values()) - set(position)) == [], "modules missing from the package map"
+    upward = [f"{name} -> {dep}" for name, deps in graph.items() for dep in deps
+              if top[dep] != top[name] and position[top[dep]] >= position[top[name]]]
+    assert not upward, f"imports of modules listed below the importer in docs/design.md: {upward}"
