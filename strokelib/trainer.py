@@ -328,6 +328,18 @@ def _epoch(run: _Run, train_set, val_set, val_loader: DataLoader, epoch: int, cf
     return row
 
 
+def _end_epoch(run: _Run, checkpoint: str | Path | None, history: list[dict], best_state: dict | None, finished: bool,
+               cfg: PaperConfig, meta: dict) -> None:
+    """Log the epoch just trained (the last row of ``history``) and write its checkpoint."""
+    row = history[-1]
+    epoch, best_epoch = row["epoch"], row["best_epoch"]
+    log.info("epoch %d: train loss %.4f, val loss %.4f, val L1+ER %.4f (best epoch %d), %.1f patches/s",
+             epoch, row["train_loss"], row["val_loss"], row["val_l1_er"], best_epoch, row["patches_per_s"])
+    if checkpoint is not None:
+        save_checkpoint(checkpoint_state(epoch, best_epoch, finished, best_state, history, cfg, meta, run.model,
+                                         run.optimizer, run.scaler), checkpoint)
+
+
 def _check_inputs(cfg: PaperConfig, train_set, val_set) -> None:
     if cfg.max_epochs < 1 or cfg.batch_size < 1:
         raise ConfigError(f"max_epochs and batch_size must be ≥ 1; got {cfg.max_epochs} and {cfg.batch_size}")
@@ -386,11 +398,7 @@ def train(
         if best_epoch == epoch:
             best_state = cpu_state(model)
         row["best_epoch"] = best_epoch
-        log.info("epoch %d: train loss %.4f, val loss %.4f, val L1+ER %.4f (best epoch %d), %.1f patches/s",
-                 epoch, row["train_loss"], row["val_loss"], row["val_l1_er"], best_epoch, row["patches_per_s"])
-        if checkpoint is not None:
-            save_checkpoint(checkpoint_state(epoch, best_epoch, stop or epoch == cfg.max_epochs - 1, best_state, history,
-                                             cfg, meta, model, optimizer, run.scaler), checkpoint)
+        _end_epoch(run, checkpoint, history, best_state, stop or epoch == cfg.max_epochs - 1, cfg, meta)
         if callback is not None:
             callback(epoch, row)
         if stop:

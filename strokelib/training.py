@@ -248,6 +248,23 @@ def _train_fold(plan: dict, path: Path, prepared: dict, by_id: dict, spec: Appro
                  **train_kwargs)
 
 
+def _fold_history(plan: dict, path: Path, train_it: bool, prepared: dict, by_id: dict, spec: Approach,
+                  cfg: PaperConfig, seed: int, val_patches_per_case: int | None, resample_each_epoch: bool,
+                  progress: bool, **train_kwargs) -> pd.DataFrame:
+    """Fold ``plan["fold"]``'s epoch history: trained now (``train_it``) or read from its finished checkpoint; also
+    written beside the checkpoint as ``fold<k>_history.csv``."""
+    k = plan["fold"]
+    if train_it:
+        history = _train_fold(plan, path, prepared, by_id, spec, cfg, seed, val_patches_per_case, resample_each_epoch,
+                              progress, **train_kwargs)
+    else:
+        history = pd.DataFrame(load_checkpoint(path)["history"])
+        log.info("%s %s fold %d already trained (%s)", plan["task"], plan["approach"], k, path)
+    history.insert(0, "fold", k)
+    write_csv(history, path.with_name(f"fold{k}_history.csv"), index=False)
+    return history
+
+
 def cross_validate(
     cases: Sequence,
     task: str,
@@ -304,19 +321,12 @@ def cross_validate(
     prepared = _prepare(by_id, {c for k in todo for c in plans[k]["train_ids"] + plans[k]["val_ids"]}, spec, progress,
                         normalisation=normalisation, transform=transform, cache_dir=cache_dir,
                         reference=reference or None)
-    histories = []
-    for k in folds:
-        path = checkpoint_path(out_dir, task, approach, k)
-        if k in todo:
-            history = _train_fold(plans[k], path, prepared, by_id, spec, cfg, seed, val_patches_per_case,
-                                  resample_each_epoch, progress, device=device, num_workers=num_workers,
-                                  precision=precision, compile_model=compile_model)
-        else:
-            history = pd.DataFrame(load_checkpoint(path)["history"])
-            log.info("%s %s fold %d already trained (%s)", task, approach, k, path)
-        history.insert(0, "fold", k)
-        write_csv(history, path.with_name(f"fold{k}_history.csv"), index=False)
-        histories.append(history)
+    histories = [
+        _fold_history(plans[k], checkpoint_path(out_dir, task, approach, k), k in todo, prepared, by_id, spec, cfg, seed,
+                      val_patches_per_case, resample_each_epoch, progress, device=device, num_workers=num_workers,
+                      precision=precision, compile_model=compile_model)
+        for k in folds
+    ]
     result = pd.concat(histories, ignore_index=True)
     result.insert(0, "approach", approach)
     result.insert(0, "task", task)
