@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from strokelib import datasets, notebooks, preprocessing, synthetic
+from strokelib import datasets, midsagittal, notebooks, symmetry, synthetic
 
 GOAL_S = {"SISS": 20.0, "SPES": 5.0}
 
@@ -30,19 +30,19 @@ def measure(task: str, n_cases: int, transform: str, seed: int) -> dict:
     root = synthetic.ensure_synthetic(task, n_train=n_cases, n_test=0, seed=seed, geometry="paper",
                                       base_dir=notebooks.project_root() / "data" / "synthetic" / "benchmarks",
                                       progress=False)
-    truths = preprocessing.planes_from_truth(synthetic.read_truth(root))
+    truths = midsagittal.planes_from_truth(synthetic.read_truth(root))
     cases = datasets.load_isles2015(root, task, progress=False)
     seconds, registration_s, angles, distances, tables = [], [], [], [], []
     for case in cases:
         start = time.perf_counter()
-        sym_case, registration = preprocessing.symmetric_modalities(case, transform=transform)
+        sym_case, registration = symmetry.symmetric_modalities(case, transform=transform)
         seconds.append(time.perf_counter() - start)
         registration_s.append(registration.seconds)
-        angle, distance = preprocessing.plane_error(*preprocessing.mid_sagittal_plane(registration, case),
+        angle, distance = midsagittal.plane_error(*midsagittal.mid_sagittal_plane(registration, case),
                                                     *truths[case.case_id])
         angles.append(angle)
         distances.append(distance)
-        tables.append(preprocessing.symmetry_ncc(case, sym_case))
+        tables.append(midsagittal.symmetry_ncc(case, sym_case))
     ncc = sum(tables) / len(tables)  # mean over cases, per modality
     return {
         "geometry": list(cases[0].shape), "spacing_mm": list(cases[0].spacing), "channels": len(cases[0].modalities),
@@ -61,7 +61,7 @@ def measure(task: str, n_cases: int, transform: str, seed: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=2, help="synthetic cases per task (paper geometry)")
-    parser.add_argument("--transform", default="rigid", choices=preprocessing.TRANSFORMS)
+    parser.add_argument("--transform", default="rigid", choices=symmetry.TRANSFORMS)
     parser.add_argument("--tasks", nargs="+", default=["SPES", "SISS"])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -69,7 +69,7 @@ def main() -> None:
     result = {"benchmark": "symmetric_registration", "transform": args.transform,
               "cpu_count": os.cpu_count(), "load_average_1min_at_start": round(os.getloadavg()[0], 2),
               "machine": platform.machine(),
-              "settings": dataclasses.asdict(preprocessing.RegistrationSettings())}
+              "settings": dataclasses.asdict(symmetry.RegistrationSettings())}
     for task in args.tasks:
         result[task.upper()] = measure(task.upper(), args.cases, args.transform, args.seed)
     print(json.dumps(result))

@@ -22,8 +22,9 @@ import torch
 from strokelib.config import PAPER
 from strokelib.datasets import Case
 from strokelib.model import SUNet
+from strokelib.modelfiles import select_device
 from strokelib.sampling import PatchDataset
-from strokelib.training import _loss_function, make_loader, resolve_precision, select_device, train_one_epoch
+from strokelib.trainer import _loss_function, make_loader, resolve_precision, train_one_epoch
 
 
 def synthetic_case(channels: int, shape=(96, 110, 72), seed: int = 0) -> Case:

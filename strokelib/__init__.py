@@ -1,4 +1,7 @@
-"""strokelib: a tutorial reproduction of Clèrigues et al., stroke lesion segmentation from multimodal MRI."""
+"""strokelib: a tutorial reproduction of Clèrigues et al., stroke lesion segmentation from multimodal MRI (§2–§4).
+
+The package map, one module per step in data-flow order, is in ``docs/design.md``.
+"""
 
 __version__ = "0.1.0"
 

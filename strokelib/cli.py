@@ -1,4 +1,5 @@
-"""The ``strokelib`` command line: ``synth``, ``run`` (notebooks), ``train``, ``segment``, ``evaluate``, ``check-data``.
+"""The ``strokelib`` command line over paper §2–§4: ``synth``, ``run`` (notebooks), ``train``, ``segment``, ``evaluate``,
+``check-data``. It only parses arguments, calls library functions and prints.
 
 Every command prints a clear message and exits non-zero on bad input; library errors are
 :class:`strokelib.errors.StrokelibError` and never reach the user as a traceback.
@@ -110,20 +111,13 @@ def _cmd_segment(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from .datasets import load_isles2015
     from .files import write_csv
-    from .metrics import evaluate, summary_table
-    from .postprocessing import read_prediction
+    from .metrics import evaluate_predictions
+    from .tables import summary_table
 
     cases = load_isles2015(args.gt_root, args.task, "training", penumbra_label=args.penumbra_label)
-    rows = []
-    for case in cases:
-        pred = read_prediction(args.pred_dir, case, args.threshold, args.min_size)
-        row = evaluate(pred, case.label.astype(bool), spacing=case.spacing if args.mm else None)
-        rows.append({"case": case.case_id, **row})
-    per_case = pd.DataFrame(rows)
+    per_case = evaluate_predictions(cases, args.pred_dir, args.threshold, args.min_size, mm=args.mm)
     out = args.out or args.pred_dir / f"evaluation_{args.task}.csv"
     write_csv(per_case, out, index=False)
     summary = summary_table(per_case, hd_unit="mm" if args.mm else "voxels")
@@ -132,14 +126,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="strokelib",
-        description="Stroke lesion segmentation from multimodal MRI (Clèrigues et al., ISLES 2015 SISS and SPES).",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_synth(sub) -> None:
     p = sub.add_parser("synth", help="write the embedded synthetic ISLES-like dataset in the ISLES 2015 layout")
     p.add_argument("out", type=Path, help="output folder (created)")
     p.add_argument("--task", default="SPES", type=str.upper, choices=["SISS", "SPES"])
@@ -150,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="'paper' = ISLES 2015 grid; 'small' = a reduced grid for quick runs")
     p.set_defaults(func=_cmd_synth)
 
+
+def _add_run(sub) -> None:
     p = sub.add_parser("run", help="execute the numbered notebooks headless with papermill under a profile")
     p.add_argument("--profile", default="smoke", help="smoke, demo, paper, or a YAML file")
     p.add_argument("--only", action="append", metavar="NN[,NN]", help="run only these notebook numbers, e.g. 01,03")
@@ -160,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executed-dir", type=Path, default=None,
                    help="where the executed copies go (default outputs/notebooks/<profile>/)")
     p.set_defaults(func=_cmd_run)
+
+
+def _add_check_data(sub) -> None:
     p = sub.add_parser("check-data", help="list every problem of an ISLES 2015 dataset at once (exit 0 only when clean)")
     p.add_argument("root", type=Path, help="the unpacked ISLES 2015 folder (or a split folder)")
     p.add_argument("--task", required=True, type=str.upper, choices=["SISS", "SPES"])
@@ -168,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SPES ground truth with two labels: the penumbra value (as for the loader and evaluate)")
     p.set_defaults(func=_cmd_check_data)
 
+
+def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train the fold models of one approach (one fold with --fold, for one process per GPU)",
                        description="Cross-validated training (paper §3.4, §4.1). Folds run in parallel as separate "
                        "processes: CUDA_VISIBLE_DEVICES=K strokelib train --task SPES --approach proposed --fold K &")
@@ -184,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "other data or settings (default: stop and say what differs)")
     p.set_defaults(func=_cmd_train)
 
+
+def _add_segment(sub) -> None:
     p = sub.add_parser("segment", help="segment one case, a folder of cases or an ISLES 2015 folder with a trained models folder",
                        description="symmetric modalities -> ensemble prediction -> threshold and minimum size -> "
                        "OUT/<case>/probability.nii.gz and OUT/<case>/mask.nii.gz with the input's header, and "
@@ -212,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-size", type=int, default=None, help="override the stored S_min (voxels)")
     p.set_defaults(func=_cmd_segment)
 
+
+def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="score predictions against ISLES 2015 ground truth (per-case CSV + summary)")
     p.add_argument("pred_dir", type=Path, help="predictions: <case>.nii.gz, <case>/mask.nii.gz or SMIR.<name>.<id>.nii")
     p.add_argument("gt_root", type=Path, help="ISLES 2015 training folder with ground truth")
@@ -222,6 +220,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--penumbra-label", type=int, default=None, help="SPES ground truth with two labels: the penumbra value")
     p.add_argument("--out", type=Path, default=None, help="per-case CSV (default PRED_DIR/evaluation_<task>.csv)")
     p.set_defaults(func=_cmd_evaluate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="strokelib",
+        description="Stroke lesion segmentation from multimodal MRI (Clèrigues et al., ISLES 2015 SISS and SPES).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_synth(sub)
+    _add_run(sub)
+    _add_check_data(sub)
+    _add_train(sub)
+    _add_segment(sub)
+    _add_evaluate(sub)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""Exceptions raised for bad input. Every message names the file or case and says how to fix it."""
+"""Exceptions raised for bad input at every step of the method (paper §2–§4). Every message names the file or case
+and says how to fix it."""
 
 from __future__ import annotations
 

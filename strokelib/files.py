@@ -1,17 +1,31 @@
-"""Atomic file writing: write to a temporary name in the same folder, then rename.
+"""Every file strokelib reads or writes (paper §2 data in, §3.5 maps and submissions out): atomic writes, NIfTI.
 
-An interrupted run therefore never leaves a half-written NIfTI, checkpoint, CSV or figure behind.
+Atomic writes: a file is written to a temporary name in the same folder, then renamed, so an interrupted run never
+leaves a half-written NIfTI, checkpoint, CSV or figure behind. NIfTI images are read with the loader's checks
+(unreadable, not 3-D, NaN/Inf: an :class:`ImageError` naming the case and the file) and written back on a case's
+own grid: the input file's voxel order, affine and header (``datasets.Case.to_source``), so a written map overlays
+its input exactly. The ISLES 2015 submission name ``SMIR.<name>.<id>.nii`` (:func:`smir_id`) is defined here, where
+both the exporter and the readers of predictions (:mod:`strokelib.postprocessing`) find it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import OutputError
+import nibabel as nib
+import numpy as np
+
+from .errors import ConfigError, ImageError, InferenceError, OutputError
+
+log = logging.getLogger(__name__)
+
+_VSD_ID = re.compile(r"\.(\d+)(?:\.nii(?:\.gz)?)?$")
 
 
 @contextlib.contextmanager
@@ -74,3 +88,121 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
     return path
+
+
+# ---------------------------------------------------------------------------------------------------------
+# NIfTI images
+# ---------------------------------------------------------------------------------------------------------
+
+
+def read_image(path: Path, case_id: str) -> nib.Nifti1Image:
+    """Load a NIfTI file, turning any reader failure into an :class:`ImageError` that names the file."""
+    try:
+        img = nib.load(str(path))
+        img.get_fdata(dtype=np.float32)  # force a full read so truncated files fail here
+    except Exception as exc:  # noqa: BLE001 - any reader failure means the same thing to the user
+        raise ImageError(
+            f"case {case_id}: cannot read {path} ({type(exc).__name__}: {exc}); re-extract it from the archive "
+            "or check it opens in a NIfTI viewer"
+        ) from exc
+    return img
+
+
+def read_volume(path: str | Path, case_id: str) -> tuple[nib.Nifti1Image, np.ndarray]:
+    """Read one image of a case as a float32 (X, Y, Z) volume, with the loader's checks.
+
+    Raises :class:`ImageError` naming the case and file when it cannot be read, is not 3D (a trailing axis of
+    length 1 is dropped) or holds NaN/Inf voxels.
+    """
+    path = Path(path)
+    img = read_image(path, case_id)
+    data = img.get_fdata(dtype=np.float32)  # cached by read_image's full read
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise ImageError(f"case {case_id}: {path} has shape {data.shape}; expected a 3D volume")
+    if not np.isfinite(data).all():
+        n_bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
+        raise ImageError(
+            f"case {case_id}: {path} has {n_bad} NaN/Inf voxels; replace them (e.g. numpy.nan_to_num) and save the file again"
+        )
+    return img, data
+
+
+def save_nifti(array: np.ndarray, reference, path: str | Path, dtype: np.dtype | str | None = None) -> Path:
+    """Write ``array`` (X, Y, Z, on the case's RAS+ grid) atomically on the grid of ``reference``'s first modality file.
+
+    The array is put back into that file's voxel order (``Case.to_source``) and written with its affine and header,
+    so the output has the input's shape, affine and orientation (:mod:`strokelib.datasets`, orientation convention).
+    ``reference`` is a :class:`strokelib.datasets.Case`.
+    """
+    array = np.asarray(array)
+    if array.shape != reference.shape:
+        raise ImageError(f"cannot save {path}: array shape {array.shape} differs from case {reference.case_id} shape {reference.shape}")
+    dtype = np.dtype(dtype or array.dtype)
+    if dtype == np.bool_:
+        dtype = np.dtype(np.uint8)  # NIfTI has no boolean type
+    header = reference.header.copy() if reference.header is not None else nib.Nifti1Header()
+    header.set_data_dtype(dtype)
+    affine = reference.source_affine if reference.source_affine is not None else reference.affine
+    data = np.ascontiguousarray(reference.to_source(array.astype(dtype, copy=False)))
+    img = nib.Nifti1Image(data, affine, header)
+    img.header.set_slope_inter(1.0, 0.0)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+    return path
+
+
+def read_on_case_grid(path: str | Path, case, what: str = "map") -> np.ndarray:
+    """A NIfTI written on ``case``'s input grid (e.g. by :func:`save_nifti`) as a float32 array on the case's RAS+ grid.
+
+    Raises :class:`ImageError` naming the file when it cannot be read or its shape is not the input files' shape.
+    """
+    path = Path(path)
+    try:
+        data = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+    except Exception as exc:  # noqa: BLE001 - any reader failure means the same thing to the user
+        raise ImageError(f"case {case.case_id}: cannot read {what} {path} ({type(exc).__name__}: {exc}); write it again") from exc
+    if data.shape != case.source_shape:
+        raise ImageError(f"case {case.case_id}: {what} {path} has shape {data.shape}, the case's files {case.source_shape}; "
+                         "it must be on the case's own grid")
+    return case.from_source(data)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# ISLES 2015 submission files (docs/isles2015-data.md#submission-format)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def smir_id(case) -> str:
+    """The ``<id>`` of a SMIR submission name: the numeric VSD id of the case's first modality file.
+
+    That is FLAIR for SISS (as public SISS code does) and DWI for SPES, in ``SISS_MODALITIES``/``SPES_MODALITIES``
+    order (``docs/isles2015-data.md#submission-format``: which image's id the platform wants is not documented). Falls back to the case
+    id when the file name carries no VSD id (e.g. the authors' flat ``Flair.nii`` layout).
+    """
+    path = case.files.get(case.modalities[0]) if case.modalities else None
+    match = _VSD_ID.search(Path(path).name) if path is not None else None
+    if match is None:
+        log.warning("case %s: no VSD id in %s; naming the SMIR file with the case id", case.case_id, path)
+        return str(case.case_id)
+    return match.group(1)
+
+
+def export_smir(mask: np.ndarray, case, out_dir: str | Path, name: str) -> Path:
+    """Write a binary mask as an ISLES 2015 submission file ``SMIR.<name>.<id>.nii`` (``docs/isles2015-data.md#submission-format``).
+
+    Uncompressed NIfTI, uint16 (the official evaluator reads ``unsigned short``), with the case's own header and
+    affine (the evaluator rejects any other geometry); ``<id>`` from :func:`smir_id`. Written atomically.
+    """
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+", str(name)):
+        raise ConfigError(f"SMIR result name {name!r} may hold only letters, digits, '_' and '-' (e.g. 'my_result_01')")
+    mask = np.asarray(mask)
+    if mask.shape != case.shape:
+        raise InferenceError(
+            f"case {case.case_id}: mask shape {mask.shape} differs from the case's {case.shape}; export the mask "
+            "binarised from this case's own probability map"
+        )
+    path = Path(out_dir) / f"SMIR.{name}.{smir_id(case)}.nii"
+    return save_nifti((mask > 0).astype(np.uint16), case, path, dtype=np.uint16)

@@ -1,5 +1,5 @@
-"""Data integrity check (``strokelib check-data``): list every problem of a dataset at once, one line each with the
-path and the fix, instead of stopping at the first one as the loader does.
+"""Data integrity check of the ISLES 2015 data (paper §2; ``strokelib check-data``): list every problem of a dataset
+at once, one line each with the path and the fix, instead of stopping at the first one as the loader does.
 
 The image and ground-truth checks are the loader's own (:func:`strokelib.datasets.read_volume`,
 :func:`~strokelib.datasets.check_same_grid`, :func:`~strokelib.datasets.binary_label`): a file reported here is

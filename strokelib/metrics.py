@@ -1,5 +1,7 @@
 """Evaluation metrics of paper §4, the combined score of Eq. 2 and the post-processing grid search of §4.1.
 
+The tables built from these per-case rows (Tables 1–3) are in :mod:`strokelib.tables`.
+
 DSC, PPV (precision), sensitivity (recall) and the Hausdorff distance are the metrics of the ISLES 2015 online
 platform (§4). HD follows the released code (``docs/released-code.md#post-processing-and-metrics``, a vendored MedPy ``hd``): the symmetric
 **maximum** distance between the two surfaces, a surface being ``mask XOR erosion(mask)`` with the full 3×3×3
@@ -30,7 +32,7 @@ from tqdm.auto import tqdm
 
 from .config import PAPER
 from .errors import EvaluationError
-from .postprocessing import keep_components, label_components
+from .postprocessing import keep_components, label_components, read_prediction
 
 log = logging.getLogger(__name__)
 
@@ -360,77 +362,6 @@ def protocol_rows(per_case: pd.DataFrame, folds: Mapping[str, int], undefined_hd
     return pd.concat(parts, ignore_index=True)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Tables
-# ---------------------------------------------------------------------------------------------------------
-def _mean_sd(values: pd.Series, digits: int) -> str:
-    values = values.dropna()
-    if values.empty:
-        return "n/a"
-    return f"{values.mean():.{digits}f} ± {values.std(ddof=0):.{digits}f}"
-
-
-def summary_table(per_case: pd.DataFrame, by: str | Sequence[str] | None = None, hd_unit: str = "voxels") -> pd.DataFrame:
-    """Tables 1–3 layout: "mean ± sd" of DSC, PPV, sensitivity and HD, with the undefined-HD count.
-
-    ``per_case`` has one row per case (e.g. :func:`select_cell` output, or :func:`evaluate` dicts); ``by`` names
-    grouping columns (e.g. ``"approach"``). Th and S_min are shown when the rows hold a single cell, as a range
-    when they vary (the nested choice picks them per fold). ``hd_unit`` names the unit of the ``hd`` values in the
-    column header: ``"voxels"`` (Table 1 and the Eq. 2 grid, as the released code) or ``"mm"`` (the leaderboard).
-    """
-    groups = [((), per_case)] if by is None else per_case.groupby(by, sort=False)
-    rows = []
-    for key, frame in groups:
-        row = dict(zip([by] if isinstance(by, str) else (by or []), key if isinstance(key, tuple) else (key,), strict=True))
-        for column, name in (("threshold", "Th"), ("min_size", "S_min")):
-            if column in frame and frame[column].nunique() == 1:
-                row[name] = frame[column].iloc[0]
-            elif column in frame:
-                row[name] = f"{frame[column].min():g}–{frame[column].max():g}"
-        row["n"] = len(frame)
-        for column, name, digits in (("dsc", "DSC", 2), ("ppv", "PPV", 2), ("sensitivity", "Sensitivity", 2),
-                                     ("hd", f"HD ({hd_unit})", 1)):
-            row[name] = _mean_sd(frame[column], digits)
-        row["HD undefined"] = int(frame["hd"].isna().sum())
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def representative_cases(per_case: pd.DataFrame, metric: str = "dsc") -> dict[str, str]:
-    """Case ids of the best, median and worst ``metric`` (Figures 4–5). The median is the case nearest the
-    median value (the lower one for an even count)."""
-    frame = per_case.dropna(subset=[metric]).sort_values([metric, "case"], kind="stable")
-    if frame.empty:
-        raise EvaluationError(f"no case has a defined {metric}; nothing to show")
-    values = frame[metric].to_numpy()
-    return {
-        "best": str(frame["case"].iloc[-1]),
-        "median": str(frame["case"].iloc[(len(values) - 1) // 2]),
-        "worst": str(frame["case"].iloc[0]),
-    }
-
-
-def wilcoxon_pvalues(per_case: pd.DataFrame, baseline: str = "baseline", metrics: Sequence[str] = METRICS) -> pd.DataFrame:
-    """Paired two-sided Wilcoxon signed-rank p-values of each approach against ``baseline`` (Table 1).
-
-    ``per_case`` has columns ``approach``, ``case`` and the metrics; pairs are matched by case and pairs with an
-    undefined value are dropped. NaN where there are fewer than two pairs or every difference is zero.
-    """
-    from scipy.stats import wilcoxon
-
-    wide = per_case.pivot_table(index="case", columns="approach", values=list(metrics), aggfunc="first")
-    rows = []
-    for approach in per_case["approach"].unique():
-        row = {"approach": approach}
-        for metric in metrics:
-            if approach == baseline or baseline not in per_case["approach"].values:
-                row[f"p_{metric}"] = np.nan
-                continue
-            pairs = wide[metric][[approach, baseline]].dropna()
-            diff = pairs[approach] - pairs[baseline]
-            row[f"p_{metric}"] = float(wilcoxon(pairs[approach], pairs[baseline]).pvalue) if len(pairs) >= 2 and (diff != 0).any() else np.nan
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 PAPER_PROTOCOL = "on the reported cases (paper)"
@@ -440,70 +371,14 @@ NESTED_PROTOCOL = "on the other folds (nested)"
 """Table 1 label of the nested choice: each fold's Th and S_min chosen on the other folds' cases."""
 
 
-def table1(per_case: pd.DataFrame, task: str, baseline: str = "baseline") -> pd.DataFrame:
-    """Table 1 for one task: ours (Th, S_min, DSC, PPV, sensitivity, HD in voxels as mean ± sd, undefined-HD count,
-    Wilcoxon p against Baseline) beside the paper's values for the same approach.
-
-    With a ``protocol`` column (:data:`PAPER_PROTOCOL`, :data:`NESTED_PROTOCOL`) there is one row per approach and
-    protocol; p-values compare each approach with the Baseline of the same protocol, and the paper's values sit
-    beside the paper protocol's rows only.
-    """
-    from .paper_results import table1 as paper_table1
-
-    protocols = list(per_case["protocol"].unique()) if "protocol" in per_case else [None]
-    parts = []
-    for protocol in protocols:
-        frame = per_case if protocol is None else per_case[per_case["protocol"] == protocol]
-        ours = summary_table(frame, by="approach")
-        pvalues = wilcoxon_pvalues(frame, baseline)
-        ours = ours.merge(pvalues[["approach", "p_dsc", "p_hd"]], on="approach", how="left")
-        if protocol is not None:
-            ours.insert(1, "Th, S_min chosen", protocol)
-        parts.append(ours)
-    ours = pd.concat(parts, ignore_index=True)
-    ours[["p_dsc", "p_hd"]] = ours[["p_dsc", "p_hd"]].map(lambda p: "–" if pd.isna(p) else f"{p:.3g}")
-    paper = paper_table1(task).drop(columns="task").rename(columns=lambda c: c if c == "approach" else f"paper {c}")
-    table = ours.merge(paper, on="approach", how="left").rename(columns={"p_dsc": "p DSC vs baseline",
-                                                                         "p_hd": "p HD vs baseline"})
-    if "Th, S_min chosen" in table:
-        other = table["Th, S_min chosen"] != PAPER_PROTOCOL
-        paper_columns = [c for c in table.columns if c.startswith("paper ")]
-        table[paper_columns] = table[paper_columns].astype(object)
-        table.loc[other, paper_columns] = "–"
-    return table
-
-
-def to_markdown(table: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency)."""
-    header = "| " + " | ".join(map(str, table.columns)) + " |"
-    rule = "|" + "---|" * len(table.columns)
-    body = ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
-
-
-def write_table(table: pd.DataFrame, path_stem: str | Path, source: str) -> tuple[Path, Path]:
-    """Write ``<stem>.csv`` and ``<stem>.md`` atomically; both state ``source``, the data that produced them."""
-    from .files import write_csv, write_text
-
-    stem = Path(path_stem)
-    csv = stem.with_suffix(".csv")
-    with_source = table.copy()
-    with_source["data"] = source
-    write_csv(with_source, csv, index=False)
-    md = write_text(stem.with_suffix(".md"), f"{to_markdown(table)}\n\nData: {source}\n")
-    return csv, md
-
-
-def leaderboard_with_ours(task: str, per_case: pd.DataFrame, label: str) -> pd.DataFrame:
-    """Table 2 (SISS) or 3 (SPES): the paper's top-five leaderboard rows (cited, static) and our row below them.
-
-    Our row is labelled ``label`` (say which data and which evaluation produced it: the leaderboard is the blind
-    test set, ours is whatever ground truth we have). HD is in mm, like the leaderboard: ``per_case`` must hold HD
-    computed with the voxel spacing (:func:`grid_metrics` with ``spacing``), because the ISLES 2015 online evaluation
-    measured distances in the images' physical space (its evaluator builds a distance map with the image spacing)."""
-    from .paper_results import leaderboard
-
-    ours = summary_table(per_case, hd_unit="mm").iloc[0]
-    row = {"rank": "–", "user": label, "DSC": ours["DSC"], "PPV": ours["PPV"], "sensitivity": ours["Sensitivity"],
-           "HD (mm)": ours["HD (mm)"]}
-    return pd.concat([leaderboard(task), pd.DataFrame([row])], ignore_index=True)
+def evaluate_predictions(cases: Sequence, pred_dir: str | Path, threshold: float | None = None, min_size: int = 1,
+                         mm: bool = False) -> pd.DataFrame:
+    """One row per case: :func:`evaluate` of the prediction found in ``pred_dir``
+    (:func:`strokelib.postprocessing.read_prediction`) against the case's ground truth; HD in mm with ``mm``, else
+    in voxels (``strokelib evaluate``)."""
+    rows = []
+    for case in cases:
+        pred = read_prediction(pred_dir, case, threshold, min_size)
+        row = evaluate(pred, case.label.astype(bool), spacing=case.spacing if mm else None)
+        rows.append({"case": case.case_id, **row})
+    return pd.DataFrame(rows)

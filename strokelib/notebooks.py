@@ -1,5 +1,5 @@
-"""Run the numbered notebooks headless with papermill under a profile, plus the helpers every notebook's set-up
-cells call. The settings helpers (project root, profiles, data root real-or-synthetic) live in
+"""Run the numbered notebooks (paper §2–§4, one notebook per group of steps) headless with papermill under a profile,
+plus the helpers every notebook's set-up cells call. The settings helpers (project root, profiles, data root real-or-synthetic) live in
 :mod:`strokelib.settings` and are re-exported here, as the notebooks call ``notebooks.project_root()`` etc."""
 
 from __future__ import annotations

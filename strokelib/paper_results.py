@@ -1,4 +1,4 @@
-"""The paper's published numbers (Clèrigues et al., Tables 1–3), cited beside ours in notebook 05.
+"""The paper's published numbers (Clèrigues et al., §4 Tables 1–3), cited beside ours in notebook 05.
 
 Values are "mean ± sd" exactly as printed in the paper. HD is in voxels for Table 1 (the released code passes no
 spacing to its Hausdorff distance) and in mm for Tables 2–3, which are the ISLES 2015 online evaluation's figures:

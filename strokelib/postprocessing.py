@@ -15,6 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from .errors import EvaluationError
+from .files import smir_id
 
 CONNECTIVITIES = (6, 26)
 
@@ -86,8 +87,6 @@ def binarize(probability: np.ndarray, threshold: float = 0.5, min_size: int = 1,
 def prediction_candidates(pred_dir: str | Path, case) -> list[Path]:
     """Where a prediction of ``case`` may be in ``pred_dir``: ``<case>.nii[.gz]`` (probability maps of notebook 05),
     ``<case>/mask.nii.gz`` (``strokelib segment``) or ``SMIR.<name>.<id>.nii`` (a challenge submission)."""
-    from .inference import smir_id
-
     pred_dir = Path(pred_dir)
     names = [pred_dir / f"{case.case_id}.nii.gz", pred_dir / f"{case.case_id}.nii", pred_dir / str(case.case_id) / "mask.nii.gz"]
     return [p for p in names if p.is_file()] + sorted(pred_dir.glob(f"SMIR.*.{smir_id(case)}.nii"))

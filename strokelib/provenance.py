@@ -1,4 +1,4 @@
-"""Provenance of reused results: what produced a checkpoint, a probability map or a generated dataset.
+"""Provenance of reused results: what produced a checkpoint (§3.4), a probability map (§3.5) or a generated dataset.
 
 strokelib reuses expensive results instead of recomputing them (fold checkpoints, probability maps, the symmetric
 modality cache, the synthetic datasets). Each one is stored with a *record* of what produced it: the data (the

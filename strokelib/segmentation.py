@@ -1,4 +1,5 @@
-"""Segment new cases with a trained models folder: one case, a folder of cases, or an ISLES 2015 dataset root.
+"""Segment new cases with a trained models folder (the whole of paper §3: symmetric modalities, prediction and
+post-processing): one case, a folder of cases, or an ISLES 2015 dataset root.
 
 :func:`segment` is what ``strokelib segment`` runs (and what a notebook can call). For every case it writes::
 
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -34,7 +34,18 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import provenance
-from .errors import ConfigError, DataLayoutError, ImageError, StrokelibError
+from .errors import ConfigError, StrokelibError
+from .files import write_csv
+from .layout import case_files, task_modalities
+from .newcases import (  # noqa: F401 - re-exported: the checks strokelib segment makes, where its tests find them
+    SKULL_TOOLS,
+    WHOLE_HEAD_FACES,
+    WHOLE_HEAD_FRACTION,
+    check_channels,
+    check_headers,
+    find_cases,
+    whole_head_warning,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +53,6 @@ RECORD_FILE = "segmentation.json"
 SUMMARY_FILE = "segmentation_summary.csv"
 OUTPUT_FILES = ("probability.nii.gz", "mask.nii.gz")
 COLUMNS = ("case", "status", "lesion_ml", "voxels", "seconds", "mode", "Th", "S_min", "warning", "reason")
-SKULL_TOOLS = "FSL BET, SynthStrip or HD-BET"
-WHOLE_HEAD_FRACTION = 0.6  # a brain mask filling more of the field of view than this looks like a whole head
-WHOLE_HEAD_FACES = 4       # ... as does one reaching the volume border on this many of the 6 faces
-_NIFTI = re.compile(r"\.nii(\.gz)?$")
-_VSD = re.compile(r"\.(MR_[A-Za-z0-9]+|OT)\.\d+")
 
 
 def summary_name(shard: tuple[int, int] | None = None) -> str:
@@ -65,104 +71,6 @@ def parse_shard(shard: str | Sequence[int] | None) -> tuple[int, int] | None:
     if n < 1 or not 0 <= k < n:
         raise ConfigError(f"shard {k}/{n}: K must lie in 0..N-1 (e.g. 0/4 ... 3/4)")
     return k, n
-
-
-def whole_head_warning(case) -> str:
-    """A warning when ``case``'s brain mask looks like a whole head instead of a skull-stripped brain, else ``""``.
-
-    ISLES 2015 images are skull-stripped (zero outside the brain). A mask filling more than
-    ``WHOLE_HEAD_FRACTION`` of the volume, or touching the border on ``WHOLE_HEAD_FACES`` or more of its 6 faces,
-    suggests the skull and scalp are still there.
-    """
-    mask = np.asarray(case.brain_mask, dtype=bool)
-    fraction = float(mask.mean()) if mask.size else 0.0
-    faces = sum(bool(np.take(mask, i, axis=a).any()) for a in range(3) for i in (0, -1))
-    if fraction <= WHOLE_HEAD_FRACTION and faces < WHOLE_HEAD_FACES:
-        return ""
-    return (f"the non-zero region fills {fraction:.0%} of the volume and touches {faces} of its 6 faces: this looks "
-            f"like a whole head, but the models expect skull-stripped images (zero outside the brain) as in ISLES 2015; "
-            f"skull-strip the images first (e.g. {SKULL_TOOLS})")
-
-
-# ---------------------------------------------------------------------------------------------------------
-# finding the cases
-# ---------------------------------------------------------------------------------------------------------
-def _holds_images(folder: Path) -> bool:
-    return any(_NIFTI.search(p.name) or _VSD.search(p.name) for p in folder.iterdir() if not p.name.startswith("."))
-
-
-def _case_sort_key(case_id: str):
-    return (0, int(case_id), case_id) if case_id.isdigit() else (1, 0, case_id)
-
-
-def find_cases(inputs: str | os.PathLike, task: str, split: str | None = None) -> tuple[dict[str, Path], bool]:
-    """The case folders under ``inputs`` as ({case id: folder}, is_single_case), sorted by case id.
-
-    ``inputs`` is one case folder (images directly in it), an ISLES 2015 root or split folder, or any folder of
-    case folders (each subfolder holding images is a case, named by its folder). A root holding both a training and
-    a testing split needs ``split``.
-    """
-    from .datasets import SPLITS, _case_id, _case_number, has_split, resolve_split_folder
-
-    root = Path(inputs)
-    if not root.is_dir():
-        raise DataLayoutError(f"input {root} does not exist or is not a folder: give a case folder, a folder of case "
-                              "folders or an ISLES 2015 folder")
-    if _holds_images(root):
-        return {root.name: root}, True
-    if split is not None and split not in SPLITS:
-        raise ConfigError(f"unknown split {split!r}: use 'training' or 'testing'")
-    found = {s: resolve_split_folder(root, task, s) for s in SPLITS if (split in (None, s)) and has_split(root, task, s)}
-    if split is None and len(set(found.values())) > 1:
-        raise ConfigError(f"{root} holds both a training and a testing split ({', '.join(str(p) for p in found.values())}): "
-                          "pass --split training or --split testing")
-    if split is not None and split not in found:
-        raise DataLayoutError(f"no {task} {split} cases under {root}: pass the other --split, or point INPUT at the cases")
-    folder = next(iter(found.values()), root)
-    cases = {}
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "__MACOSX"):
-        if found:  # an ISLES split folder: its numbered case folders
-            if _case_number(sub.name) is not None:
-                cases[_case_id(sub.name)] = sub
-        elif _holds_images(sub):
-            cases[sub.name] = sub
-        else:
-            log.info("%s holds no images; not a case, ignored", sub)
-    if not cases:
-        raise DataLayoutError(f"no {task} cases in {folder}: expected a case folder (VSD.Brain.XX.O.MR_<modality>.<id> "
-                              "or <Modality>.nii inside), or a folder of such case folders")
-    return dict(sorted(cases.items(), key=lambda item: _case_sort_key(item[0]))), False
-
-
-# ---------------------------------------------------------------------------------------------------------
-# checks the loader does not make
-# ---------------------------------------------------------------------------------------------------------
-def check_headers(files: Mapping[str, Path], case_id: str) -> None:
-    """Refuse a 4-D image or a singular affine from the headers alone, before any voxel is read."""
-    import nibabel as nib
-
-    for modality, path in files.items():
-        try:
-            img = nib.load(str(path))
-        except Exception:  # noqa: BLE001 - the loader reports unreadable files with its own message
-            continue
-        shape = tuple(int(s) for s in img.shape)
-        if len(shape) == 4 and shape[3] > 1:
-            raise ImageError(f"case {case_id}: {path} ({modality}) is 4-D with {shape[3]} volumes (shape {shape}); give one "
-                             "3-D volume per modality (e.g. nibabel img.slicer[..., 0], or fslroi) and save it again")
-        if abs(float(np.linalg.det(np.asarray(img.affine, dtype=float)[:3, :3]))) < 1e-9:
-            raise ImageError(f"case {case_id}: {path} ({modality}) has a singular affine (a zero voxel size or collapsed "
-                             "axes), so its voxels have no position or volume; fix its header (pixdim, qform/sform), "
-                             "e.g. copy the affine of another modality of the case")
-
-
-def check_channels(case) -> None:
-    """Refuse a modality that is zero everywhere (an export or conversion that went wrong)."""
-    for i, modality in enumerate(case.modalities):
-        if not np.any(case.images[i]):
-            path = case.files.get(modality, modality)
-            raise ImageError(f"case {case.case_id}: {path} ({modality}) is zero everywhere; re-export or re-extract "
-                             "that image (every modality must hold the skull-stripped image)")
 
 
 def _check_out(out_dir: Path, inputs) -> None:
@@ -195,7 +103,7 @@ def _finished(case_out: Path) -> bool:
 def _segment_one(case_id, files, task, models, meta, step, post, batch_size, device, stage: Path,
                  fast: bool = False) -> dict:
     from . import geometry
-    from .datasets import load_case, save_nifti, task_modalities
+    from .datasets import load_case, save_nifti
     from .inference import predict_case, predict_whole_volume, prepare_for_model
     from .postprocessing import binarize
 
@@ -238,6 +146,152 @@ def _publish(stage: Path, case_out: Path) -> None:
     os.replace(stage, case_out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the steps of segment
+# ---------------------------------------------------------------------------------------------------------
+def _checked_step(step: Sequence[int]) -> tuple[int, ...]:
+    step = tuple(int(s) for s in step)
+    if len(step) != 3 or min(step) < 1:
+        raise ConfigError(f"step {step}: give three positive integers, e.g. 4 4 1")
+    return step
+
+
+def _case_sources(inputs, task: str, split: str | None, case_id: str | None) -> tuple[dict, bool]:
+    """({case id: case folder, or {modality: file}}, whether ``inputs`` is a single case) of :func:`segment`."""
+    if not isinstance(inputs, Mapping):
+        folders, single = find_cases(inputs, task, split)
+        return dict(folders), single
+    modalities = task_modalities(task)
+    given = {str(k): Path(v) for k, v in inputs.items()}
+    missing = [m for m in modalities if m not in given]
+    if missing:
+        raise ConfigError(f"{task} needs every modality: missing {', '.join(missing)}")
+    for modality, path in given.items():
+        if not path.is_file():
+            raise ConfigError(f"{modality} image {path}: no such file")
+    return {case_id or "input": {m: given[m] for m in modalities}}, True
+
+
+def _resolve_files(cases: Mapping, task: str, keep_going: bool) -> dict[str, Mapping[str, Path] | StrokelibError]:
+    """{case id: {modality: file}}, or the layout error of a case when ``keep_going`` (else it is raised)."""
+    resolved: dict[str, Mapping[str, Path] | StrokelibError] = {}
+    for cid, source in cases.items():
+        try:
+            resolved[cid] = source if isinstance(source, Mapping) else case_files(source, task, cid)
+        except StrokelibError as exc:
+            if not keep_going:
+                raise
+            resolved[cid] = exc
+    return resolved
+
+
+def _load(models, task: str, device, threshold: float | None, min_size: int | None,
+          step: tuple[int, ...]) -> tuple[list, dict, dict]:
+    """(fold models, their meta, {threshold, min_size}): the models folder, checked against the task and the step;
+    Th and S_min from ``postprocessing.json`` unless both are given."""
+    from .modelfiles import load_models, load_postprocessing
+
+    loaded, meta = load_models(models, device)
+    if str(meta["task"]).upper() != task:
+        raise ConfigError(f"the models in {models} were trained for {meta['task']}, not {task}")
+    if threshold is not None and min_size is not None:
+        post = {"threshold": float(threshold), "min_size": int(min_size)}
+    else:
+        post = {**load_postprocessing(models), **{k: v for k, v in (("threshold", threshold), ("min_size", min_size))
+                                                  if v is not None}}
+    patch = tuple(int(p) for p in meta["patch_shape"])
+    if any(s > p for s, p in zip(step, patch, strict=True)):
+        raise ConfigError(f"inference step {step} is larger than the patch {patch}: some voxels would never be "
+                          "predicted; use a step no larger than the patch")
+    return loaded, meta, post
+
+
+class _Summary:
+    """The summary rows so far, written to ``path`` after every case (an interrupted run keeps what it finished)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.rows = path, []
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=list(COLUMNS))
+
+    def add(self, row: dict) -> None:
+        self.rows.append({c: row.get(c) for c in COLUMNS})
+        write_csv(self.table(), self.path, index=False)
+
+    def failed(self, base: dict, start: float, exc: StrokelibError) -> None:
+        log.error("case %s failed: %s", base["case"], exc)
+        self.add({**base, "status": "failed", "seconds": round(time.perf_counter() - start, 2), "reason": str(exc)})
+
+
+def _earlier(case_out: Path, record: dict, fresh: bool) -> dict | None:
+    """The row of a case whose output folder exists: skipped, because it was finished with the same record or was
+    made otherwise (then the reason says what differs); None when the case is to be computed."""
+    if not case_out.exists() or fresh:
+        return None
+    stored = provenance.read_record(case_out / RECORD_FILE)
+    if _finished(case_out) and provenance.matches((stored or {}).get("provenance"), record):
+        return {**stored.get("result", {}), "status": "skipped", "reason": "done earlier with the same models and settings"}
+    why = ("; ".join(provenance.differences(stored["provenance"], record)) if stored and "provenance" in stored
+           else f"it has no complete {RECORD_FILE}")
+    reason = (f"{case_out} holds outputs made otherwise ({why}); pass --fresh (fresh=True) to recompute "
+              "them, or choose another OUT")
+    log.warning("case %s skipped: %s", case_out.name, reason)
+    return {"status": "skipped", "reason": reason}
+
+
+def _compute(cid: str, files: Mapping[str, Path], record: dict, out_dir: Path, start: float, run: dict) -> dict:
+    """Segment one case into a staging folder in ``out_dir``, then publish it as ``out_dir/<case>/`` with its record;
+    nothing is left behind when it fails (not even an ``out_dir`` this case created)."""
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{cid}.partial-", dir=out_dir))
+    umask = os.umask(0)
+    os.umask(umask)
+    stage.chmod(0o777 & ~umask)  # mkdtemp makes 0700; give the case folder the usual permissions
+    try:
+        result = _segment_one(cid, files, run["task"], run["models"], run["meta"], run["step"], run["post"],
+                              run["batch_size"], run["device"], stage, run["fast"])
+        result["seconds"] = round(time.perf_counter() - start, 2)
+        provenance.write_record(stage / RECORD_FILE, {"provenance": record, "result": result})
+        _publish(stage, out_dir / cid)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # a case that failed leaves no empty OUT behind
+    return result
+
+
+def _segment_row(summary: _Summary, cid: str, files, out_dir: Path, mode: str, fresh: bool, keep_going: bool,
+                 run: dict) -> None:
+    """One case of :func:`segment`: failed, skipped or done, its row added to the summary."""
+    start = time.perf_counter()
+    post = run["post"]
+    base = {"case": cid, "mode": mode, "Th": float(post["threshold"]), "S_min": int(post["min_size"])}
+    try:
+        if isinstance(files, StrokelibError):
+            raise files
+        record = _record(cid, files, task_modalities(run["task"]), run["meta"], run["step"], post, mode)
+    except StrokelibError as exc:
+        if not keep_going:
+            raise
+        summary.failed(base, start, exc)
+        return
+    earlier = _earlier(out_dir / cid, record, fresh)
+    if earlier is not None:
+        summary.add({**base, **earlier})
+        return
+    try:
+        result = _compute(cid, files, record, out_dir, start, run)
+    except StrokelibError as exc:
+        if not keep_going:
+            raise
+        summary.failed(base, start, exc)
+        return
+    log.info("case %s: %.1f mL (%d voxels) in %.1f s", cid, result["lesion_ml"], result["voxels"], result["seconds"])
+    summary.add({**base, **result, "status": "done"})
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -290,116 +344,24 @@ def segment(
     The summary table, columns ``COLUMNS``: status is ``done``, ``skipped`` (finished earlier with the same record,
     or outputs of other settings without ``fresh``) or ``failed``; ``reason`` says why for the last two.
     """
-    from .datasets import case_files, task_modalities
-    from .files import write_csv
-    from .inference import load_models, load_postprocessing
-
     task = str(task).upper()
-    modalities = task_modalities(task)
-    out_dir = Path(out_dir)
-    shard = parse_shard(shard)
-    step = tuple(int(s) for s in step)
-    if len(step) != 3 or min(step) < 1:
-        raise ConfigError(f"step {step}: give three positive integers, e.g. 4 4 1")
+    out_dir, shard, step = Path(out_dir), parse_shard(shard), _checked_step(step)
     _check_out(out_dir, inputs)
-
-    if isinstance(inputs, Mapping):
-        given = {str(k): Path(v) for k, v in inputs.items()}
-        missing = [m for m in modalities if m not in given]
-        if missing:
-            raise ConfigError(f"{task} needs every modality: missing {', '.join(missing)}")
-        for modality, path in given.items():
-            if not path.is_file():
-                raise ConfigError(f"{modality} image {path}: no such file")
-        cases, single = {case_id or "input": {m: given[m] for m in modalities}}, True
-    else:
-        folders, single = find_cases(inputs, task, split)
-        cases = dict(folders)
+    cases, single = _case_sources(inputs, task, split, case_id)
     if shard is not None:
         cases = dict(list(cases.items())[shard[0]::shard[1]])
     keep_going = (not single) if keep_going is None else keep_going
-    resolved: dict[str, Mapping[str, Path] | StrokelibError] = {}
-    for cid, source in cases.items():  # layout problems first: a single case says so before the models load
-        try:
-            resolved[cid] = source if isinstance(source, Mapping) else case_files(source, task, cid)
-        except StrokelibError as exc:
-            if not keep_going:
-                raise
-            resolved[cid] = exc
-
-    loaded, meta = load_models(models, device)
-    if str(meta["task"]).upper() != task:
-        raise ConfigError(f"the models in {models} were trained for {meta['task']}, not {task}")
-    if threshold is not None and min_size is not None:
-        post = {"threshold": float(threshold), "min_size": int(min_size)}
-    else:
-        post = {**load_postprocessing(models), **{k: v for k, v in (("threshold", threshold), ("min_size", min_size))
-                                                  if v is not None}}
-    patch = tuple(int(p) for p in meta["patch_shape"])
-    if any(s > p for s, p in zip(step, patch, strict=True)):
-        raise ConfigError(f"inference step {step} is larger than the patch {patch}: some voxels would never be "
-                          "predicted; use a step no larger than the patch")
+    resolved = _resolve_files(cases, task, keep_going)  # layout problems first: before the models load
+    loaded, meta, post = _load(models, task, device, threshold, min_size, step)
     mode = "whole volume (fast)" if fast else "patches " + "x".join(map(str, step))
-    summary_path = out_dir / summary_name(shard)
-    rows: list[dict] = []
-
-    def add(row: dict) -> None:
-        rows.append({c: row.get(c) for c in COLUMNS})
-        write_csv(pd.DataFrame(rows, columns=list(COLUMNS)), summary_path, index=False)
-
+    summary = _Summary(out_dir / summary_name(shard))
+    run = {"task": task, "models": loaded, "meta": meta, "step": step, "post": post, "batch_size": batch_size,
+           "device": device, "fast": fast}
     for cid, files in tqdm(resolved.items(), desc=f"segment {task}", unit="case", disable=not progress or len(cases) < 2):
-        start = time.perf_counter()
-        base = {"case": cid, "mode": mode, "Th": float(post["threshold"]), "S_min": int(post["min_size"])}
-        case_out = out_dir / cid
-        try:
-            if isinstance(files, StrokelibError):
-                raise files
-            record = _record(cid, files, modalities, meta, step, post, mode)
-        except StrokelibError as exc:
-            if not keep_going:
-                raise
-            log.error("case %s failed: %s", cid, exc)
-            add({**base, "status": "failed", "seconds": round(time.perf_counter() - start, 2), "reason": str(exc)})
-            continue
-        if case_out.exists() and not fresh:
-            stored = provenance.read_record(case_out / RECORD_FILE)
-            if _finished(case_out) and provenance.matches((stored or {}).get("provenance"), record):
-                result = stored.get("result", {})
-                add({**base, **result, "status": "skipped", "reason": "done earlier with the same models and settings"})
-                continue
-            why = ("; ".join(provenance.differences(stored["provenance"], record)) if stored and "provenance" in stored
-                   else f"it has no complete {RECORD_FILE}")
-            reason = (f"{case_out} holds outputs made otherwise ({why}); pass --fresh (fresh=True) to recompute "
-                      "them, or choose another OUT")
-            log.warning("case %s skipped: %s", cid, reason)
-            add({**base, "status": "skipped", "reason": reason})
-            continue
-        created = not out_dir.exists()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=f".{cid}.partial-", dir=out_dir))
-        umask = os.umask(0)
-        os.umask(umask)
-        stage.chmod(0o777 & ~umask)  # mkdtemp makes 0700; give the case folder the usual permissions
-        try:
-            result = _segment_one(cid, files, task, loaded, meta, step, post, batch_size, device, stage, fast)
-            result["seconds"] = round(time.perf_counter() - start, 2)
-            provenance.write_record(stage / RECORD_FILE, {"provenance": record, "result": result})
-            _publish(stage, case_out)
-        except StrokelibError as exc:
-            if not keep_going:
-                raise
-            log.error("case %s failed: %s", cid, exc)
-            add({**base, "status": "failed", "seconds": round(time.perf_counter() - start, 2), "reason": str(exc)})
-            continue
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
-            if created and not any(out_dir.iterdir()):
-                out_dir.rmdir()  # a case that failed leaves no empty OUT behind
-        log.info("case %s: %.1f mL (%d voxels) in %.1f s", cid, result["lesion_ml"], result["voxels"], result["seconds"])
-        add({**base, **result, "status": "done"})
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
-    if not rows:  # e.g. a shard K/N with K beyond the number of cases: an empty table says so
+        _segment_row(summary, cid, files, out_dir, mode, fresh, keep_going, run)
+    table = summary.table()
+    if not summary.rows:  # e.g. a shard K/N with K beyond the number of cases: an empty table says so
         log.warning("no cases to segment%s", f" in shard {shard[0]}/{shard[1]}" if shard else "")
-        write_csv(table, summary_path, index=False)
+        write_csv(table, summary.path, index=False)
     table.attrs["shard"] = shard
     return table

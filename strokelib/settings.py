@@ -1,5 +1,5 @@
-"""Run settings: one declared schema of every profile key and notebook parameter, validation, profiles and the
-data source. Shared by training (``strokelib train``), the command line and the notebooks.
+"""Run settings: one declared schema of every profile key and notebook parameter (the paper's §3–§4 knobs and the
+released code's choices), validation, profiles and the data source. Shared by training (``strokelib train``), the command line and the notebooks.
 
 * :data:`SETTINGS` — every setting with its type, default, allowed values and a one-line help.
 * :func:`validate` — unknown keys (with a suggestion) and wrong types are a :class:`ConfigError`.

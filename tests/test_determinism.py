@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import torch
 
-from strokelib import datasets, inference, preprocessing, sampling, synthetic, training
+from strokelib import datasets, inference, preprocessing, sampling, symmetry, synthetic, training
 from strokelib.config import PAPER
 
 SEED = 11
@@ -71,12 +71,12 @@ def test_same_seed_same_synthetic_bytes(roots):
 
 def test_symmetric_modalities_are_the_same_twice(cases):
     case = cases[0]
-    first, reg_first = preprocessing.symmetric_modalities(case)
-    second, reg_second = preprocessing.symmetric_modalities(case)
+    first, reg_first = symmetry.symmetric_modalities(case)
+    second, reg_second = symmetry.symmetric_modalities(case)
     assert reg_first.transform.GetParameters() == reg_second.transform.GetParameters()
     assert np.array_equal(first.images, second.images)
-    other_settings = dataclasses.replace(preprocessing.RegistrationSettings(), seed=1)
-    other = preprocessing.register_flipped(case, settings=other_settings)
+    other_settings = dataclasses.replace(symmetry.RegistrationSettings(), seed=1)
+    other = symmetry.register_flipped(case, settings=other_settings)
     assert other.transform.GetParameters() != reg_first.transform.GetParameters()
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from strokelib import metrics
+from strokelib import metrics, tables
 from strokelib.errors import EvaluationError
 from strokelib.postprocessing import binarize
 
@@ -224,18 +224,18 @@ def test_summary_table_shows_mean_sd_and_undefined_hd():
         "dsc": [0.5, 1.0, 0.6, 0.8], "ppv": [1.0, 1.0, 0.5, 0.5], "sensitivity": [0.2, 0.4, 0.6, 0.8],
         "hd": [10.0, np.nan, 20.0, 40.0],
     })
-    table = metrics.summary_table(per_case, by="approach")
+    table = tables.summary_table(per_case, by="approach")
     baseline = table.set_index("approach").loc["Baseline"]
     assert baseline["DSC"] == "0.75 ± 0.25" and baseline["HD (voxels)"] == "10.0 ± 0.0" and baseline["HD undefined"] == 1
     assert baseline["Th"] == 0.4 and baseline["S_min"] == 50 and baseline["n"] == 2
     proposed = table.set_index("approach").loc["Proposed"]
     assert proposed["HD (voxels)"] == "30.0 ± 10.0" and proposed["HD undefined"] == 0
-    assert len(metrics.summary_table(per_case)) == 1
+    assert len(tables.summary_table(per_case)) == 1
 
 
 def test_representative_cases():
     per_case = pd.DataFrame({"case": ["a", "b", "c", "d", "e"], "dsc": [0.5, 0.9, 0.1, 0.7, 0.3]})
-    assert metrics.representative_cases(per_case) == {"best": "b", "median": "a", "worst": "c"}
+    assert tables.representative_cases(per_case) == {"best": "b", "median": "a", "worst": "c"}
 
 
 def test_score_heatmap_boxes_the_best_cell(tmp_path):

@@ -14,6 +14,7 @@ import pytest
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
+from strokelib import midsagittal, symmetry
 from strokelib import preprocessing as pp
 from strokelib.datasets import SISS_MODALITIES, SPES_MODALITIES, Case
 from strokelib.errors import ConfigError, PreprocessingError
@@ -79,7 +80,7 @@ def small_spes() -> Case:
 @pytest.fixture(scope="module")
 def posed_siss():
     case, point, normal = phantom("SISS", angles_deg=(3.0, 2.0, 7.0), shift_mm=(5.0, -3.0, 2.0))
-    sym_case, registration = pp.symmetric_modalities(case)
+    sym_case, registration = symmetry.symmetric_modalities(case)
     return case, sym_case, registration, point, normal
 
 
@@ -134,28 +135,28 @@ def test_normalise_empty_mask_names_the_case():
 def test_flip_is_along_x():
     volume = np.zeros((5, 4, 3), np.float32)
     volume[0, 1, 2] = 1.0
-    assert pp.flip_left_right(volume)[4, 1, 2] == 1.0
+    assert symmetry.flip_left_right(volume)[4, 1, 2] == 1.0
     images = np.stack([volume, 2 * volume])
-    flipped = pp.flip_left_right(images)
+    flipped = symmetry.flip_left_right(images)
     assert flipped.shape == images.shape and flipped[1, 4, 1, 2] == 2.0 and flipped[1, 0, 1, 2] == 0.0
 
 
 def test_default_reference_per_task():
     siss, _, _ = phantom("SISS", shape=(20, 20, 20))
-    assert pp.default_reference(siss) == "Flair"
-    assert pp.default_reference(small_spes()) == "T1c"
+    assert symmetry.default_reference(siss) == "Flair"
+    assert symmetry.default_reference(small_spes()) == "T1c"
 
 
 def test_spes_gets_14_channels_in_order_label_and_mask_untouched():
     case = small_spes()
-    sym_case, registration = pp.symmetric_modalities(case)
+    sym_case, registration = symmetry.symmetric_modalities(case)
     assert sym_case.modalities == SPES_MODALITIES + tuple(f"sym_{m}" for m in SPES_MODALITIES)
     assert sym_case.images.shape == (14, *case.shape) and sym_case.images.dtype == np.float32
     np.testing.assert_array_equal(sym_case.images[:7], case.images)
     assert sym_case.label is case.label and sym_case.brain_mask is case.brain_mask
     assert len(case.modalities) == 7  # the input case is not modified
     # Every channel went through the one transform: sym_k(i) = k(mirror(i)), checked with scipy independently.
-    A, b = pp.mirror_map(registration, case)
+    A, b = midsagittal.mirror_map(registration, case)
     spacing = np.asarray(case.spacing)
     index = np.argwhere(ndimage.binary_erosion(case.brain_mask, iterations=2))
     source = ((index * spacing) @ A.T + b) / spacing
@@ -186,8 +187,8 @@ def test_symmetric_channel_mirrors_the_lesion(posed_siss):
 
 def test_rigid_registration_recovers_the_mid_sagittal_plane(posed_siss):
     case, _, registration, true_point, true_normal = posed_siss
-    point, normal = pp.mid_sagittal_plane(registration, case)
-    angle, distance = pp.plane_error(point, normal, true_point, true_normal)
+    point, normal = midsagittal.mid_sagittal_plane(registration, case)
+    angle, distance = midsagittal.plane_error(point, normal, true_point, true_normal)
     assert angle < 1.0 and distance < 1.0, (angle, distance)
     assert normal[0] > 0.9  # points towards +x (right) on this RAS grid
     summary = registration.summary()
@@ -199,18 +200,18 @@ def test_plane_in_world_mm_on_an_anisotropic_las_grid():
     affine[:3, 3] = (98.0, -134.0, -72.0)  # x runs right to left (LAS), voxels 2 x 2.5 x 3 mm
     case, true_point, true_normal = phantom("SPES", angles_deg=(0.0, -3.0, -6.0), shift_mm=(-4.0, 6.0, 0.0),
                                            affine=affine, shape=(99, 94, 64))
-    registration = pp.register_flipped(case)
-    point, normal = pp.mid_sagittal_plane(registration, case)
-    angle, distance = pp.plane_error(point, normal, true_point, true_normal)
+    registration = symmetry.register_flipped(case)
+    point, normal = midsagittal.mid_sagittal_plane(registration, case)
+    angle, distance = midsagittal.plane_error(point, normal, true_point, true_normal)
     assert angle < 1.0 and distance < 1.0, (angle, distance)
     assert normal @ affine[:3, 0] > 0  # sign convention: towards +X of the array
-    vox_point, vox_normal = pp.mid_sagittal_plane(registration, case, space="voxel")
+    vox_point, vox_normal = midsagittal.mid_sagittal_plane(registration, case, space="voxel")
     np.testing.assert_allclose(affine[:3, :3] @ vox_point + affine[:3, 3], point, atol=1e-6)
 
 
 def test_registered_mirror_beats_naive_flip(posed_siss):
     case, sym_case, *_ = posed_siss
-    table = pp.symmetry_ncc(case, sym_case)
+    table = midsagittal.symmetry_ncc(case, sym_case)
     assert list(table.index) == list(SISS_MODALITIES)
     assert list(table.columns) == ["registered", "naive_flip", "gain"]
     assert (table["registered"] > table["naive_flip"] + 0.05).all(), table
@@ -219,9 +220,9 @@ def test_registered_mirror_beats_naive_flip(posed_siss):
 
 def test_affine_option_also_finds_the_plane():
     case, true_point, true_normal = phantom("SISS", angles_deg=(0.0, 0.0, 5.0), shift_mm=(3.0, 0.0, 0.0))
-    registration = pp.register_flipped(case, transform="affine")
+    registration = symmetry.register_flipped(case, transform="affine")
     assert registration.kind == "affine" and len(registration.transform.GetParameters()) == 12
-    angle, distance = pp.plane_error(*pp.mid_sagittal_plane(registration, case), true_point, true_normal)
+    angle, distance = midsagittal.plane_error(*midsagittal.mid_sagittal_plane(registration, case), true_point, true_normal)
     assert angle < 1.5 and distance < 1.5, (angle, distance)
 
 
@@ -245,23 +246,23 @@ def test_prepare_case_normalises_sym_channels_over_the_original_mask(tmp_path):
 
 def test_cache_hit_does_no_registration_and_changes_invalidate(tmp_path, monkeypatch):
     case = small_spes()
-    first, reg1 = pp.symmetric_modalities(case, cache_dir=tmp_path)
+    first, reg1 = symmetry.symmetric_modalities(case, cache_dir=tmp_path)
     assert not reg1.from_cache and (reg1.cache_folder / "registration.json").is_file()
     assert reg1.cache_folder.parent.name == case.case_id
 
     def no_registration(*args, **kwargs):
         raise AssertionError("a cache hit must not register")
 
-    monkeypatch.setattr(pp, "register_flipped", no_registration)
-    second, reg2 = pp.symmetric_modalities(case, cache_dir=tmp_path)
+    monkeypatch.setattr(symmetry, "register_flipped", no_registration)
+    second, reg2 = symmetry.symmetric_modalities(case, cache_dir=tmp_path)
     assert reg2.from_cache
     np.testing.assert_array_equal(second.images, first.images)
     np.testing.assert_allclose(reg2.transform.GetParameters(), reg1.transform.GetParameters())
     # Changed settings, transform or input arrays: new key, so the old entry is not used.
-    for kwargs, changed in [({"settings": pp.RegistrationSettings(seed=1)}, case), ({"transform": "affine"}, case),
+    for kwargs, changed in [({"settings": symmetry.RegistrationSettings(seed=1)}, case), ({"transform": "affine"}, case),
                             ({}, dataclasses.replace(case, images=case.images * 1.01))]:
         with pytest.raises(AssertionError, match="must not register"):
-            pp.symmetric_modalities(changed, cache_dir=tmp_path, **kwargs)
+            symmetry.symmetric_modalities(changed, cache_dir=tmp_path, **kwargs)
 
 
 # --- bad input ---------------------------------------------------------------------------------------------
@@ -272,23 +273,23 @@ def test_missing_reference_modality():
     keep = [i for i, m in enumerate(case.modalities) if m != "T1c"]
     no_t1c = dataclasses.replace(case, images=case.images[keep], modalities=tuple(case.modalities[i] for i in keep))
     with pytest.raises(PreprocessingError, match=r"case phantom-SPES: reference modality 'T1c' is missing"):
-        pp.add_symmetric_modalities(no_t1c)
+        symmetry.add_symmetric_modalities(no_t1c)
     with pytest.raises(PreprocessingError, match="missing"):
-        pp.add_symmetric_modalities(case, reference="Flair")
+        symmetry.add_symmetric_modalities(case, reference="Flair")
 
 
 def test_empty_brain_mask_and_bad_options():
     case = small_spes()
     empty = dataclasses.replace(case, images=np.zeros_like(case.images), brain_mask=np.zeros(case.shape, bool))
     with pytest.raises(PreprocessingError, match="case phantom-SPES.*empty"):
-        pp.add_symmetric_modalities(empty)
+        symmetry.add_symmetric_modalities(empty)
     with pytest.raises(ConfigError, match="unknown transform"):
-        pp.add_symmetric_modalities(case, transform="bspline")
+        symmetry.add_symmetric_modalities(case, transform="bspline")
     with pytest.raises(ConfigError, match="metric"):
-        pp.register_flipped(case, settings=pp.RegistrationSettings(metric="mutual_information"))
-    sym_case = pp.add_symmetric_modalities(case)
+        symmetry.register_flipped(case, settings=symmetry.RegistrationSettings(metric="mutual_information"))
+    sym_case = symmetry.add_symmetric_modalities(case)
     with pytest.raises(PreprocessingError, match="already has symmetric"):
-        pp.add_symmetric_modalities(sym_case)
+        symmetry.add_symmetric_modalities(sym_case)
 
 
 @pytest.mark.parametrize("method", ["brain", "whole_volume"])
@@ -297,9 +298,9 @@ def test_registration_of_normalised_images_fails_loudly(method):
     back all zero, silently. Now it is an error that names the case and the cause."""
     normalised = pp.normalise(small_spes(), method)
     with pytest.raises(PreprocessingError, match=r"case phantom-SPES: .*no valid points.*already normalised"):
-        pp.add_symmetric_modalities(normalised)
+        symmetry.add_symmetric_modalities(normalised)
     with pytest.raises(PreprocessingError, match="already normalised"):
-        pp.register_flipped(normalised, transform="affine")
+        symmetry.register_flipped(normalised, transform="affine")
 
 
 def test_itk_exception_and_non_finite_metric_are_preprocessing_errors(monkeypatch):
@@ -310,30 +311,30 @@ def test_itk_exception_and_non_finite_metric_are_preprocessing_errors(monkeypatc
                            "No valid points were found during metric evaluation.")
 
     with monkeypatch.context() as m:
-        m.setattr(pp.sitk.ImageRegistrationMethod, "Execute", itk_raises)
+        m.setattr(symmetry.sitk.ImageRegistrationMethod, "Execute", itk_raises)
         with pytest.raises(PreprocessingError, match=r"case phantom-SPES: the rigid .*failed \(No valid points"):
-            pp.register_flipped(case)
+            symmetry.register_flipped(case)
     with monkeypatch.context() as m:
-        m.setattr(pp.sitk.ImageRegistrationMethod, "GetMetricValue", lambda self: float("nan"))
+        m.setattr(symmetry.sitk.ImageRegistrationMethod, "GetMetricValue", lambda self: float("nan"))
         with pytest.raises(PreprocessingError, match=r"case phantom-SPES: .*metric value nan.*zero background"):
-            pp.symmetric_modalities(case)
+            symmetry.symmetric_modalities(case)
 
 
 def test_mostly_zero_symmetric_channels_are_refused_and_not_cached(monkeypatch, tmp_path):
     case = small_spes()
-    registration = pp.register_flipped(case)
-    sym = pp.resample_flipped(case, registration.transform)
-    pp.check_symmetric(case, sym, "T1c")  # a good mirror passes
+    registration = symmetry.register_flipped(case)
+    sym = symmetry.resample_flipped(case, registration.transform)
+    symmetry.check_symmetric(case, sym, "T1c")  # a good mirror passes
     off_head = sitk_translation(200.0)
-    monkeypatch.setattr(pp, "register_flipped", lambda *a, **k: dataclasses.replace(registration, transform=off_head))
+    monkeypatch.setattr(symmetry, "register_flipped", lambda *a, **k: dataclasses.replace(registration, transform=off_head))
     with pytest.raises(PreprocessingError, match=r"case phantom-SPES: sym_T1c is 0 on 100% of the brain \(limit 50%\)"):
-        pp.symmetric_modalities(case, cache_dir=tmp_path)
+        symmetry.symmetric_modalities(case, cache_dir=tmp_path)
     assert not any(tmp_path.rglob("registration.json")), "a refused result is not cached"
     # the limit: a mirror shifted by 20% of the head's width (~46% of the brain zero) passes, by 30% (~62%) not
     width = case.shape[0] * case.spacing[0]
-    pp.check_symmetric(case, pp.resample_flipped(case, sitk_translation(0.2 * width)), "T1c")
+    symmetry.check_symmetric(case, symmetry.resample_flipped(case, sitk_translation(0.2 * width)), "T1c")
     with pytest.raises(PreprocessingError, match=r"sym_T1c is 0 on 6\d% of the brain"):
-        pp.check_symmetric(case, pp.resample_flipped(case, sitk_translation(0.3 * width)), "T1c")
+        symmetry.check_symmetric(case, symmetry.resample_flipped(case, sitk_translation(0.3 * width)), "T1c")
 
 
 def sitk_translation(x_mm: float):
@@ -349,11 +350,11 @@ def test_symmetry_figures_are_saved(tmp_path):
     from strokelib import plotting
 
     case = small_spes()
-    sym_case, registration = pp.symmetric_modalities(case)
+    sym_case, registration = symmetry.symmetric_modalities(case)
     assert plotting.symmetric_modalities_figure(sym_case, output_file=tmp_path / "fig1.png") is None
     fig = plotting.symmetric_modalities_figure(sym_case)
     assert fig.axes[0].get_title() == "(a) DWI" and len(fig.axes) == 14  # 2 x 7 for SPES
-    plane = pp.mid_sagittal_plane(registration, case, space="voxel")
+    plane = midsagittal.mid_sagittal_plane(registration, case, space="voxel")
     assert plotting.registration_check(sym_case, "T1c", plane_voxel=plane, output_file=tmp_path / "check.png") is None
     fig = plotting.registration_check(sym_case, "T1c", plane_voxel=plane)
     assert len(fig.axes[2].lines) == 1  # the recovered mid-sagittal line
@@ -366,14 +367,14 @@ def test_symmetry_figures_are_saved(tmp_path):
 def test_transform_none_is_the_naive_flip_and_table_reports_plane_errors(tmp_path):
     case, true_point, true_normal = phantom("SPES", angles_deg=(0, 0, 4), shift_mm=(2, 0, 0),
                                            affine=small_spes().affine, shape=(50, 59, 48))
-    naive = pp.add_symmetric_modalities(case, transform="none")
-    np.testing.assert_allclose(naive.images[7:], pp.flip_left_right(case.images), atol=1e-6)
-    table = pp.symmetry_table([case], cache_dir=tmp_path, truths={case.case_id: (true_point, true_normal)},
+    naive = symmetry.add_symmetric_modalities(case, transform="none")
+    np.testing.assert_allclose(naive.images[7:], symmetry.flip_left_right(case.images), atol=1e-6)
+    table = midsagittal.symmetry_table([case], cache_dir=tmp_path, truths={case.case_id: (true_point, true_normal)},
                               progress=False)
     assert table.index.names == ["case", "modality"] and len(table) == 7
     assert (table["seconds"] > 0).all() and not table["from_cache"].any()
     assert (table["plane_angle_deg"] < 1.0).all() and (table["plane_distance_mm"] < 1.0).all()
-    again = pp.symmetry_table([case], cache_dir=tmp_path, progress=False)
+    again = midsagittal.symmetry_table([case], cache_dir=tmp_path, progress=False)
     assert again["from_cache"].all() and (again["seconds"] == 0).all()
     np.testing.assert_allclose(again["registration_seconds"], table["registration_seconds"])
     np.testing.assert_allclose(again["registered"], table["registered"])

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from strokelib import metrics
+from strokelib import metrics, tables
 
 
 def _per_case(rng, shift=0.1, n=8):
@@ -19,21 +19,21 @@ def _per_case(rng, shift=0.1, n=8):
 
 
 def test_wilcoxon_detects_a_consistent_improvement_and_ignores_ties(rng):
-    p = metrics.wilcoxon_pvalues(_per_case(rng)).set_index("approach")
+    p = tables.wilcoxon_pvalues(_per_case(rng)).set_index("approach")
     assert np.isnan(p.loc["baseline", "p_dsc"])
     assert p.loc["proposed", "p_dsc"] == pytest.approx(0.0078125)  # 8 pairs all positive: exact two-sided 2/2^8
     assert np.isnan(p.loc["proposed", "p_hd"])  # identical HD in both approaches: no test
 
 
 def test_table1_puts_the_paper_values_beside_ours(rng):
-    table = metrics.table1(_per_case(rng), "SISS").set_index("approach")
+    table = tables.table1(_per_case(rng), "SISS").set_index("approach")
     assert table.loc["proposed", "DSC"] == "0.80 ± 0.05"
     assert table.loc["proposed", "paper DSC"] == "0.71 ± 0.19" and table.loc["baseline", "paper S_min"] == 50
     assert table.loc["proposed", "HD undefined"] == 0
 
 
 def test_write_table_states_its_data_in_both_files(tmp_path, rng):
-    csv, md = metrics.write_table(metrics.table1(_per_case(rng), "SPES"), tmp_path / "table1_spes", "synthetic SPES, smoke")
+    csv, md = tables.write_table(tables.table1(_per_case(rng), "SPES"), tmp_path / "table1_spes", "synthetic SPES, smoke")
     assert pd.read_csv(csv)["data"].eq("synthetic SPES, smoke").all()
     text = md.read_text()
     assert text.startswith("| approach |") and text.rstrip().endswith("Data: synthetic SPES, smoke")
@@ -43,7 +43,7 @@ def test_write_table_states_its_data_in_both_files(tmp_path, rng):
 def test_table1_names_the_hd_unit_and_shows_both_protocols(rng):
     paper = _per_case(rng).assign(protocol=metrics.PAPER_PROTOCOL)
     nested = _per_case(rng, shift=-0.05).assign(protocol=metrics.NESTED_PROTOCOL)
-    table = metrics.table1(pd.concat([paper, nested], ignore_index=True), "SPES")
+    table = tables.table1(pd.concat([paper, nested], ignore_index=True), "SPES")
     assert "HD (voxels)" in table and "paper HD (voxels)" in table and "HD" not in table
     assert list(table["Th, S_min chosen"]) == [metrics.PAPER_PROTOCOL] * 2 + [metrics.NESTED_PROTOCOL] * 2
     rows = table.set_index(["approach", "Th, S_min chosen"])
@@ -54,7 +54,7 @@ def test_table1_names_the_hd_unit_and_shows_both_protocols(rng):
 
 
 def test_leaderboard_rows_are_in_mm(rng):
-    table = metrics.leaderboard_with_ours("SPES", _per_case(rng)[lambda f: f.approach == "proposed"], "ours")
+    table = tables.leaderboard_with_ours("SPES", _per_case(rng)[lambda f: f.approach == "proposed"], "ours")
     assert "HD (mm)" in table and "HD" not in table
     assert table["HD (mm)"].iloc[0] == "20.7 ± 13.9" and table["HD (mm)"].iloc[-1] == "13.5 ± 2.3"
 

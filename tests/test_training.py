@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from strokelib import training
+from strokelib import trainer, training
 from strokelib.config import PAPER
 from strokelib.datasets import Case
 from strokelib.errors import ConfigError, ProvenanceError, TrainingError
@@ -158,7 +158,7 @@ def test_train_stops_early_and_keeps_best_weights(data, tmp_path, monkeypatch):
         seen[len(seen)] = {k: v.clone() for k, v in model.state_dict().items()}
         return {"val_loss": 0.0, "val_acc": 0.0, "val_l1_er": next(scripted)}
 
-    monkeypatch.setattr(training, "evaluate", fake_evaluate)
+    monkeypatch.setattr(trainer, "evaluate", fake_evaluate)
     cfg = dataclasses.replace(TINY, patience=3, max_epochs=10)
     model = _model()
     history = train(model, *data, cfg, device="cpu", checkpoint=tmp_path / "m.pt", progress=False)
