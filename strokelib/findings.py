@@ -16,8 +16,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .metrics import METRICS, PAPER_PROTOCOL, wilcoxon_pvalues
+from .metrics import METRICS, PAPER_PROTOCOL
 from .paper_results import SIGNIFICANT, table1_means
+from .tables import wilcoxon_pvalues
 
 FALSE_POSITIVE_FRACTION = 0.1
 """A look-alike counts as a false-positive lesion when at least this share of its voxels is in the mask."""
