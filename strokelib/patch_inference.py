@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from .config import PAPER
 from .errors import ConfigError, InferenceError
+from .modelfiles import channels_last_helps
 from .sampling import grid_centres
 
 if TYPE_CHECKING:
@@ -300,7 +301,7 @@ def predict_case(
     box = _Box.around(images, centres, patch, device)
     log.info("case %s: %d patches of %s on %s (%s gather, %d model(s))", case.case_id, len(box.starts), patch, device,
              gather, len(models))
-    with eval_mode(models, device, channels_last=device.type == "cuda"):
+    with eval_mode(models, device, channels_last=channels_last_helps(device)):
         _sum_patches(models, case, box, patch, step, batch_size, gather, amp and device.type == "cuda", progress)
     probability = np.zeros(images.shape[1:], dtype=np.float32)
     probability[box.src] = (box.total / box.count.clamp_min(1.0))[box.dst].cpu().numpy()

@@ -19,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .errors import ConfigError, InferenceError
+from .modelfiles import channels_last_helps
 from .patch_inference import as_models, ensemble_forward, eval_mode, model_device, triple
 
 if TYPE_CHECKING:
@@ -125,11 +126,12 @@ def predict_whole_volume(
     count = torch.zeros(padded, dtype=torch.float32, device=device)
     log.info("case %s: whole-volume box %s in %d tile(s) of %s on %s (%d model(s))", case.case_id, padded, len(corners),
              tile_shape, device, len(models))
-    with eval_mode(models, device), torch.inference_mode():
+    channels_last = channels_last_helps(device)
+    with eval_mode(models, device, channels_last), torch.inference_mode():
         for corner in tqdm(corners, desc=f"case {case.case_id}", unit="tile", disable=not progress, leave=False):
             region = tuple(slice(c, c + t) for c, t in zip(corner, tile_shape, strict=True))
             x = volume[(slice(None), slice(None), *region)]
-            if device.type == "cuda":
+            if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last_3d)
             total[region] += ensemble_forward(models, x, tile_shape, case.case_id, case.modalities, amp)[0]
             count[region] += 1.0
