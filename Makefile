@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BROWSER_STAMP := $(VENV)/.browser-installed
 # torch is pinned and installed first: an unpinned torch can pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup demo test lab figures bench lint clean
+.PHONY: setup demo test lab figures bench lint clean browser-setup browser-chromium browser-test
 
 setup: $(STAMP)
 
@@ -27,6 +28,20 @@ test: setup          ## unit tests + every notebook under the smoke profile
 lab: setup           ## JupyterLab on notebooks/
 	$(BIN)/jupyter lab notebooks/
 
+# The notebooks in JupyterLab in a real browser: Debian's chromium (apt-get; root or password-less sudo) and
+# Playwright's Python client pointed at it. Nothing is downloaded when the test runs (never `playwright install`).
+browser-setup: browser-chromium $(BROWSER_STAMP)
+
+browser-chromium:    ## Debian's chromium at /usr/bin/chromium; exit 3 with the reason when it cannot be installed
+	bash browser/install-chromium.sh
+
+$(BROWSER_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,browser]"
+	touch $(BROWSER_STAMP)
+
+browser-test: browser-setup   ## notebooks 01 (slice viewer) and 03 run in JupyterLab; screenshots in outputs/browser/
+	$(BIN)/python browser/check_lab.py
+
 # figures/ and the executed notebooks in docs/notebooks/ are what these runs write (see figures/README.md).
 FIGURES_SPES := --profile demo -p figures_dir figures
 FIGURES_SISS := --profile demo -p figures_dir figures -p task SISS -p synthetic_geometry small -p n_train 28 \
@@ -40,7 +55,7 @@ bench: setup         ## speed benchmarks, one JSON line each
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lint: setup
-	$(BIN)/ruff check strokelib tests benchmarks
+	$(BIN)/ruff check strokelib tests benchmarks browser
 
 clean:
 	rm -rf $(VENV) outputs data/synthetic
