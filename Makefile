@@ -26,7 +26,7 @@ test: setup          ## unit tests + every notebook under the smoke profile
 	$(BIN)/python -m pytest -q
 
 lab: setup           ## JupyterLab on notebooks/
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # The notebooks in JupyterLab in a real browser: Debian's chromium (apt-get; root or password-less sudo) and
 # Playwright's Python client pointed at it. Nothing is downloaded when the test runs (never `playwright install`).
