@@ -230,6 +230,24 @@ def test_segmentation_overlays_figure(tmp_path, rng):
     assert any(t.startswith("best") and "axial slice 6" in t for t in titles)  # slice of the largest lesion area
 
 
+def test_segmentation_overlays_outline_look_alikes_on_their_slice(rng):
+    from strokelib import plotting
+
+    case = make_case(rng)
+    case.label = np.zeros(case.shape, dtype=np.uint8)
+    case.label[8:12, 6:10, 5:7] = 1
+    prob = case.label.astype(np.float32)
+    mimic = np.zeros(case.shape, bool)
+    mimic[1:7, 1:7, 9:11] = True
+    prob[mimic] = 0.9  # a false positive on the look-alike, on other slices than the lesion
+    fig = plotting.segmentation_overlays([case], [prob], [prob > 0.5], titles=["case 1: symmetric mimics"],
+                                         outlines=[{"mimic": mimic}])
+    assert any("axial slice 9" in ax.get_title() or "axial slice 10" in ax.get_title() for ax in fig.axes)
+    first = fig.axes[0]
+    assert len(first.collections) >= 1  # the dashed mimic outline
+    assert "mimic" in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
 def test_map_is_zero_outside_the_brain_by_default(rng):
     case = make_case(rng)
     prob = inference.predict_case(PatchMean(case.images.shape[0], seed=0), case, (8, 6, 5), (2, 2, 1), progress=False)

@@ -31,25 +31,42 @@ def error_overlay(ax, image: np.ndarray, pred: np.ndarray, truth: np.ndarray, al
     ax.axis("off")
 
 
+OUTLINE_COLOURS = {"old_lesion": "orange", "mimic": "cyan"}
+"""Colours of the look-alikes outlined on Figures 4–5 (any other name is drawn in white)."""
+
+
+def _draw_outlines(ax, outlines2d: dict[str, np.ndarray]) -> None:
+    for name, mask in outlines2d.items():
+        if mask.any():
+            ax.contour(mask, levels=[0.5], colors=[OUTLINE_COLOURS.get(name, "white")], linewidths=1.0,
+                       linestyles="dashed")
+
+
 def segmentation_overlays(cases, probabilities, predictions, titles=None, modality: str | None = None,
-                          plane: str = "axial", output_file=None):
+                          plane: str = "axial", output_file=None, outlines=None):
     """Figures 4 and 5: one row per case — ``modality`` with TP/FP/FN colours, the lesion probability map, and
     the binarised mask with the ground-truth outline — on the slice where prediction ∪ truth is largest.
 
     ``cases`` hold the ground truth (``case.label``); ``probabilities`` and ``predictions`` are the matching
-    (X, Y, Z) maps and masks; ``titles`` label the rows (e.g. "best DSC 0.85, case 9").
+    (X, Y, Z) maps and masks; ``titles`` label the rows (e.g. "best DSC 0.85, case 9"). ``outlines`` (one
+    ``{name: mask}`` per row, e.g. the synthetic look-alikes ``old_lesion`` and ``mimic``) are drawn dashed on the
+    first panel (:data:`OUTLINE_COLOURS`), and the slice is then the one where they, the prediction and the truth
+    together are largest, so false positives on them show.
     """
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    outlines = outlines or [{} for _ in cases]
     fig, axes = plt.subplots(len(cases), 3, figsize=(9.5, 3.2 * len(cases)), squeeze=False)
-    for row, (case, prob, pred) in enumerate(zip(cases, probabilities, predictions, strict=True)):
+    for row, (case, prob, pred, marks) in enumerate(zip(cases, probabilities, predictions, outlines, strict=True)):
         pred = np.asarray(pred) > 0
         truth = case.label > 0 if case.label is not None else np.zeros_like(pred)
-        index = _largest_slice(pred | truth, plane)
+        index = _largest_slice(np.logical_or.reduce([pred, truth, *(np.asarray(m) > 0 for m in marks.values())]), plane)
         name = modality or case.modalities[0]
         image = _slice(case.channel(name), plane, index)
         pred2d, truth2d = _slice(pred, plane, index), _slice(truth, plane, index)
         error_overlay(axes[row, 0], image, pred2d, truth2d)
+        _draw_outlines(axes[row, 0], {k: _slice(np.asarray(m) > 0, plane, index) for k, m in marks.items()})
         label = titles[row] if titles is not None else f"case {case.case_id}"
         axes[row, 0].set_title(f"{label}\n{name}, {plane} slice {index}", fontsize=9)
         shown = axes[row, 1].imshow(_slice(np.asarray(prob), plane, index), cmap="magma", vmin=0.0, vmax=1.0)
@@ -62,7 +79,10 @@ def segmentation_overlays(cases, probabilities, predictions, titles=None, modali
         axes[row, 2].set_title("binarised mask (truth outlined)", fontsize=9)
         axes[row, 2].axis("off")
     handles = [Patch(color=colour, label=name) for name, colour in OVERLAY_COLOURS.items()]
-    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.01))
+    shown_names = sorted({k for marks in outlines for k in marks})
+    handles += [Line2D([], [], color=OUTLINE_COLOURS.get(k, "white"), linestyle="dashed", label=k.replace("_", " "))
+                for k in shown_names]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, bbox_to_anchor=(0.5, -0.01))
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return _finish(fig, output_file)
 
