@@ -64,6 +64,13 @@ def grid_centres(mask: np.ndarray, patch_shape: Sequence[int], step: Sequence[in
     return grid_points(mask, s, o)
 
 
+def patches_per_voxel(patch_shape: Sequence[int], step: Sequence[int]) -> int:
+    """How many overlapping inference patches see an interior voxel (§3.5): the product of patch / step per axis
+    (the paper's 24×24×16 at step 4×4×1: 6·6·16 = 576)."""
+    p, s = as_patch_shape(patch_shape), as_patch_shape(step)
+    return int(np.prod(p // s))
+
+
 # ---------------------------------------------------------------------------------------------------------
 # augmentation
 # ---------------------------------------------------------------------------------------------------------

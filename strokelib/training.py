@@ -351,6 +351,29 @@ TRAIN_PARAMS = TRAIN_SETTINGS
 """The settings that :func:`train_command` reads (``strokelib train -p NAME VALUE``); see :mod:`strokelib.settings`."""
 
 
+def scale_notes(cfg: PaperConfig, base: PaperConfig = PAPER) -> list[str]:
+    """How this run's training differs in scale from the paper's (§3.4, §4.1), in sentences computed from ``cfg``:
+    patches per case, the network's width and parameters, and whether early stopping can act at all."""
+    params = sum(p.numel() for p in SUNet(8, 2, cfg.base_filters).parameters())
+    paper_params = sum(p.numel() for p in SUNet(8, 2, base.base_filters).parameters())
+    lines = [
+        f"Training patches: {cfg.patches_per_case} per case and epoch ({cfg.lesion_fraction:.0%} lesion-sampled); the "
+        f"paper extracts {base.patches_per_case:_} per case (§4.1), {base.patches_per_case / cfg.patches_per_case:.0f}× "
+        "more.".replace("_", " "),
+        f"Network: SUNet with {cfg.base_filters} base filters, {params / 1e6:.2f} M parameters at 8 input channels "
+        f"(the paper's {base.base_filters} filters: {paper_params / 1e6:.2f} M).",
+    ]
+    if cfg.max_epochs > cfg.patience:
+        lines.append(f"Early stopping: a fold stops after {cfg.patience} epochs without improvement of the validation "
+                     f"L1 + error rate, and trains at most {cfg.max_epochs} epochs (the paper: patience "
+                     f"{base.patience}, at most {base.max_epochs}); the best epoch's weights are kept.")
+    else:
+        lines.append(f"Early stopping cannot act in this run: at most {cfg.max_epochs} epochs, no more than the "
+                     f"patience of {cfg.patience}, so every fold runs {cfg.max_epochs} epochs and keeps its best one "
+                     f"(the paper: patience {base.patience}, at most {base.max_epochs}).")
+    return lines
+
+
 def config_from_params(params: dict, base: PaperConfig = PAPER) -> PaperConfig:
     """``base`` with the training keys of a profile (:data:`PROFILE_KEYS`) applied; absent or null keys keep the paper's value."""
     changes = {field: params[key] for key, field in PROFILE_KEYS.items() if params.get(key) is not None}

@@ -1,0 +1,122 @@
+"""Time estimates printed before the long cells of the notebooks (paper §3.4 training, §3.5 inference).
+
+An estimate is the work a cell is about to do, counted from its settings (patches, epochs, folds, approaches, cases,
+the inference grid), divided by a rate measured here and now on a few batches of the same network, with the same
+device, precision and memory format as the real run. So the line adapts to the machine (2-core laptop, GPU) and to
+the profile, and says how it was obtained; training estimates are upper bounds, because early stopping may end a
+fold before ``max_epochs``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from .config import PaperConfig
+from .losses import LOSSES
+from .model import SUNet
+from .modelfiles import channels_last_helps, select_device
+from .sampling import grid_centres
+from .trainer import make_loader, resolve_precision, train_one_epoch
+
+
+class _RandomPatches(torch.utils.data.Dataset):
+    """Random patches and labels of the network's input shape: enough to time steps, nothing to learn from."""
+
+    def __init__(self, n: int, channels: int, patch: Sequence[int]) -> None:
+        generator = torch.Generator().manual_seed(0)
+        self.x = torch.randn(n, channels, *patch, generator=generator)
+        self.y = (torch.rand(n, *patch, generator=generator) > 0.5).long()
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[i], self.y[i]
+
+    def get_batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[indices], self.y[indices]
+
+
+def training_rate(in_channels: int, cfg: PaperConfig, device=None, precision: str = "auto", batches: int = 3) -> float:
+    """Training patches per second (forward, focal loss, backward, Adadelta step) of a fresh SUNet of
+    ``cfg.base_filters``, timed over ``batches`` batches after one warm-up batch, as :func:`strokelib.trainer.train`
+    runs them (device, precision, ``channels_last_3d``)."""
+    device = select_device(device)
+    precision = resolve_precision(device, precision)
+    channels_last = channels_last_helps(device)
+    model = SUNet(in_channels, 2, cfg.base_filters, cfg.dropout)
+    model.to(device, memory_format=torch.channels_last_3d if channels_last else torch.preserve_format)
+    optimizer = torch.optim.Adadelta(model.parameters(), lr=cfg.adadelta_lr, rho=cfg.adadelta_rho)
+    loss = LOSSES["focal"]
+    data = _RandomPatches((batches + 1) * cfg.batch_size, in_channels, cfg.patch_shape)
+    run = {"device": device, "precision": precision, "channels_last": channels_last, "progress": False}
+    train_one_epoch(model, make_loader(data, cfg.batch_size, False), optimizer, loss, max_batches=1, **run)
+    return float(train_one_epoch(model, make_loader(data, cfg.batch_size, False), optimizer, loss, **run)["patches_per_s"])
+
+
+def inference_rate(in_channels: int, cfg: PaperConfig, batch_size: int = 64, device=None, batches: int = 2) -> float:
+    """Patches per second of one SUNet forward pass in eval mode (inference and validation), after a warm-up."""
+    device = select_device(device)
+    model = SUNet(in_channels, 2, cfg.base_filters, cfg.dropout).to(device).eval()
+    x = torch.randn(batch_size, in_channels, *cfg.patch_shape, device=device)
+    if channels_last_helps(device):
+        model, x = model.to(memory_format=torch.channels_last_3d), x.contiguous(memory_format=torch.channels_last_3d)
+    amp = device.type == "cuda"
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        for _ in range(batches):
+            model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return batches * batch_size / (time.perf_counter() - start)
+
+
+def duration(seconds: float) -> str:
+    """``"40 s"``, ``"7 min"`` or ``"1 h 20 min"``."""
+    if seconds < 90:
+        return f"{max(seconds, 1):.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:.0f} min"
+
+
+def training_estimate(cfg: PaperConfig, channels: dict[str, int], n_folds: int, fit_cases: int, val_cases: int,
+                      val_patches_per_case: int | None = None, device=None) -> str:
+    """One line: the most the cross-validation of notebook 04 can take here (every fold running ``max_epochs``).
+
+    ``channels`` maps each approach to its input channels (Proposed doubles them); ``fit_cases``/``val_cases`` are
+    the cases per fold that give training and early-stopping patches.
+    """
+    val_per_case = val_patches_per_case or cfg.patches_per_case
+    fit, val = fit_cases * cfg.patches_per_case, val_cases * val_per_case
+    total, rates = 0.0, []
+    for c in sorted(set(channels.values())):
+        train_rate, eval_rate = training_rate(c, cfg, device), inference_rate(c, cfg, cfg.batch_size, device)
+        total += sum(ch == c for ch in channels.values()) * n_folds * cfg.max_epochs * (fit / train_rate + val / eval_rate)
+        rates.append(f"{train_rate:.0f} training / {eval_rate:.0f} validation patches/s at {c} channels")
+    return (f"⏱ at most {duration(total)} here: {len(channels)} approach(es) × {n_folds} folds × ≤ {cfg.max_epochs} "
+            f"epochs × ({fit} training + {val} validation patches), at {'; '.join(rates)} measured just now; "
+            "early stopping usually ends a fold sooner.")
+
+
+def inference_estimate(masks: Sequence[np.ndarray], cfg: PaperConfig, step: Sequence[int], channels: dict[str, int],
+                       models_per_case: int = 1, batch_size: int = 64, device=None) -> str:
+    """One line: how long predicting ``masks`` (one brain mask per case) from overlapping patches at ``step`` will
+    take here, for each approach in ``channels`` with ``models_per_case`` models per case (4 for a fold ensemble)."""
+    patches = sum(len(grid_centres(m, cfg.patch_shape, step)) for m in masks)
+    total, rates = 0.0, []
+    for c in sorted(set(channels.values())):
+        rate = inference_rate(c, cfg, batch_size, device)
+        total += sum(ch == c for ch in channels.values()) * models_per_case * patches / rate
+        rates.append(f"{rate:.0f} patches/s at {c} channels")
+    step_text = "×".join(str(int(s)) for s in step)
+    return (f"⏱ about {duration(total)} here: {len(channels)} approach(es) × {len(masks)} cases × {models_per_case} "
+            f"model(s), {patches / max(len(masks), 1):.0f} patches per case at step {step_text}, at "
+            f"{'; '.join(rates)} measured just now.")

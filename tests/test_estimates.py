@@ -1,0 +1,53 @@
+"""Time estimates and run-scale notes are computed from the settings and a rate measured on the spot."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+
+from strokelib import estimates, sampling, training
+from strokelib.config import PAPER
+
+TINY = dataclasses.replace(PAPER, patch_shape=(16, 16, 8), base_filters=4, batch_size=2, patches_per_case=6,
+                           max_epochs=3, patience=2)
+
+
+def test_rates_are_positive_and_estimates_count_the_work():
+    assert estimates.training_rate(2, TINY, "cpu", batches=1) > 0
+    assert estimates.inference_rate(2, TINY, batch_size=2, device="cpu", batches=1) > 0
+    line = estimates.training_estimate(TINY, {"baseline": 2, "proposed": 4}, n_folds=4, fit_cases=5, val_cases=2,
+                                       val_patches_per_case=3, device="cpu")
+    assert line.startswith("⏱ at most ")
+    assert "2 approach(es) × 4 folds × ≤ 3 epochs × (30 training + 6 validation patches)" in line
+    assert "at 2 channels" in line and "at 4 channels" in line
+    mask = np.zeros((32, 32, 16), bool)
+    mask[4:28, 4:28, 2:14] = True
+    n = len(sampling.grid_centres(mask, TINY.patch_shape, (8, 8, 4)))
+    line = estimates.inference_estimate([mask, mask], TINY, (8, 8, 4), {"proposed": 4}, models_per_case=4,
+                                        batch_size=2, device="cpu")
+    assert f"1 approach(es) × 2 cases × 4 model(s), {n} patches per case at step 8×8×4" in line
+    assert re.match(r"⏱ about \d+ (s|min)", line)
+
+
+def test_durations_read_naturally():
+    assert estimates.duration(0.2) == "1 s"
+    assert estimates.duration(89) == "89 s"
+    assert estimates.duration(600) == "10 min"
+    assert estimates.duration(4 * 3600 + 20 * 60) == "4 h 20 min"
+
+
+def test_scale_notes_say_when_early_stopping_cannot_act():
+    acts = training.scale_notes(dataclasses.replace(PAPER, patches_per_case=50, max_epochs=20, patience=4))
+    assert "50 per case" in acts[0] and "200× more" in acts[0]
+    assert acts[2].startswith("Early stopping: a fold stops after 4 epochs") and "at most 20 epochs" in acts[2]
+    never = training.scale_notes(dataclasses.replace(PAPER, max_epochs=5, patience=8))
+    assert never[2].startswith("Early stopping cannot act in this run: at most 5 epochs")
+    assert "7.04 M" in acts[1]
+
+
+def test_patches_per_voxel():
+    assert sampling.patches_per_voxel((24, 24, 16), (4, 4, 1)) == 576
+    assert sampling.patches_per_voxel((24, 24, 16), (8, 8, 4)) == 36
+    assert sampling.patches_per_voxel((24, 24, 16), (12, 12, 8)) == 8
