@@ -9,18 +9,20 @@ fold before ``max_epochs``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from .config import PaperConfig
+from .config import PAPER, PaperConfig
 from .losses import LOSSES
 from .model import SUNet
-from .modelfiles import channels_last_helps, select_device
+from .modelfiles import channels_last_helps, fold_checkpoints, load_checkpoint, select_device
 from .sampling import grid_centres
 from .trainer import make_loader, resolve_precision, train_one_epoch
+from .training import fold_splits, get_approach, inner_split
 
 
 class _RandomPatches(torch.utils.data.Dataset):
@@ -120,3 +122,32 @@ def inference_estimate(masks: Sequence[np.ndarray], cfg: PaperConfig, step: Sequ
     return (f"⏱ about {duration(total)} here: {len(channels)} approach(es) × {len(masks)} cases × {models_per_case} "
             f"model(s), {patches / max(len(masks), 1):.0f} patches per case at step {step_text}, at "
             f"{'; '.join(rates)} measured just now.")
+
+
+def cross_validation_estimate(cases: Sequence, approaches: Sequence[str], cfg: PaperConfig, cv_args: dict,
+                              device=None) -> str:
+    """:func:`training_estimate` for notebook 04: the folds, inner validation splits and input channels that
+    :func:`strokelib.training.cross_validate` will use with ``cv_args`` (:func:`strokelib.training.training_setup`)."""
+    ids = [c.case_id for c in cases]
+    train_ids, _ = fold_splits(ids, cfg.n_folds, cv_args.get("shuffle", False), cv_args.get("seed", 0))[0]
+    if cv_args.get("early_stopping", "inner") == "inner":
+        fit, val = (len(part) for part in inner_split(train_ids, cv_args.get("val_fraction", 0.25)))
+    else:
+        fit, val = len(train_ids), len(ids) - len(train_ids)
+    channels = {a: len(cases[0].modalities) * (2 if get_approach(a).symmetric else 1) for a in approaches}
+    n_folds = len(cv_args["folds"]) if cv_args.get("folds") else cfg.n_folds
+    return training_estimate(cfg, channels, n_folds, fit, val, cv_args.get("val_patches_per_case"), device)
+
+
+def saved_models_estimate(out_dir, task: str, approaches: Sequence[str], cases: Sequence, step: Sequence[int],
+                          models_per_case: int = 1, batch_size: int | None = None, device=None) -> str:
+    """:func:`inference_estimate` for notebook 05: the trained models' own width and channels (read from their
+    checkpoints) on ``cases``' brain masks."""
+    channels, base = {}, {}
+    for a in approaches:
+        meta = load_checkpoint(fold_checkpoints(out_dir, task, a)[0])["meta"]
+        channels[a], base[a] = int(meta["in_channels"]), int(meta.get("base_filters", 32))
+    cfg = dataclasses.replace(PAPER, base_filters=max(base.values()))
+    device = select_device(device)
+    batch = batch_size or (2048 if device.type == "cuda" else 64)
+    return inference_estimate([c.brain_mask for c in cases], cfg, step, channels, models_per_case, batch, device)

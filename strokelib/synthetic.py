@@ -32,6 +32,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
 from . import provenance
@@ -324,3 +325,15 @@ def read_truth(root: str | os.PathLike) -> dict:
         raise DataLayoutError(
             f"{path} is not valid JSON ({exc}); delete {root} and generate it again"
         ) from exc
+
+
+def phenomena_table(root: str | os.PathLike, split: str = "training") -> pd.DataFrame:
+    """Which case carries which phenomenon (:mod:`strokelib.synthetic_lesions`), from the generator's ground truth:
+    one row per case with the lesion volume and side, the old lesion's and the symmetric mimics' volumes (mL), and
+    the phenomena by name (``small lesion``, ``old lesion``, ``symmetric mimics``)."""
+    cases = read_truth(root)["cases"][split]
+    rows = [{"case": case_id, "lesion_ml": t.get("lesion_volume_ml"), "lesion_side": t["lesion_side"],
+             "old_lesion_ml": t.get("confounder_volume_ml", 0.0), "mimic_pairs": t.get("mimic_pairs", 0),
+             "mimic_ml": t.get("mimic_volume_ml", 0.0), "phenomena": ", ".join(case_phenomena(t)) or "–"}
+            for case_id, t in sorted(cases.items(), key=lambda item: int(item[0]))]
+    return pd.DataFrame(rows).set_index("case")

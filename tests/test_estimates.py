@@ -51,3 +51,17 @@ def test_patches_per_voxel():
     assert sampling.patches_per_voxel((24, 24, 16), (4, 4, 1)) == 576
     assert sampling.patches_per_voxel((24, 24, 16), (8, 8, 4)) == 36
     assert sampling.patches_per_voxel((24, 24, 16), (12, 12, 8)) == 8
+
+
+def test_cross_validation_estimate_uses_the_folds_and_channels(rng):
+    from strokelib.datasets import Case
+
+    cases = [Case(str(i), np.zeros((3, 8, 8, 8), np.float32), ("A", "B", "C"), None, np.eye(4), (1.0, 1.0, 1.0),
+                  np.ones((8, 8, 8), bool)) for i in range(1, 9)]
+    cfg = dataclasses.replace(TINY, n_folds=4)
+    line = estimates.cross_validation_estimate(cases, ["balanced", "proposed"], cfg,
+                                               {"folds": None, "early_stopping": "inner", "val_fraction": 0.25,
+                                                "val_patches_per_case": 2}, device="cpu")
+    # 8 cases, 4 folds: 6 training cases per fold, an inner quarter (2) for early stopping -> 4 fit, 2 validation
+    assert "2 approach(es) × 4 folds × ≤ 3 epochs × (24 training + 4 validation patches)" in line
+    assert "at 3 channels" in line and "at 6 channels" in line

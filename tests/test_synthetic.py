@@ -414,3 +414,15 @@ def test_siss_lesion_volumes_span_small_to_large():
         "lesion_volume_ml"] for i in range(1, 29)]
     assert min(volumes) < 5 and max(volumes) > 50  # log-uniform from 1 to 300 mL: many small, a few large
     assert np.median(volumes) < 40
+
+
+def test_phenomena_table_names_what_each_case_carries(dataset):
+    task, root = dataset
+    table = synthetic.phenomena_table(root)
+    truth = synthetic.read_truth(root)["cases"]["training"]
+    assert list(table.index) == sorted(truth, key=int)
+    for case_id, row in table.iterrows():
+        t = truth[case_id]
+        assert ("old lesion" in row["phenomena"]) == t["confounder"]
+        assert ("symmetric mimics" in row["phenomena"]) == (t["mimic_pairs"] > 0)
+        assert row["lesion_ml"] == t["lesion_volume_ml"]
