@@ -151,3 +151,8 @@ def saved_models_estimate(out_dir, task: str, approaches: Sequence[str], cases: 
     device = select_device(device)
     batch = batch_size or (2048 if device.type == "cuda" else 64)
     return inference_estimate([c.brain_mask for c in cases], cfg, step, channels, models_per_case, batch, device)
+
+
+def per_case_estimate(seconds_one: float, n_cases: int, how: str) -> str:
+    """One line for work repeated per case, timed on one case: ``⏱ at most … here: n cases × s s (how)``."""
+    return f"⏱ at most {duration(seconds_one * n_cases)} here: {n_cases} cases × {seconds_one:.1f} s ({how})."

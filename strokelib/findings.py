@@ -18,7 +18,7 @@ import pandas as pd
 
 from .metrics import METRICS, PAPER_PROTOCOL
 from .paper_results import SIGNIFICANT, table1_means
-from .tables import wilcoxon_pvalues
+from .tables import representative_cases, wilcoxon_pvalues
 
 FALSE_POSITIVE_FRACTION = 0.1
 """A look-alike counts as a false-positive lesion when at least this share of its voxels is in the mask."""
@@ -169,3 +169,16 @@ def compare_with_paper(task: str, per_case: pd.DataFrame, hits: pd.DataFrame | N
     note = f" ({case_notes[str(worst['case'])]})" if case_notes and case_notes.get(str(worst["case"])) else ""
     out.append(f"The worst {last.capitalize()} case is case {worst['case']}{note}, DSC {worst['dsc']:.2f}.")
     return out
+
+
+def figure_cases(per_case: pd.DataFrame, hits: pd.DataFrame | None, approach: str) -> dict[str, str]:
+    """The cases Figures 4–5 show for ``approach``: best, median and worst DSC
+    (:func:`strokelib.tables.representative_cases`) and, when look-alikes were measured, the case where the most
+    of a look-alike was labelled as lesion (``"look-alike"``), the failure §4.1.1 describes."""
+    rows = _paper_rows(per_case)
+    shown = representative_cases(rows[rows["approach"] == approach])
+    if hits is not None and not hits.empty:
+        mine = hits[(hits["approach"] == approach) & ~hits["case"].isin(list(shown.values()))]
+        if not mine.empty and mine["flagged"].max() > 0:
+            shown["look-alike"] = str(mine.sort_values(["flagged", "case"], ascending=[False, True]).iloc[0]["case"])
+    return shown

@@ -79,3 +79,16 @@ def test_phenomenon_hits_and_their_sentences():
     old_line = next(s for s in lines if s.startswith("Old lesions"))
     assert "appears here" in old_line
     assert "(small lesion), DSC" in lines[-1]
+
+
+def test_figure_cases_add_the_worst_look_alike():
+    frame = per_case({"baseline": 0, "balanced": 0, "proposed": 0}, {"baseline": 0, "balanced": 0, "proposed": 0})
+    hits = pd.DataFrame([
+        {"approach": "proposed", "case": "3", "phenomenon": "mimic", "voxels": 10, "flagged": 0.5, "false_positive": True},
+        {"approach": "proposed", "case": "4", "phenomenon": "mimic", "voxels": 10, "flagged": 0.2, "false_positive": True},
+        {"approach": "balanced", "case": "5", "phenomenon": "mimic", "voxels": 10, "flagged": 0.9, "false_positive": True},
+    ])
+    shown = findings.figure_cases(frame, hits, "proposed")
+    assert set(shown) == {"best", "median", "worst", "look-alike"}
+    assert shown["look-alike"] in {"3", "4"} and shown["look-alike"] not in {shown["best"], shown["median"], shown["worst"]}
+    assert set(findings.figure_cases(frame, None, "proposed")) == {"best", "median", "worst"}
