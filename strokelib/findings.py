@@ -70,23 +70,38 @@ def _ordered(approaches: Sequence[str]) -> list[str]:
     return [a for a in ORDER if a in approaches] + [a for a in approaches if a not in ORDER]
 
 
+def _relation(metric: str, first: float, second: float, digits: int) -> int:
+    """+1 when ``second`` is better than ``first`` at the printed precision, −1 when worse, 0 for a tie."""
+    diff = round(second, digits) - round(first, digits)
+    if abs(diff) < 10 ** -digits / 2:
+        return 0
+    return int(np.sign(-diff if metric in LOWER_IS_BETTER else diff))
+
+
 def _order_sentence(metric: str, ours: pd.Series, paper: pd.Series) -> str:
-    """"DSC: Baseline 0.61, Balanced 0.64, Proposed 0.70 — the paper's order (...)" or "— not the paper's order"."""
-    better = (lambda a, b: a < b) if metric in LOWER_IS_BETTER else (lambda a, b: a > b)
+    """"DSC: Baseline 0.61, Balanced 0.64, Proposed 0.70; the paper had 0.64, 0.67, 0.71 — the paper's order", or
+    which comparisons go the other way. Pairs the paper prints as a tie are not counted."""
+    digits = 1 if metric == "hd" else 2
     approaches = [a for a in _ordered(list(ours.index)) if a in paper.index]
-    listed = ", ".join(f"{a.capitalize()} {ours[a]:.{1 if metric == 'hd' else 2}f}" for a in approaches)
-    paper_listed = ", ".join(f"{paper[a]:g}" for a in approaches)
-    pairs = list(zip(approaches, approaches[1:], strict=False))
-    kept = [better(ours[b], ours[a]) == better(paper[b], paper[a]) for a, b in pairs]
-    unit = " (voxels)" if metric == "hd" else ""
-    if all(kept):
+    listed = ", ".join(f"{a.capitalize()} {ours[a]:.{digits}f}" for a in approaches)
+    paper_listed = ", ".join(f"{paper[a]:.{digits}f}" for a in approaches)
+    pairs = [(a, b) for i, a in enumerate(approaches) for b in approaches[i + 1:]]
+    judged = [(a, b, _relation(metric, paper[a], paper[b], digits), _relation(metric, ours[a], ours[b], digits))
+              for a, b in pairs]
+    judged = [j for j in judged if j[2] != 0]
+    word = {1: "better", -1: "worse"}
+    against = [f"{b.capitalize()} {'ties' if mine == 0 else 'is ' + word[mine] + ' than'} {a.capitalize()} "
+               f"(the paper: {word[theirs]})" for a, b, theirs, mine in judged if mine != theirs]
+    if not judged:
+        verdict = "the paper prints these as ties"
+    elif not against:
         verdict = "the paper's order"
-    elif not any(kept):
+    elif all(mine == -theirs for _, _, theirs, mine in judged):
         verdict = "the reverse of the paper's order"
     else:
-        broken = [f"{b.capitalize()} vs {a.capitalize()}" for (a, b), ok in zip(pairs, kept, strict=True) if not ok]
-        verdict = "not the paper's order (" + ", ".join(broken) + " goes the other way)"
-    return f"{NAMES[metric]}{unit}: {listed} — {verdict}; the paper had {paper_listed}."
+        verdict = "not the paper's order: " + "; ".join(against)
+    unit = " (voxels)" if metric == "hd" else ""
+    return f"{NAMES[metric]}{unit}: {listed}; the paper had {paper_listed} — {verdict}."
 
 
 def _significance_sentence(task: str, approach: str, frame: pd.DataFrame, pvalues: pd.DataFrame, alpha: float) -> str | None:

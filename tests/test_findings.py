@@ -29,15 +29,26 @@ def test_the_papers_order_is_recognised_and_so_is_its_reverse():
     good = findings.compare_with_paper("SISS", per_case({"baseline": 0, "balanced": 0.05, "proposed": 0.1},
                                                         {"baseline": 0, "balanced": -5, "proposed": -10}))
     assert good[0].startswith("On 12 cross-validated cases")
-    assert "— the paper's order" in good[1] and good[1].startswith("DSC: Baseline")
-    assert "— the paper's order" in good[2] and good[2].startswith("HD (voxels)")
+    assert good[1].endswith("— the paper's order.") and good[1].startswith("DSC: Baseline")
+    assert good[2].endswith("— the paper's order.") and good[2].startswith("HD (voxels)")
     assert "the paper had 0.64, 0.67, 0.71" in good[1]
     bad = findings.compare_with_paper("SISS", per_case({"baseline": 0.1, "balanced": 0.05, "proposed": 0},
                                                        {"baseline": 0, "balanced": -5, "proposed": -10}))
     assert "the reverse of the paper's order" in bad[1]
     mixed = findings.compare_with_paper("SISS", per_case({"baseline": 0, "balanced": 0.1, "proposed": 0.05},
                                                          {"baseline": 0, "balanced": 0, "proposed": 0}))
-    assert "not the paper's order (Proposed vs Balanced goes the other way)" in mixed[1]
+    assert "not the paper's order: Proposed is worse than Balanced (the paper: better)" in mixed[1]
+    assert "Proposed vs Baseline" not in mixed[1] and "Proposed is better than Baseline" not in mixed[1]
+
+
+def test_ties_in_the_paper_are_not_counted():
+    # SPES: the paper prints Balanced and Proposed both at DSC 0.82
+    lines = findings.compare_with_paper("SPES", per_case({"baseline": 0.1, "balanced": 0.0, "proposed": 0.2},
+                                                         {"baseline": 0, "balanced": 0, "proposed": 0}))
+    assert "the paper had 0.80, 0.82, 0.82" in lines[1]
+    # Proposed vs Balanced is a tie in the paper, so only Balanced vs Baseline (and Proposed vs Baseline, which agrees)
+    # are judged
+    assert lines[1].split("— ")[1] == "not the paper's order: Balanced is worse than Baseline (the paper: better)."
 
 
 def test_significance_is_reported_per_claim():
