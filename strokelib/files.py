@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -206,3 +207,18 @@ def export_smir(mask: np.ndarray, case, out_dir: str | Path, name: str) -> Path:
         )
     path = Path(out_dir) / f"SMIR.{name}.{smir_id(case)}.nii"
     return save_nifti((mask > 0).astype(np.uint16), case, path, dtype=np.uint16)
+
+
+def replace_folder(stage: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Rename a finished folder ``stage`` onto ``target``; an existing ``target`` is moved aside first and deleted
+    only once the new one is in place, so at every moment ``target`` is either the old folder or the new one."""
+    stage, target = Path(stage), Path(target)
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(stage, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from . import provenance
 from .errors import ConfigError, StrokelibError
-from .files import write_csv
+from .files import replace_folder, write_csv
 from .layout import case_files, task_modalities
 from .newcases import (  # noqa: F401 - re-exported: the checks strokelib segment makes, where its tests find them
     SKULL_TOOLS,
@@ -139,13 +139,7 @@ def _segment_one(case_id, files, task, models, meta, step, post, batch_size, dev
 
 def _publish(stage: Path, case_out: Path) -> None:
     """Rename the staging folder onto ``case_out``, replacing an older folder only once the new one is complete."""
-    old = None
-    if case_out.exists():
-        old = case_out.with_name(f".{case_out.name}.old-{os.getpid()}")
-        os.replace(case_out, old)
-    os.replace(stage, case_out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    replace_folder(stage, case_out)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from . import provenance
 from .datasets import LABEL_TOKEN, task_modalities
 from .errors import ConfigError, DataLayoutError, ProvenanceError
-from .files import atomic_path, write_text
+from .files import atomic_path, replace_folder, write_text
 from .synthetic_anatomy import GEOMETRIES, Geometry  # noqa: F401  (public names of the synthetic data)
 from .synthetic_case import SyntheticCase, case_phenomena, synthesize_case  # noqa: F401
 from .synthetic_case import geometry as _geometry
@@ -186,13 +186,7 @@ def _finish(tmp: Path, root: Path, jobs: list[tuple], truths: list[dict], params
     write_text(tmp / TRUTH_FILE, json.dumps(truth, indent=1))
     write_text(tmp / FILES_FILE, json.dumps(_file_fingerprints(tmp), indent=1))
     write_text(tmp / PARAMS_FILE, json.dumps(params, indent=1))
-    old = None
-    if root.exists():
-        old = root.with_name(f".{root.name}.old-{os.getpid()}")
-        os.replace(root, old)
-    os.replace(tmp, root)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    replace_folder(tmp, root)
 
 
 def make_synthetic_isles(

@@ -65,7 +65,8 @@ def runs(cases, tmp_path_factory):
 
 def test_same_seed_same_synthetic_bytes(roots):
     a, b = (digest(r) for r in roots)
-    assert len(a) == 4 * 8 + 3  # 7 modalities + OT per case, synthetic.json, synthetic_files.json, synthetic_params.json
+    # per case 7 modalities + OT + 2 phenomenon masks; synthetic.json, synthetic_files.json, synthetic_params.json
+    assert len(a) == 4 * (8 + 2) + 3
     assert a == b
 
 

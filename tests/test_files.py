@@ -34,3 +34,20 @@ def test_written_files_follow_the_umask_and_keep_the_suffix(tmp_path):
     with atomic_path(tmp_path / "x.nii.gz") as tmp:
         assert tmp.name.endswith(".nii.gz")
         tmp.write_bytes(b"")
+
+
+def test_replace_folder_swaps_a_finished_folder_in(tmp_path):
+    from strokelib.files import replace_folder
+
+    target, stage = tmp_path / "out", tmp_path / ".out.partial"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    stage.mkdir()
+    (stage / "new.txt").write_text("new")
+    assert replace_folder(stage, target) == target
+    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert not stage.exists() and not list(tmp_path.glob(".out.old-*"))
+    second = tmp_path / "second"
+    second.mkdir()
+    replace_folder(second, tmp_path / "fresh")  # no existing target
+    assert (tmp_path / "fresh").is_dir()

