@@ -45,7 +45,7 @@ class _RandomPatches(torch.utils.data.Dataset):
 
 def training_rate(in_channels: int, cfg: PaperConfig, device=None, precision: str = "auto", batches: int = 3) -> float:
     """Training patches per second (forward, focal loss, backward, Adadelta step) of a fresh SUNet of
-    ``cfg.base_filters``, timed over ``batches`` batches after one warm-up batch, as :func:`strokelib.trainer.train`
+    ``cfg.base_filters``, timed over ``batches`` batches after two warm-up batches, as :func:`strokelib.trainer.train`
     runs them (device, precision, ``channels_last_3d``)."""
     device = select_device(device)
     precision = resolve_precision(device, precision)
@@ -54,30 +54,31 @@ def training_rate(in_channels: int, cfg: PaperConfig, device=None, precision: st
     model.to(device, memory_format=torch.channels_last_3d if channels_last else torch.preserve_format)
     optimizer = torch.optim.Adadelta(model.parameters(), lr=cfg.adadelta_lr, rho=cfg.adadelta_rho)
     loss = LOSSES["focal"]
-    data = _RandomPatches((batches + 1) * cfg.batch_size, in_channels, cfg.patch_shape)
+    data = _RandomPatches((batches + 2) * cfg.batch_size, in_channels, cfg.patch_shape)
     run = {"device": device, "precision": precision, "channels_last": channels_last, "progress": False}
-    train_one_epoch(model, make_loader(data, cfg.batch_size, False), optimizer, loss, max_batches=1, **run)
+    train_one_epoch(model, make_loader(data, cfg.batch_size, False), optimizer, loss, max_batches=2, **run)
     return float(train_one_epoch(model, make_loader(data, cfg.batch_size, False), optimizer, loss, **run)["patches_per_s"])
 
 
-def inference_rate(in_channels: int, cfg: PaperConfig, batch_size: int = 64, device=None, batches: int = 2) -> float:
-    """Patches per second of one SUNet forward pass in eval mode (inference and validation), after a warm-up."""
+def inference_rate(in_channels: int, cfg: PaperConfig, batch_size: int = 64, device=None, batches: int = 3) -> float:
+    """Patches per second of one SUNet forward pass in eval mode (inference and validation): the median of
+    ``batches`` timed batches after two warm-up batches (the first calls pay for kernel selection)."""
     device = select_device(device)
     model = SUNet(in_channels, 2, cfg.base_filters, cfg.dropout).to(device).eval()
     x = torch.randn(batch_size, in_channels, *cfg.patch_shape, device=device)
     if channels_last_helps(device):
         model, x = model.to(memory_format=torch.channels_last_3d), x.contiguous(memory_format=torch.channels_last_3d)
     amp = device.type == "cuda"
+    seconds = []
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-        model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        for _ in range(batches):
+        for i in range(2 + batches):
+            start = time.perf_counter()
             model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-    return batches * batch_size / (time.perf_counter() - start)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if i >= 2:
+                seconds.append(time.perf_counter() - start)
+    return batch_size / float(np.median(seconds))
 
 
 def duration(seconds: float) -> str:
