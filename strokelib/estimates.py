@@ -3,8 +3,8 @@
 An estimate is the work a cell is about to do, counted from its settings (patches, epochs, folds, approaches, cases,
 the inference grid), divided by a rate measured here and now on a few batches of the same network, with the same
 device, precision and memory format as the real run. So the line adapts to the machine (2-core laptop, GPU) and to
-the profile, and says how it was obtained; training estimates are upper bounds, because early stopping may end a
-fold before ``max_epochs``.
+the profile, and says how it was obtained; training estimates assume every fold runs ``max_epochs``, which early
+stopping often cuts short.
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ def duration(seconds: float) -> str:
 
 def training_estimate(cfg: PaperConfig, channels: dict[str, int], n_folds: int, fit_cases: int, val_cases: int,
                       val_patches_per_case: int | None = None, device=None) -> str:
-    """One line: the most the cross-validation of notebook 04 can take here (every fold running ``max_epochs``).
+    """One line: how long the cross-validation of notebook 04 takes here if every fold runs ``max_epochs`` (data
+    preparation and checkpoint writes not counted).
 
     ``channels`` maps each approach to its input channels (Proposed doubles them); ``fit_cases``/``val_cases`` are
     the cases per fold that give training and early-stopping patches.
@@ -104,9 +105,9 @@ def training_estimate(cfg: PaperConfig, channels: dict[str, int], n_folds: int, 
         train_rate, eval_rate = training_rate(c, cfg, device), inference_rate(c, cfg, cfg.batch_size, device)
         total += sum(ch == c for ch in channels.values()) * n_folds * cfg.max_epochs * (fit / train_rate + val / eval_rate)
         rates.append(f"{train_rate:.0f} training / {eval_rate:.0f} validation patches/s at {c} channels")
-    return (f"⏱ at most {duration(total)} here: {len(channels)} approach(es) × {n_folds} folds × ≤ {cfg.max_epochs} "
-            f"epochs × ({fit} training + {val} validation patches), at {'; '.join(rates)} measured just now; "
-            "early stopping usually ends a fold sooner.")
+    return (f"⏱ about {duration(total)} here if every fold runs all {cfg.max_epochs} epochs: {len(channels)} approach(es) "
+            f"× {n_folds} folds × ≤ {cfg.max_epochs} epochs × ({fit} training + {val} validation patches), at "
+            f"{'; '.join(rates)} measured just now; early stopping usually ends a fold sooner.")
 
 
 def inference_estimate(masks: Sequence[np.ndarray], cfg: PaperConfig, step: Sequence[int], channels: dict[str, int],
@@ -155,5 +156,5 @@ def saved_models_estimate(out_dir, task: str, approaches: Sequence[str], cases: 
 
 
 def per_case_estimate(seconds_one: float, n_cases: int, how: str) -> str:
-    """One line for work repeated per case, timed on one case: ``⏱ at most … here: n cases × s s (how)``."""
-    return f"⏱ at most {duration(seconds_one * n_cases)} here: {n_cases} cases × {seconds_one:.1f} s ({how})."
+    """One line for work repeated per case, timed on one case: ``⏱ about … here: n cases × s s (how)``."""
+    return f"⏱ about {duration(seconds_one * n_cases)} here: {n_cases} cases × {seconds_one:.1f} s ({how})."

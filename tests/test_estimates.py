@@ -19,7 +19,7 @@ def test_rates_are_positive_and_estimates_count_the_work():
     assert estimates.inference_rate(2, TINY, batch_size=2, device="cpu", batches=1) > 0
     line = estimates.training_estimate(TINY, {"baseline": 2, "proposed": 4}, n_folds=4, fit_cases=5, val_cases=2,
                                        val_patches_per_case=3, device="cpu")
-    assert line.startswith("⏱ at most ")
+    assert line.startswith("⏱ about ") and "if every fold runs all 3 epochs" in line
     assert "2 approach(es) × 4 folds × ≤ 3 epochs × (30 training + 6 validation patches)" in line
     assert "at 2 channels" in line and "at 4 channels" in line
     mask = np.zeros((32, 32, 16), bool)
