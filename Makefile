@@ -42,11 +42,11 @@ $(BROWSER_STAMP): $(STAMP)
 browser-test: browser-setup   ## notebooks 01 (slice viewer) and 03 run in JupyterLab; screenshots in outputs/browser/
 	$(BIN)/python browser/check_lab.py
 
-# figures/ and the executed notebooks in docs/notebooks/ are what these two runs write (see figures/README.md): the
-# demo profile (Table 1's three approaches) on the SPES-like set at ISLES 2015 geometry, then on the SISS-like set
-# (the demo itself: it reuses what `make demo` trained, when the data and settings match). Both write into
-# outputs/figures/ first; figures/ and docs/notebooks/ are replaced only when
-# both runs finished, so an interrupted `make figures` never leaves a partial set where a complete one was.
+# figures/ and the executed notebooks in docs/notebooks/ (SISS) and docs/notebooks/spes/ are what these two runs
+# write (see figures/README.md): the demo profile (Table 1's three approaches) on the SPES-like set at ISLES 2015
+# geometry, then on the SISS-like set (the demo itself: it reuses what `make demo` trained, when the data and settings
+# match). Both write into outputs/figures/ first; figures/ and docs/notebooks/ are replaced only when both runs
+# finished, so an interrupted `make figures` never leaves a partial set where a complete one was.
 STAGE        := outputs/figures
 FIGURES_SPES := --profile demo -p figures_dir $(STAGE) -p outputs_dir outputs/demo-spes -p task SPES \
                 -p synthetic_geometry paper -p n_train 30 -p n_test 5 -p case_index 1
@@ -58,7 +58,7 @@ figures: setup       ## regenerate every committed figure and table, and the exe
 	$(BIN)/strokelib run $(FIGURES_SISS) --executed-dir $(STAGE)/notebooks
 	find figures -type f ! -name README.md -delete
 	find $(STAGE) -maxdepth 1 -type f -exec cp {} figures/ \;
-	rm -rf docs/notebooks && cp -r $(STAGE)/notebooks docs/notebooks
+	rm -rf docs/notebooks && cp -r $(STAGE)/notebooks docs/notebooks && cp -r $(STAGE)/notebooks-spes docs/notebooks/spes
 
 bench: setup         ## speed benchmarks, one JSON line each
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -19,7 +19,8 @@ import torch
 from .config import PAPER, PaperConfig
 from .losses import LOSSES
 from .model import SUNet
-from .modelfiles import channels_last_helps, fold_checkpoints, load_checkpoint, select_device
+from .modelfiles import channels_last_helps, checkpoint_path, fold_checkpoints, load_checkpoint, select_device
+from .patch_inference import default_batch_size
 from .sampling import grid_centres
 from .trainer import make_loader, resolve_precision, train_one_epoch
 from .training import fold_splits, get_approach, inner_split
@@ -45,8 +46,8 @@ class _RandomPatches(torch.utils.data.Dataset):
 
 def training_rate(in_channels: int, cfg: PaperConfig, device=None, precision: str = "auto", batches: int = 3) -> float:
     """Training patches per second (forward, focal loss, backward, Adadelta step) of a fresh SUNet of
-    ``cfg.base_filters``, timed over ``batches`` batches after two warm-up batches, as :func:`strokelib.trainer.train`
-    runs them (device, precision, ``channels_last_3d``)."""
+    ``cfg.base_filters``: two warm-up batches, then one timed pass over ``batches`` + 2 batches, as
+    :func:`strokelib.trainer.train` runs them (device, precision, ``channels_last_3d``)."""
     device = select_device(device)
     precision = resolve_precision(device, precision)
     channels_last = channels_last_helps(device)
@@ -85,28 +86,37 @@ def duration(seconds: float) -> str:
     """``"40 s"``, ``"7 min"`` or ``"1 h 20 min"``."""
     if seconds < 90:
         return f"{max(seconds, 1):.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:.0f} min"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
 
 
-def training_estimate(cfg: PaperConfig, channels: dict[str, int], n_folds: int, fit_cases: int, val_cases: int,
-                      val_patches_per_case: int | None = None, device=None) -> str:
+def training_estimate(cfg: PaperConfig, channels: dict[str, int], folds: dict[str, int], fit_cases: int,
+                      val_cases: int, val_patches_per_case: int | None = None, device=None,
+                      precision: str = "auto") -> str:
     """One line: how long the cross-validation of notebook 04 takes here if every fold runs ``max_epochs`` (data
     preparation and checkpoint writes not counted).
 
-    ``channels`` maps each approach to its input channels (Proposed doubles them); ``fit_cases``/``val_cases`` are
-    the cases per fold that give training and early-stopping patches.
+    ``channels`` maps each approach to its input channels (Proposed doubles them) and ``folds`` to the number of
+    folds still to train; ``fit_cases``/``val_cases`` are the cases per fold that give training and early-stopping
+    patches.
     """
     val_per_case = val_patches_per_case or cfg.patches_per_case
     fit, val = fit_cases * cfg.patches_per_case, val_cases * val_per_case
+    todo = {a: c for a, c in channels.items() if folds.get(a, 0)}
+    if not todo:
+        return "⏱ nothing to train here: every fold already has a finished checkpoint (reused only if its record matches)."
     total, rates = 0.0, []
-    for c in sorted(set(channels.values())):
-        train_rate, eval_rate = training_rate(c, cfg, device), inference_rate(c, cfg, cfg.batch_size, device)
-        total += sum(ch == c for ch in channels.values()) * n_folds * cfg.max_epochs * (fit / train_rate + val / eval_rate)
+    for c in sorted(set(todo.values())):
+        train_rate = training_rate(c, cfg, device, precision)
+        eval_rate = inference_rate(c, cfg, cfg.batch_size, device)
+        n_folds = sum(folds[a] for a, ch in todo.items() if ch == c)
+        total += n_folds * cfg.max_epochs * (fit / train_rate + val / eval_rate)
         rates.append(f"{train_rate:.0f} training / {eval_rate:.0f} validation patches/s at {c} channels")
-    return (f"⏱ about {duration(total)} here if every fold runs all {cfg.max_epochs} epochs: {len(channels)} approach(es) "
-            f"× {n_folds} folds × ≤ {cfg.max_epochs} epochs × ({fit} training + {val} validation patches), at "
+    listed = ", ".join(f"{a} {folds[a]}" for a in todo)
+    return (f"⏱ about {duration(total)} here if every fold runs all {cfg.max_epochs} epochs: folds to train "
+            f"({listed}) × ≤ {cfg.max_epochs} epochs × ({fit} training + {val} validation patches), at "
             f"{'; '.join(rates)} measured just now; early stopping usually ends a fold sooner.")
 
 
@@ -126,10 +136,17 @@ def inference_estimate(masks: Sequence[np.ndarray], cfg: PaperConfig, step: Sequ
             f"{'; '.join(rates)} measured just now.")
 
 
+def _folds_to_train(out_dir, task: str, approach: str, folds: Sequence[int]) -> int:
+    """How many of ``folds`` have no finished checkpoint yet (a finished one is reused after its record is checked)."""
+    paths = [checkpoint_path(out_dir, task, approach, k) for k in folds]
+    return sum(not (p.is_file() and load_checkpoint(p).get("finished")) for p in paths)
+
+
 def cross_validation_estimate(cases: Sequence, approaches: Sequence[str], cfg: PaperConfig, cv_args: dict,
                               device=None) -> str:
-    """:func:`training_estimate` for notebook 04: the folds, inner validation splits and input channels that
-    :func:`strokelib.training.cross_validate` will use with ``cv_args`` (:func:`strokelib.training.training_setup`)."""
+    """:func:`training_estimate` for notebook 04: the folds still to train, the inner validation splits and input
+    channels that :func:`strokelib.training.cross_validate` will use with ``cv_args``
+    (:func:`strokelib.training.training_setup`), at its precision."""
     ids = [c.case_id for c in cases]
     train_ids, _ = fold_splits(ids, cfg.n_folds, cv_args.get("shuffle", False), cv_args.get("seed", 0))[0]
     if cv_args.get("early_stopping", "inner") == "inner":
@@ -137,8 +154,12 @@ def cross_validation_estimate(cases: Sequence, approaches: Sequence[str], cfg: P
     else:
         fit, val = len(train_ids), len(ids) - len(train_ids)
     channels = {a: len(cases[0].modalities) * (2 if get_approach(a).symmetric else 1) for a in approaches}
-    n_folds = len(cv_args["folds"]) if cv_args.get("folds") else cfg.n_folds
-    return training_estimate(cfg, channels, n_folds, fit, val, cv_args.get("val_patches_per_case"), device)
+    planned = cv_args.get("folds") or range(cfg.n_folds)
+    out_dir = cv_args.get("out_dir")
+    folds = {a: (_folds_to_train(out_dir, str(cases[0].task).upper(), a, planned) if out_dir else len(planned))
+             for a in approaches}
+    return training_estimate(cfg, channels, folds, fit, val, cv_args.get("val_patches_per_case"),
+                             device or cv_args.get("device"), cv_args.get("precision", "auto"))
 
 
 def saved_models_estimate(out_dir, task: str, approaches: Sequence[str], cases: Sequence, step: Sequence[int],
@@ -151,7 +172,7 @@ def saved_models_estimate(out_dir, task: str, approaches: Sequence[str], cases: 
         channels[a], base[a] = int(meta["in_channels"]), int(meta.get("base_filters", 32))
     cfg = dataclasses.replace(PAPER, base_filters=max(base.values()))
     device = select_device(device)
-    batch = batch_size or (2048 if device.type == "cuda" else 64)
+    batch = batch_size or default_batch_size(device)
     return inference_estimate([c.brain_mask for c in cases], cfg, step, channels, models_per_case, batch, device)
 
 

@@ -210,15 +210,20 @@ def export_smir(mask: np.ndarray, case, out_dir: str | Path, name: str) -> Path:
 
 
 def replace_folder(stage: str | os.PathLike, target: str | os.PathLike) -> Path:
-    """Rename a finished folder ``stage`` onto ``target``; an existing ``target`` is moved aside first and deleted
-    only once the new one is in place, so at every moment ``target`` is either the old folder or the new one."""
+    """Rename a finished folder ``stage`` onto ``target``. An existing ``target`` is first renamed aside and deleted
+    only once the new folder is in place; if that second rename fails, the old folder is put back. Between the two
+    renames ``target`` is briefly absent, never half-written."""
     stage, target = Path(stage), Path(target)
     old = None
     if target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         os.replace(target, old)
-    os.replace(stage, target)
+    try:
+        os.replace(stage, target)
+    except OSError as exc:
+        if old is not None:
+            os.replace(old, target)
+        raise _output_error(target, exc) from exc
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return target
-

@@ -2,8 +2,8 @@
 failure cases — written as sentences computed from the run, never typed in.
 
 The paper's Table 1 claims an order (Baseline < Balanced < Proposed in DSC, the reverse in HD), a set of significant
-differences against the Baseline (:data:`strokelib.paper_results.SIGNIFICANT`), a larger S_min for the Proposed
-approach on SISS, and two failure modes: under-segmented heterogeneous lesions and false positives on old lesions
+differences against the Baseline (:data:`strokelib.paper_results.SIGNIFICANT`), the post-processing each approach
+needed (printed beside ours), and two failure modes: under-segmented heterogeneous lesions and false positives on old lesions
 (§4.1.1, case 13). :func:`phenomenon_hits` measures how much of each synthetic look-alike (old lesions, symmetric
 mimics) an approach labelled as lesion; :func:`compare_with_paper` says, metric by metric, whether the paper's
 finding appears in this run, and says so plainly when it does not.
@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .config import PAPER
 from .metrics import METRICS, PAPER_PROTOCOL
 from .paper_results import SIGNIFICANT, table1_means
 from .tables import representative_cases, wilcoxon_pvalues
@@ -108,21 +109,29 @@ def _order_sentence(metric: str, ours: pd.Series, paper: pd.Series) -> str:
     return f"{NAMES[metric]}{unit}: {listed}; the paper had {paper_listed} — {verdict}."
 
 
-def _significance_sentence(task: str, approach: str, frame: pd.DataFrame, pvalues: pd.DataFrame, alpha: float) -> str | None:
+def _paired_direction(frame: pd.DataFrame, approach: str, metric: str) -> int:
+    """+1 when ``approach`` is better than the Baseline over the cases where both have a value (the pairs the
+    Wilcoxon test uses), −1 when worse, 0 when the median paired difference is 0."""
+    wide = frame.pivot_table(index="case", columns="approach", values=metric, aggfunc="first")
+    pairs = wide[[approach, "baseline"]].dropna()
+    median = float((pairs[approach] - pairs["baseline"]).median()) if len(pairs) else 0.0
+    return int(np.sign(-median if metric in LOWER_IS_BETTER else median))
+
+
+def _significance_sentence(task: str, approach: str, frame: pd.DataFrame, pvalues: pd.DataFrame,
+                           alpha: float) -> str | None:
     claim = SIGNIFICANT.get((task, approach))
     if claim is None or approach not in set(frame["approach"]):
         return None
     metrics, bound = claim
-    means = frame.groupby("approach")[list(METRICS)].mean()
     parts = []
     for metric in metrics:
         p = pvalues.set_index("approach").loc[approach, f"p_{metric}"]
-        diff = means.loc[approach, metric] - means.loc["baseline", metric]
-        improved = diff < 0 if metric in LOWER_IS_BETTER else diff > 0
         if pd.isna(p):
             parts.append(f"{NAMES[metric]} not testable")
         elif p < alpha:
-            parts.append(f"{NAMES[metric]} p = {p:.3g} ({'better' if improved else 'worse'})")
+            direction = {1: "better", -1: "worse", 0: "median difference 0"}[_paired_direction(frame, approach, metric)]
+            parts.append(f"{NAMES[metric]} p = {p:.3g} ({direction})")
         else:
             parts.append(f"{NAMES[metric]} p = {p:.3g} (not significant at {alpha:g})")
     found = ", ".join(NAMES[m] for m in metrics)
@@ -130,7 +139,27 @@ def _significance_sentence(task: str, approach: str, frame: pd.DataFrame, pvalue
             f"(p < {bound:g}); here: {'; '.join(parts)}.")
 
 
-def _phenomenon_sentences(summary: pd.DataFrame) -> list[str]:
+def _mimic_verdict(rows: pd.DataFrame) -> str:
+    before, after = rows.loc["balanced", "flagged_mean"], rows.loc["proposed", "flagged_mean"]
+    if before == 0:
+        return " Balanced labelled none of them, so there was nothing for the symmetric modalities (§3.1) to remove."
+    if after <= 0.5 * before:
+        return f" The symmetric modalities (§3.1) removed most of them ({before:.0%} → {after:.0%} of their voxels)."
+    return f" The symmetric modalities (§3.1) did not remove most of them here ({before:.0%} → {after:.0%})."
+
+
+def _old_lesion_verdict(task: str, rows: pd.DataFrame, final: str) -> str:
+    failing = [a.capitalize() for a in _ordered(list(rows.index)) if rows.loc[a, "false_positive_cases"] > 0]
+    where = "§4.1.1, the paper's SISS case 13" if task == "SISS" else "§4.1.1, described there for SISS"
+    if final in rows.index and rows.loc[final, "false_positive_cases"] > 0:
+        return f" The failure of {where} (false positives on old lesions) appears here for {final.capitalize()}."
+    if failing:
+        return (f" The failure of {where} (false positives on old lesions) appears for {', '.join(failing)} but not "
+                f"for {final.capitalize()}.")
+    return f" The failure of {where} (false positives on old lesions) does not appear here."
+
+
+def _phenomenon_sentences(task: str, summary: pd.DataFrame, final: str) -> list[str]:
     what = {"mimic": "Symmetric mimics", "old_lesion": "Old lesions"}
     out = []
     for name in summary.index.get_level_values(0).unique():
@@ -140,15 +169,25 @@ def _phenomenon_sentences(summary: pd.DataFrame) -> list[str]:
                            for a in _ordered(list(rows.index)))
         sentence = f"{what.get(name, name)} labelled as lesion: {listed}."
         if name == "mimic" and {"balanced", "proposed"} <= set(rows.index):
-            drop = rows.loc["balanced", "flagged_mean"] - rows.loc["proposed", "flagged_mean"]
-            sentence += (" The symmetric modalities (§3.1) removed most of them." if drop > 0.5 * rows.loc["balanced", "flagged_mean"] > 0
-                         else " The symmetric modalities (§3.1) did not remove them here.")
+            sentence += _mimic_verdict(rows)
         if name == "old_lesion":
-            any_fp = rows["false_positive_cases"].sum() > 0
-            sentence += (" The paper's §4.1.1 failure (false positives on old lesions, case 13) appears here."
-                         if any_fp else " The paper's §4.1.1 failure (false positives on old lesions) does not appear here.")
+            sentence += _old_lesion_verdict(task, rows, final)
         out.append(sentence)
     return out
+
+
+def _postprocessing_sentence(frame: pd.DataFrame, paper: pd.DataFrame, approaches: list[str]) -> str:
+    cells = frame.groupby("approach")[["threshold", "min_size"]].first()
+    ours = ", ".join(f"{a.capitalize()} Th {cells.loc[a, 'threshold']:g}, S_min {int(cells.loc[a, 'min_size'])}"
+                     for a in approaches)
+    theirs = ", ".join(f"{paper.loc[a, 'threshold']:g}/{int(paper.loc[a, 'min_size'])}" for a in approaches
+                       if a in paper.index)
+    sentence = f"Post-processing chosen: {ours} (the paper: {theirs})."
+    edge = [a.capitalize() for a in approaches if cells.loc[a, "min_size"] >= max(PAPER.min_sizes)]
+    if edge:
+        sentence += (f" S_min is the largest of the grid for {', '.join(edge)}: the best value may lie beyond "
+                     f"{max(PAPER.min_sizes)} voxels.")
+    return sentence
 
 
 def compare_with_paper(task: str, per_case: pd.DataFrame, hits: pd.DataFrame | None = None,
@@ -177,13 +216,10 @@ def compare_with_paper(task: str, per_case: pd.DataFrame, hits: pd.DataFrame | N
     out += [_order_sentence(metric, means[metric], paper[metric]) for metric in ("dsc", "hd")]
     pvalues = wilcoxon_pvalues(frame)
     out += [s for a in approaches if (s := _significance_sentence(task, a, frame, pvalues, alpha))]
-    cells = frame.groupby("approach")[["threshold", "min_size"]].first()
-    ours = ", ".join(f"{a.capitalize()} Th {cells.loc[a, 'threshold']:g}, S_min {int(cells.loc[a, 'min_size'])}" for a in approaches)
-    theirs = ", ".join(f"{paper.loc[a, 'threshold']:g}/{int(paper.loc[a, 'min_size'])}" for a in approaches if a in paper.index)
-    out.append(f"Post-processing chosen: {ours} (the paper: {theirs}).")
-    if hits is not None and not hits.empty:
-        out += _phenomenon_sentences(phenomenon_summary(hits))
+    out.append(_postprocessing_sentence(frame, paper, approaches))
     last = approaches[-1]
+    if hits is not None and not hits.empty:
+        out += _phenomenon_sentences(task, phenomenon_summary(hits), last)
     worst = frame[frame["approach"] == last].sort_values(["dsc", "case"]).iloc[0]
     note = f" ({case_notes[str(worst['case'])]})" if case_notes and case_notes.get(str(worst["case"])) else ""
     out.append(f"The worst {last.capitalize()} case is case {worst['case']}{note}, DSC {worst['dsc']:.2f}.")

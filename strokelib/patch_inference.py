@@ -248,6 +248,13 @@ def _sum_patches(models: list[nn.Module], case: Case, box: _Box, patch, step, ba
                 _accumulate_runs(box.total, runs, prob, patch, step[2])
 
 
+def default_batch_size(device: torch.device) -> int:
+    """Patches per forward pass when none is given: 64 on a CPU (as the released code; larger batches were no
+    faster there) and 2048 on CUDA, where the non-network share of the time falls from 9 % (batch 64) to under 5 %
+    on an H200."""
+    return 2048 if device.type == "cuda" else 64
+
+
 def predict_case(
     models: nn.Module | Sequence[nn.Module],
     case: Case,
@@ -296,8 +303,7 @@ def predict_case(
     device = model_device(models, device)
     if gather == "auto":
         gather = "index" if device.type == "cuda" else "runs"
-    if batch_size is None:  # on an H200 the non-network share falls from 9 % (batch 64) to under 5 % (batch 2048)
-        batch_size = 2048 if device.type == "cuda" else 64
+    batch_size = batch_size or default_batch_size(device)
     box = _Box.around(images, centres, patch, device)
     log.info("case %s: %d patches of %s on %s (%s gather, %d model(s))", case.case_id, len(box.starts), patch, device,
              gather, len(models))

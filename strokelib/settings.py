@@ -27,6 +27,7 @@ KINDS = {
     "bool": "true or false",
     "int3": "three positive integers [x, y, z]",
     "names": "a list of names [a, b, ...]",
+    "mapping": "a mapping {name: value, ...}",
 }
 """Setting type → the form an error message asks for."""
 
@@ -67,6 +68,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     _S("task", "str", "SPES", "ISLES 2015 sub-task", choices=_TASKS),
     _S("synthetic_geometry", "str", "paper", "synthetic grid: 'paper' (ISLES 2015) or 'small' (quick runs)",
        choices=("paper", "small"), train=True),
+    _S("synthetic_phenomena", "mapping", {}, "overrides of the synthetic data's phenomena (synthetic_lesions.Phenomena), "
+       "e.g. {mimic_p: 0}; empty: the task's defaults", train=True),
     _S("n_train", "int", 30, "synthetic training cases", minimum=1, train=True),
     _S("n_test", "int", 0, "synthetic testing cases", minimum=0, train=True),
     _S("seed", "int", 0, "seed of the synthetic data, the folds and the training", minimum=0, train=True),
@@ -164,6 +167,8 @@ def _type_ok(setting: Setting, value) -> bool:
         return isinstance(value, bool)
     if kind == "int3":
         return isinstance(value, (list, tuple)) and len(value) == 3 and all(_is_int(v) and v > 0 for v in value)
+    if kind == "mapping":
+        return isinstance(value, dict) and all(isinstance(k, str) for k in value)
     return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)  # names
 
 
@@ -249,9 +254,11 @@ def resolve_data_root(
     n_test: int = 0,
     seed: int = 0,
     root: str | Path | None = None,
+    phenomena: dict | None = None,
 ) -> Path:
     """The data folder a notebook reads: ``data_root`` when given (real ISLES 2015), else the embedded synthetic
-    dataset under ``data/synthetic/``, generated on first use and reused afterwards."""
+    dataset under ``data/synthetic/``, generated on first use and reused afterwards; ``phenomena`` overrides fields of
+    its :class:`~strokelib.synthetic_lesions.Phenomena` (another set of phenomena is another dataset folder)."""
     if data_root:
         path = Path(data_root).expanduser()
         if not path.exists():
@@ -260,7 +267,7 @@ def resolve_data_root(
     from .synthetic import ensure_synthetic
 
     return ensure_synthetic(task, n_train=n_train, n_test=n_test, seed=seed, geometry=geometry,
-                            base_dir=project_root(root) / "data" / "synthetic")
+                            base_dir=project_root(root) / "data" / "synthetic", phenomena=phenomena or None)
 
 
 def display_path(path: str | Path, root: str | Path | None = None) -> str:

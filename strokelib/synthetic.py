@@ -47,7 +47,7 @@ from .synthetic_pose import signed_midplane_distance  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-VERSION = 3  # bump when the generated data change, so ensure_synthetic regenerates old datasets
+VERSION = 4  # bump when the generated data change, so ensure_synthetic regenerates old datasets
 TRUTH_FILE = "synthetic.json"
 PARAMS_FILE = "synthetic_params.json"
 FILES_FILE = "synthetic_files.json"  # size and content hash of every image file, recorded at generation
@@ -236,11 +236,11 @@ def make_synthetic_isles(
 def dataset_name(task: str, n_train: int, n_test: int = 0, seed: int = 0, geometry: str = "paper",
                  phenomena: dict | Phenomena | None = None) -> str:
     """The folder name of a synthetic dataset, keyed by every generator parameter and :data:`VERSION`, e.g.
-    ``SPES_paper_train30_test5_seed0_v3``; phenomena other than the task's defaults add a short hash of them
-    (``..._v3_ph1a2b3c4d``). Datasets made with other parameters live side by side."""
+    ``SPES_paper_train30_test5_seed0_v4``; phenomena other than the task's defaults add a short hash of them
+    (``..._v4_ph1a2b3c4d``). Datasets made with other parameters live side by side."""
     p = _params(_check_task(task), n_train, n_test, seed, geometry, phenomena)
     name = f"{p['task']}_{p['geometry']}_train{p['n_train']}_test{p['n_test']}_seed{p['seed']}_v{p['version']}"
-    if p["phenomena"] != DEFAULT_PHENOMENA[p["task"]].as_dict():
+    if p["phenomena"] != DEFAULT_PHENOMENA[p["task"]].as_dict():  # typed by phenomena_for: 0 and 0.0 are one name
         name += "_ph" + hashlib.blake2b(json.dumps(p["phenomena"], sort_keys=True).encode(), digest_size=4).hexdigest()
     return name
 
@@ -324,10 +324,10 @@ def read_truth(root: str | os.PathLike) -> dict:
 def phenomena_table(root: str | os.PathLike, split: str = "training") -> pd.DataFrame:
     """Which case carries which phenomenon (:mod:`strokelib.synthetic_lesions`), from the generator's ground truth:
     one row per case with the lesion volume and side, the old lesion's and the symmetric mimics' volumes (mL), and
-    the phenomena by name (``small lesion``, ``old lesion``, ``symmetric mimics``)."""
+    the phenomena by name (``small lesion``, ``old lesion``, ``symmetric mimics``; empty when none)."""
     cases = read_truth(root)["cases"][split]
     rows = [{"case": case_id, "lesion_ml": t.get("lesion_volume_ml"), "lesion_side": t["lesion_side"],
              "old_lesion_ml": t.get("confounder_volume_ml", 0.0), "mimic_pairs": t.get("mimic_pairs", 0),
-             "mimic_ml": t.get("mimic_volume_ml", 0.0), "phenomena": ", ".join(case_phenomena(t)) or "–"}
+             "mimic_ml": t.get("mimic_volume_ml", 0.0), "phenomena": ", ".join(case_phenomena(t))}
             for case_id, t in sorted(cases.items(), key=lambda item: int(item[0]))]
     return pd.DataFrame(rows).set_index("case")

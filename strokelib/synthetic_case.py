@@ -239,17 +239,21 @@ def case_phenomena(truth: dict) -> list[str]:
 def synthesize_case(task: str, rng: np.random.Generator, geometry_name: str = "paper", keep_maps: bool = False,
                     phenomena: Phenomena | dict | None = None) -> SyntheticCase:
     """Generate one ISLES 2015-like case (module docstring; §2.1 SISS, §2.2 SPES) with the task's phenomena
-    (:func:`strokelib.synthetic_lesions.phenomena_for`). One generator state gives one case."""
+    (:func:`strokelib.synthetic_lesions.phenomena_for`). One generator state gives one case; old lesions, mimics and
+    artefact spots draw from child generators (``rng.spawn``), so turning one of them off changes nothing else."""
     task = str(task).upper()
     task_modalities(task)  # raises ConfigError for an unknown task
     geo, phen = geometry(task, geometry_name), phenomena_for(task, phenomena)
     tpl = template(geo.template_mm)
+    # Each optional phenomenon draws from its own child generator, so switching one off leaves the rest of the case
+    # (pose, lesion, other phenomena, noise) exactly as it was.
+    old_rng, mimic_rng, artefact_rng = rng.spawn(3)
     p = _draw_pose(rng, geo, tpl)
-    lesion_maps, info = template_lesions(task, tpl, rng, p["scale"], phen)
+    lesion_maps, info = template_lesions(task, tpl, rng, p["scale"], phen, old_rng, mimic_rng)
     g = _on_grid(tpl, lesion_maps, p["vox_to_tpl"], p["shape"])
     _smooth_fields(task, rng, g, geo.spacing)
     vox_to_world = tpl["affine"] @ p["vox_to_tpl"]
-    g["artefact"] = (artefact_spots(rng, vox_to_world, g["lo"], g["hi"])[g["inside"]] if phen.artefact_spots
+    g["artefact"] = (artefact_spots(artefact_rng, vox_to_world, g["lo"], g["hi"])[g["inside"]] if phen.artefact_spots
                      else np.zeros_like(g["gm"]))
     g["noise_fraction"] = rng.uniform(0.02, 0.05)
     f = _draw_factors(task, rng)

@@ -14,7 +14,8 @@ what it changes; the defaults per task are :data:`DEFAULT_PHENOMENA`.
   *no* DWI signal, not labelled. Clinically, patients with a new stroke often carry an old one; the paper's SISS
   case 13 (§4.1.1) gets two false positives from exactly this. Only the diffusion channel tells it apart.
 * **Symmetric mimics** (``mimic_p``): pairs of lesion-like hyperintensities at mirror positions in both hemispheres,
-  far enough from the midline (``mimic_min_lateral_mm``) that no 24×24×16 training patch holds both. Clinically:
+  far enough from the midline (``mimic_min_lateral_mm``) that no 24×24×16 training patch holds both on grids of
+  2 mm or finer (the ISLES 2015 geometries and the small SISS grid; a 4 mm patch is 96 mm wide and may). Clinically:
   normal bilateral findings that a single patch cannot tell from a lesion — periventricular caps and bands on FLAIR,
   symmetric flow and susceptibility artefacts on FLAIR/DWI (SISS), or bilaterally delayed bolus arrival in both
   posterior or watershed territories on the perfusion maps (SPES). Inside one patch a mimic looks like a lesion on
@@ -59,7 +60,7 @@ class Phenomena:
     mimic_p: float = 0.75
     mimic_pairs: tuple[int, int] = (1, 3)
     mimic_ml: tuple[float, float] = (1.0, 15.0)
-    mimic_min_lateral_mm: float = 32.0  # > half of a 2 mm patch (24 voxels · 2 mm / 2) plus a mimic's radius
+    mimic_min_lateral_mm: float = 32.0  # > half a 2 mm patch (24 voxels · 2 mm / 2) plus a few mm; not enough at 4 mm
     artefact_spots: bool = True  # DWI susceptibility spots near the skull base (synthetic_pose)
 
     def as_dict(self) -> dict:
@@ -81,8 +82,22 @@ def phenomena_for(task: str, overrides: Mapping | Phenomena | None = None) -> Ph
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise ConfigError(f"unknown synthetic phenomena {unknown}; known: {', '.join(sorted(names))}")
-    as_tuple = {k: tuple(v) if isinstance(v, list | tuple) else v for k, v in overrides.items()}
-    return _checked(dataclasses.replace(base, **as_tuple))
+    return _checked(dataclasses.replace(base, **{k: _typed(k, v) for k, v in overrides.items()}))
+
+
+def _typed(name: str, value):
+    """``value`` in the declared type of field ``name`` (``0`` and ``0.0`` are one probability, and one dataset)."""
+    default = getattr(DEFAULT_PHENOMENA["SISS"], name)
+    try:
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if isinstance(default, tuple):
+            return tuple(type(d)(v) for d, v in zip(default, value, strict=True))
+        return type(default)(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"synthetic phenomena: {name} must look like {default!r}, got {value!r}") from None
 
 
 def _checked(p: Phenomena) -> Phenomena:
@@ -206,7 +221,8 @@ def draw_lesion(task: str, tpl: dict, rng: np.random.Generator, scale: float, ph
             "target_volume_ml": round(volume_ml, 3),
             "lesion_centre_mni_mm": [round(float(c), 1) for c in blob["centre"]]}
     if task == "SPES":
-        spes_maps, spes_info = _core_and_severity(tpl, rng, blob, candidates, score, label_idx, n_label, olig_factor)
+        spes_maps, spes_info = _core_and_severity(tpl, rng, blob, candidates, score, label_idx, label_tau, n_label,
+                                                  olig_factor)
         maps |= spes_maps
         info |= spes_info
     margin = GUARD_MM / float(blob["radii"].min())
@@ -217,10 +233,10 @@ def draw_lesion(task: str, tpl: dict, rng: np.random.Generator, scale: float, ph
     return maps, info, near_label
 
 
-def _core_and_severity(tpl, rng, blob, candidates, score, label_idx, n_label, olig_factor) -> tuple[dict, dict]:
+def _core_and_severity(tpl, rng, blob, candidates, score, label_idx, label_tau, n_label,
+                       olig_factor) -> tuple[dict, dict]:
     """SPES: the perfusion deficit and the DWI core, both level sets of the lesion's own score (§2.2)."""
     core_fraction = float(rng.uniform(0.1, 0.5))
-    _, label_tau = top(score, n_label)
     olig_idx, olig_tau = top(score, round(n_label * olig_factor))
     # Severity rises linearly from 0 at the oligemia border to 1 at the label border, then to 2.5 at the centre.
     s_olig = score[olig_idx]
@@ -293,15 +309,19 @@ def draw_mimics(task: str, tpl: dict, rng: np.random.Generator, scale: float, ph
     return volume, {"mimic_pairs": n_pairs, "mimics": pairs}
 
 
-def template_lesions(task: str, tpl: dict, rng: np.random.Generator, scale: float, phen: Phenomena) -> tuple[dict, dict]:
+def template_lesions(task: str, tpl: dict, rng: np.random.Generator, scale: float, phen: Phenomena,
+                     old_rng: np.random.Generator | None = None,
+                     mimic_rng: np.random.Generator | None = None) -> tuple[dict, dict]:
     """Every lesion-like map of one case in template space and its description for the ground truth.
 
     Maps: ``lesion`` (the label region), ``confounder`` (old lesion) and ``mimic`` when drawn; SPES also ``core`` and
     ``severity`` (perfusion deficit: 0 outside the oligemic ring, 1 at the label border, larger towards the centre).
+    ``old_rng`` and ``mimic_rng`` (default: ``rng``) draw the old lesion and the mimics, so that with their own
+    generators switching one phenomenon off does not change the others.
     """
     maps, info, near_label = draw_lesion(task, tpl, rng, scale, phen)
-    old, old_info = draw_old_lesion(tpl, rng, scale, phen, near_label)
-    mimic, mimic_info = draw_mimics(task, tpl, rng, scale, phen, near_label)
+    old, old_info = draw_old_lesion(tpl, old_rng or rng, scale, phen, near_label)
+    mimic, mimic_info = draw_mimics(task, tpl, mimic_rng or rng, scale, phen, near_label)
     for name, volume in (("confounder", old), ("mimic", mimic)):
         if volume is not None:
             maps[name] = volume

@@ -5,7 +5,9 @@ lesion cannot be found by thresholding one image. This module measures that: for
 threshold on the brain-z-scored intensities (the network's input, see :func:`strokelib.preprocessing.normalise_images`),
 applied to every case, in either direction (brighter or darker than the threshold), chosen to maximise the mean
 per-case DSC. The figure is optimistic on purpose (the threshold is chosen on the cases it is scored on): a dataset
-whose best channel reaches DSC 0.8 this way is an intensity-threshold task, whatever a network scores on it.
+whose best channel reaches DSC 0.8 this way is an intensity-threshold task, whatever a network scores on it. It is
+the best *single global* threshold, not a bound on every single-channel rule (a threshold per case, or a minimum
+component size, could do better).
 """
 
 from __future__ import annotations

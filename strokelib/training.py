@@ -357,19 +357,19 @@ def scale_notes(cfg: PaperConfig, base: PaperConfig = PAPER) -> list[str]:
     params = sum(p.numel() for p in SUNet(8, 2, cfg.base_filters).parameters())
     paper_params = sum(p.numel() for p in SUNet(8, 2, base.base_filters).parameters())
     lines = [
-        f"Training patches: {cfg.patches_per_case} per case and epoch ({cfg.lesion_fraction:.0%} lesion-sampled); the "
+        f"Training patches: {cfg.patches_per_case} per case and epoch (lesion_fraction {cfg.lesion_fraction:.0%}); the "
         f"paper extracts {base.patches_per_case:_} per case (§4.1), {base.patches_per_case / cfg.patches_per_case:.0f}× "
         "more.".replace("_", " "),
         f"Network: SUNet with {cfg.base_filters} base filters, {params / 1e6:.2f} M parameters at 8 input channels "
         f"(the paper's {base.base_filters} filters: {paper_params / 1e6:.2f} M).",
     ]
-    if cfg.max_epochs > cfg.patience:
+    if cfg.max_epochs > cfg.patience + 1:  # the earliest stop comes after patience + 1 epochs (best = the first)
         lines.append(f"Early stopping: a fold stops after {cfg.patience} epochs without improvement of the validation "
                      f"L1 + error rate, and trains at most {cfg.max_epochs} epochs (the paper: patience "
                      f"{base.patience}, at most {base.max_epochs}); the best epoch's weights are kept.")
     else:
         lines.append(f"Early stopping cannot act in this run: at most {cfg.max_epochs} epochs, no more than the "
-                     f"patience of {cfg.patience}, so every fold runs {cfg.max_epochs} epochs and keeps its best one "
+                     f"patience of {cfg.patience} plus one, so every fold runs {cfg.max_epochs} epochs and keeps its best one "
                      f"(the paper: patience {base.patience}, at most {base.max_epochs}).")
     return lines
 
@@ -446,7 +446,8 @@ def train_command(
     params.update({k: str(v) for k, v in (("data_root", data_root), ("device", device)) if v is not None})
     params["fold"] = fold
     root = settings.resolve_data_root(params.get("data_root"), task, params.get("synthetic_geometry", "paper"),
-                                      params.get("n_train", 30), params.get("n_test", 0), params.get("seed", 0))
+                                      params.get("n_train", 30), params.get("n_test", 0), params.get("seed", 0),
+                                      phenomena=params.get("synthetic_phenomena"))
     cases = load_isles2015(root, task, "training", penumbra_label=params.get("penumbra_label"), progress=progress)
     cfg, kwargs = training_setup(params, out_dir)
     return cross_validate(cases, task, approach, cfg, kwargs.pop("out_dir"), progress=progress, **kwargs)

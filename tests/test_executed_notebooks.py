@@ -15,16 +15,17 @@ SOURCES = [p.name for p in notebook_paths()]
 MAX_BYTES = 5_000_000
 
 
-def _load(name: str) -> dict:
-    path = EXECUTED / name
+def _load(name: str, folder: Path = EXECUTED) -> dict:
+    path = folder / name
     assert path.is_file(), f"{path} missing: run `make figures` to write the executed notebooks"
     assert path.stat().st_size < MAX_BYTES, f"{path} is {path.stat().st_size} bytes; keep executed copies small"
     return json.loads(path.read_text())
 
 
+@pytest.mark.parametrize("folder", [EXECUTED, EXECUTED / "spes"], ids=["SISS", "SPES"])
 @pytest.mark.parametrize("name", SOURCES)
-def test_executed_copy_exists_with_figures_and_its_profile(name):
-    nb = _load(name)
+def test_executed_copy_exists_with_figures_and_its_profile(name, folder):
+    nb = _load(name, folder)
     papermill = nb["metadata"]["papermill"]
     assert papermill["parameters"]["profile"] == "demo", "executed copies come from the demo profile (make figures)"
     assert Path(papermill["input_path"]).name == name

@@ -90,9 +90,9 @@ def test_phenomenon_hits_and_their_sentences():
                                         hits, case_notes={str(i): "small lesion" for i in range(1, 13)})
     mimic_line = next(s for s in lines if s.startswith("Symmetric mimics"))
     assert "Balanced 100% of their voxels, a false positive in 2 of 2 cases" in mimic_line
-    assert "removed most of them" in mimic_line
+    assert "removed most of them (100% → 0% of their voxels)" in mimic_line
     old_line = next(s for s in lines if s.startswith("Old lesions"))
-    assert "appears here" in old_line
+    assert "the paper's SISS case 13" in old_line and "appears here for Proposed" in old_line
     assert "(small lesion), DSC" in lines[-1]
 
 
@@ -107,3 +107,44 @@ def test_figure_cases_add_the_worst_look_alike():
     assert set(shown) == {"best", "median", "worst", "look-alike"}
     assert shown["look-alike"] in {"3", "4"} and shown["look-alike"] not in {shown["best"], shown["median"], shown["worst"]}
     assert set(findings.figure_cases(frame, None, "proposed")) == {"best", "median", "worst"}
+
+
+def look_alike_lines(task: str, balanced_mimic: float, proposed_mimic: float, old_fp: dict[str, bool]) -> list[str]:
+    rows = []
+    for approach, flagged in (("balanced", balanced_mimic), ("proposed", proposed_mimic)):
+        rows.append({"approach": approach, "case": "1", "phenomenon": "mimic", "voxels": 10, "flagged": flagged,
+                     "false_positive": flagged >= 0.1})
+    for approach, fp in old_fp.items():
+        rows.append({"approach": approach, "case": "2", "phenomenon": "old_lesion", "voxels": 10,
+                     "flagged": 0.5 if fp else 0.0, "false_positive": fp})
+    frame = per_case({"baseline": 0, "balanced": 0.05, "proposed": 0.1}, {"baseline": 0, "balanced": 0, "proposed": 0})
+    return findings.compare_with_paper(task, frame, pd.DataFrame(rows))
+
+
+def test_look_alike_sentences_say_what_did_not_happen():
+    lines = look_alike_lines("SPES", 0.0, 0.0, {"baseline": True, "balanced": False, "proposed": False})
+    mimic = next(s for s in lines if s.startswith("Symmetric mimics"))
+    assert "Balanced labelled none of them, so there was nothing" in mimic
+    old = next(s for s in lines if s.startswith("Old lesions"))
+    assert "appears for Baseline but not for Proposed" in old and "described there for SISS" in old
+    assert "case 13" not in old
+    lines = look_alike_lines("SISS", 0.4, 0.3, {"baseline": False, "balanced": False, "proposed": False})
+    assert "did not remove most of them here (40% → 30%)" in next(s for s in lines if s.startswith("Symmetric"))
+    assert "does not appear here" in next(s for s in lines if s.startswith("Old lesions"))
+
+
+def test_significance_direction_comes_from_the_paired_cases():
+    frame = per_case({"baseline": 0, "balanced": 0, "proposed": 0}, {"baseline": 0, "balanced": 0, "proposed": -5}, n=10)
+    frame = frame[frame["protocol"] == PAPER_PROTOCOL].copy()
+    # one case where only the Proposed approach has an HD, and a huge one: the unpaired mean would call it worse
+    frame.loc[(frame["approach"] == "baseline") & (frame["case"] == "1"), "hd"] = np.nan
+    frame.loc[(frame["approach"] == "proposed") & (frame["case"] == "1"), "hd"] = 190.0
+    line = next(s for s in findings.compare_with_paper("SISS", frame) if s.startswith("The paper found Proposed"))
+    assert "HD p = " in line and "HD p = 0.00391 (better)" in line
+
+
+def test_s_min_at_the_edge_of_the_grid_is_said():
+    frame = per_case({"baseline": 0, "balanced": 0, "proposed": 0}, {"baseline": 0, "balanced": 0, "proposed": 0})
+    frame["min_size"] = 1000
+    line = next(s for s in findings.compare_with_paper("SPES", frame) if s.startswith("Post-processing"))
+    assert "S_min is the largest of the grid for Baseline, Balanced, Proposed" in line

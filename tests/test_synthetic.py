@@ -397,13 +397,38 @@ def test_phenomena_are_parameters_and_key_the_dataset(tmp_path):
     assert all(t["phenomena"] in ([], ["small lesion"]) for t in truths)
 
 
+def test_switching_one_phenomenon_off_leaves_the_rest_of_the_case():
+    rng = lambda: synthetic.case_rng("SISS", 0, "training", 1)  # noqa: E731
+    base = synthetic.synthesize_case("SISS", rng(), "small", keep_maps=True, phenomena={"mimic_p": 1, "old_lesion_p": 1})
+    no_old = synthetic.synthesize_case("SISS", rng(), "small", keep_maps=True, phenomena={"mimic_p": 1, "old_lesion_p": 0})
+    no_spots = synthetic.synthesize_case("SISS", rng(), "small", keep_maps=True,
+                                         phenomena={"mimic_p": 1, "old_lesion_p": 1, "artefact_spots": False})
+    assert base.maps["confounder"].any() and not no_old.maps["confounder"].any()
+    np.testing.assert_array_equal(base.label, no_old.label)
+    np.testing.assert_array_equal(base.maps["mimic"], no_old.maps["mimic"])
+    # the old lesion's map is resampled linearly: its contrast fades out over a few voxels past the mask
+    from scipy import ndimage
+
+    outside = ~ndimage.binary_dilation(base.maps["confounder"], iterations=3)
+    np.testing.assert_array_equal(base.images["DWI"][outside], no_old.images["DWI"][outside])
+    np.testing.assert_array_equal(base.images["Flair"], no_spots.images["Flair"])  # spots are on DWI only
+    assert (base.images["DWI"] != no_spots.images["DWI"]).any()
+
+
+def test_phenomena_values_are_typed():
+    assert synthetic.dataset_name("SISS", 2, phenomena={"mimic_p": 0}) == synthetic.dataset_name(
+        "SISS", 2, phenomena={"mimic_p": 0.0})
+    with pytest.raises(ConfigError, match="mimic_pairs must look like"):
+        synthetic.phenomena_for("SISS", {"mimic_pairs": "many"})
+
+
 def test_phenomenon_masks_are_written_beside_the_dataset(dataset):
     task, root = dataset
     truth = synthetic.read_truth(root)["cases"]["training"]
     for case in datasets.load_isles2015(root, task, progress=False):
         masks = synthetic.phenomenon_masks(root, case)
         assert set(masks) == {"old_lesion", "mimic"}
-        assert masks["old_lesion"].any() == truth[case.case_id]["confounder"]
+        assert masks["old_lesion"].any() == (truth[case.case_id].get("confounder_volume_ml", 0) > 0)
         assert masks["mimic"].any() == (truth[case.case_id]["mimic_volume_ml"] > 0)
         assert not (masks["mimic"] & (case.label > 0)).any()
     assert not datasets.list_unknown_files(root, task)  # the loader never sees them
@@ -419,10 +444,13 @@ def test_siss_lesion_volumes_span_small_to_large():
 def test_phenomena_table_names_what_each_case_carries(dataset):
     task, root = dataset
     table = synthetic.phenomena_table(root)
-    truth = synthetic.read_truth(root)["cases"]["training"]
-    assert list(table.index) == sorted(truth, key=int)
+    cases = {c.case_id: c for c in datasets.load_isles2015(root, task, progress=False)}
+    assert list(table.index) == sorted(cases, key=int)
     for case_id, row in table.iterrows():
-        t = truth[case_id]
-        assert ("old lesion" in row["phenomena"]) == t["confounder"]
-        assert ("symmetric mimics" in row["phenomena"]) == (t["mimic_pairs"] > 0)
-        assert row["lesion_ml"] == t["lesion_volume_ml"]
+        case, masks = cases[case_id], synthetic.phenomenon_masks(root, cases[case_id])
+        tags = row["phenomena"].split(", ") if row["phenomena"] else []
+        # checked against the images on disk, not against the fields the table was built from
+        assert ("old lesion" in tags) == bool(masks["old_lesion"].any())
+        assert ("symmetric mimics" in tags) == bool(masks["mimic"].any())
+        assert ("small lesion" in tags) == (case.lesion_volume_ml() < 10)
+        assert row["lesion_ml"] == pytest.approx(case.lesion_volume_ml())
