@@ -27,6 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from .datasets import task_modalities
+from .errors import ConfigError
 from .synthetic_anatomy import (
     GEOMETRIES,
     LEVELS,
@@ -77,8 +78,6 @@ class SyntheticCase:
 
 def geometry(task: str, name: str) -> Geometry:
     """The output grid of ``task`` in geometry ``name`` (``paper`` or ``small``)."""
-    from .errors import ConfigError
-
     key = (task, str(name).lower())
     if key not in GEOMETRIES:
         names = sorted({g for _, g in GEOMETRIES})

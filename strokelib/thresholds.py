@@ -57,8 +57,7 @@ def channel_threshold_dsc(cases: Sequence, normalisation: str = "brain", n_bins:
     edges = np.linspace(*Z_RANGE, n_bins + 1)
     modalities = cases[0].modalities
     # dsc[direction][channel] -> (n_cases, n_edges)
-    dsc = {">": np.zeros((len(modalities), len(cases), edges.size)), "<": None}
-    dsc["<"] = np.zeros_like(dsc[">"])
+    dsc = {d: np.zeros((len(modalities), len(cases), edges.size)) for d in (">", "<")}
     for i, case in enumerate(cases):
         if case.modalities != modalities:
             raise ConfigError(f"case {case.case_id}: modalities {case.modalities} differ from {modalities}")
@@ -73,7 +72,7 @@ def channel_threshold_dsc(cases: Sequence, normalisation: str = "brain", n_bins:
             dsc["<"][c, i] = 2 * below_lesion / np.maximum(below_all + n_lesion, 1)
     rows = []
     for c, modality in enumerate(modalities):
-        best = max((d for d in dsc), key=lambda d: dsc[d][c].mean(axis=0).max())
+        best = max(dsc, key=lambda d: dsc[d][c].mean(axis=0).max())
         k = int(dsc[best][c].mean(axis=0).argmax())
         per_case = dsc[best][c][:, k]
         rows.append({"modality": modality, "direction": best, "threshold_z": round(float(edges[k]), 3),
