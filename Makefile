@@ -44,21 +44,26 @@ browser-test: browser-setup   ## notebooks 01 (slice viewer) and 03 run in Jupyt
 
 # figures/ and the executed notebooks in docs/notebooks/ (SISS) and docs/notebooks/spes/ are what these two runs
 # write (see figures/README.md): the demo profile (Table 1's three approaches) on the SPES-like set at ISLES 2015
-# geometry, then on the SISS-like set (the demo itself: it reuses what `make demo` trained, when the data and settings
-# match). Both write into outputs/figures/ first; figures/ and docs/notebooks/ are replaced only when both runs
-# finished, so an interrupted `make figures` never leaves a partial set where a complete one was.
+# geometry, then on the SISS-like set. Both start from nothing: their own empty outputs folders and their own
+# synthetic data (STROKELIB_SYNTHETIC_DIR), so every executed copy shows the real steps — data generated, symmetric
+# modalities registered, networks trained, maps predicted — and no result reused from an earlier run. Everything is
+# written into outputs/figures/ first; figures/ and docs/notebooks/ are replaced only when both runs finished, so an
+# interrupted `make figures` never leaves a partial set where a complete one was.
 STAGE        := outputs/figures
-FIGURES_SPES := --profile demo -p figures_dir $(STAGE) -p outputs_dir outputs/demo-spes -p task SPES \
-                -p synthetic_geometry paper -p n_train 30 -p n_test 5 -p case_index 1
-FIGURES_SISS := --profile demo -p figures_dir $(STAGE)
+FIGURES_RUN  := STROKELIB_SYNTHETIC_DIR=$(STAGE)/synthetic $(BIN)/strokelib run --profile demo -p figures_dir $(STAGE)
+FIGURES_SPES := -p outputs_dir $(STAGE)/run-spes -p task SPES -p synthetic_geometry paper -p n_train 30 -p n_test 5 \
+                -p case_index 1
+FIGURES_SISS := -p outputs_dir $(STAGE)/run-siss
 
 figures: setup       ## regenerate every committed figure and table, and the executed notebooks in docs/notebooks/
 	rm -rf $(STAGE) && mkdir -p $(STAGE)
-	$(BIN)/strokelib run $(FIGURES_SPES) --executed-dir $(STAGE)/notebooks-spes
-	$(BIN)/strokelib run $(FIGURES_SISS) --executed-dir $(STAGE)/notebooks
+	$(FIGURES_RUN) $(FIGURES_SPES) --executed-dir $(STAGE)/notebooks-spes
+	$(FIGURES_RUN) $(FIGURES_SISS) --executed-dir $(STAGE)/notebooks
 	find figures -type f ! -name README.md -delete
 	find $(STAGE) -maxdepth 1 -type f -exec cp {} figures/ \;
 	rm -rf docs/notebooks && cp -r $(STAGE)/notebooks docs/notebooks && cp -r $(STAGE)/notebooks-spes docs/notebooks/spes
+	$(BIN)/python -c "from strokelib.notebooks import rebase_folder as r; r('docs/notebooks', '$(STAGE)/notebooks'); \
+	                  r('docs/notebooks/spes', '$(STAGE)/notebooks-spes')"
 
 bench: setup         ## speed benchmarks, one JSON line each
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

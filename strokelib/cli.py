@@ -59,7 +59,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                             out_dir=args.out, device=args.device, **overrides)
     last = history.groupby("fold").tail(1)
     for row in last.itertuples():
-        print(f"{args.task} {args.approach} fold {row.fold}: {int(row.epoch) + 1} epochs, best epoch {int(row.best_epoch)}")
+        print(f"{args.task} {args.approach} fold {row.fold}: {int(row.epoch)} epochs, best epoch {int(row.best_epoch)}")
     return 0
 
 

@@ -23,7 +23,6 @@ import nibabel as nib
 import numpy as np
 from nibabel import orientations
 from scipy import ndimage
-from tqdm.auto import tqdm
 
 from .errors import ConfigError, DataLayoutError, ImageError, PreprocessingError
 from .files import read_image, read_on_case_grid, read_volume, save_nifti  # noqa: F401 - re-exported: read a case here
@@ -44,6 +43,7 @@ from .layout import (  # noqa: F401 - re-exported: where a reader of the loader 
     scan_case,
     task_modalities,
 )
+from .progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ def load_isles2015(
         table = {c: table[c] for c in wanted}
     loaded = [
         load_case(files, task, case_id, modalities, penumbra_label)
-        for case_id, files in tqdm(table.items(), desc=f"loading {task} {split}", disable=not progress, leave=False)
+        for case_id, files in progress_bar(table.items(), desc=f"loading {task} {split}", disable=not progress, leave=False)
     ]
     values = sorted({v for case in loaded for v in case.label_values})
     if values:

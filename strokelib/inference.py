@@ -14,14 +14,15 @@ The prediction functions themselves, the models folder and the SMIR export are r
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import provenance
 from .config import PAPER
@@ -43,6 +44,7 @@ from .modelfiles import (  # noqa: F401 - re-exported: the models folder, for th
 )
 from .patch_inference import GATHER_MODES, predict_case, triple  # noqa: F401 - GATHER_MODES re-exported
 from .preprocessing import prepare_case
+from .progress import progress_bar
 from .volume_inference import (  # noqa: F401 - re-exported
     WHOLE_VOLUME_MARGIN,
     WHOLE_VOLUME_OVERLAP,
@@ -155,7 +157,7 @@ def predict_cross_validation(
     for path, model_digest in zip(paths, digests, strict=True):
         model, meta = load_model(path, device)
         held_out = [c for c in meta["held_out"] if c in by_id]
-        for case_id in tqdm(held_out, desc=f"{approach} fold {meta['fold']}", disable=not progress, leave=False):
+        for case_id in progress_bar(held_out, desc=f"{approach} fold {meta['fold']}", disable=not progress, leave=False):
             maps[case_id] = _load_or_predict(
                 folder / f"{case_id}.nii.gz", model, by_id[case_id], meta, cache_dir, [model_digest], fresh,
                 step=step, batch_size=batch_size, device=device, progress=False,
@@ -206,5 +208,32 @@ def predict_ensemble(
     return {
         case.case_id: _load_or_predict(folder / f"{case.case_id}.nii.gz", list(models), case, meta, cache_dir, digests,
                                        fresh, step=step, batch_size=batch_size, device=device, progress=False)
-        for case in tqdm(cases, desc=f"{task} ensemble", disable=not progress, leave=False)
+        for case in progress_bar(cases, desc=f"{task} ensemble", disable=not progress, leave=False)
     }
+
+
+def compare_steps(case: Case, task: str, approach: str, out_dir: str | Path, steps: Sequence[Sequence[int]],
+                  batch_size: int | None = None, device: str | torch.device | None = None,
+                  cache_dir: str | Path | None = None) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """One training case predicted by the model of the fold that held it out, once per inference step (§3.5): the
+    maps (keyed ``"step 8×8×8 (18 patches per voxel)"``) and a table of step, patches per voxel, patches and
+    seconds. A demonstration of what the step changes; nothing is saved."""
+    from .sampling import grid_centres, patches_per_voxel
+
+    path = next((p for p in fold_checkpoints(out_dir, task, approach)
+                 if case.case_id in load_checkpoint(p)["meta"]["held_out"]), None)
+    if path is None:
+        raise InferenceError(f"case {case.case_id} is held out by no trained fold of {task} {approach}")
+    model, meta = load_model(path, device)
+    prepared = prepare_for_model(case, meta, cache_dir)
+    patch = triple(meta.get("patch_shape", PAPER.patch_shape), "patch_shape")
+    maps, rows = {}, []
+    for step in steps:
+        step = triple(step, "step")
+        per_voxel = patches_per_voxel(patch, step)
+        start = time.perf_counter()
+        label = f"step {'×'.join(map(str, step))} ({per_voxel} patches per voxel)"
+        maps[label] = predict_case(model, prepared, patch, step, batch_size, device, progress=False)
+        rows.append({"step": "×".join(map(str, step)), "patches per voxel": per_voxel,
+                     "patches": len(grid_centres(case.brain_mask, patch, step)), "seconds": time.perf_counter() - start})
+    return maps, pd.DataFrame(rows).set_index("step")

@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 from scipy.spatial import cKDTree
-from tqdm.auto import tqdm
 
 from .config import PAPER
 from .errors import EvaluationError
 from .postprocessing import keep_components, label_components, read_prediction
+from .progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ def grid_metrics(
     cases = _cases(probabilities, truths, case_ids)
     spacings = _case_spacings(spacing, len(cases))
     rows = []
-    for (case, prob, truth), sp in zip(tqdm(cases, desc="grid search", disable=not progress, leave=False), spacings, strict=True):
+    for (case, prob, truth), sp in zip(progress_bar(cases, desc="grid search", disable=not progress, leave=False), spacings, strict=True):
         rows += _case_grid(case, prob, truth, thresholds, min_sizes, sp, connectivity, hd_max)
     return pd.DataFrame(rows)
 
@@ -382,3 +382,13 @@ def evaluate_predictions(cases: Sequence, pred_dir: str | Path, threshold: float
         row = evaluate(pred, case.label.astype(bool), spacing=case.spacing if mm else None)
         rows.append({"case": case.case_id, **row})
     return pd.DataFrame(rows)
+
+
+def toy_masks() -> tuple[np.ndarray, np.ndarray]:
+    """(truth, prediction) of the worked example in docs/glossary.md: boolean (8, 8, 1) masks for :func:`evaluate`."""
+    truth = np.zeros((8, 8, 1), dtype=bool)
+    truth[1:4, 1:4] = True  # a 3 × 3 lesion, rows 1–3, columns 1–3
+    pred = truth.copy()
+    pred[3, 1:4] = False  # its bottom row missed: 3 false negatives
+    pred[6, 7] = True  # one false positive, 3 rows and 4 columns from truth voxel (3, 3): distance 5
+    return truth, pred

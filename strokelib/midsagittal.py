@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
-from tqdm.auto import tqdm
 
 from .errors import ConfigError, ImageError, PreprocessingError
+from .progress import progress_bar
 from .symmetry import (
     LR_AXIS,
     SYM_PREFIX,
@@ -139,7 +139,7 @@ def symmetry_table(
     (:func:`plane_error`). Symmetric images are not kept, so any number of cases fits in memory.
     """
     frames = []
-    for case in tqdm(cases, desc="symmetric modalities", disable=not progress, leave=False):
+    for case in progress_bar(cases, desc="symmetric modalities", disable=not progress, leave=False):
         start = time.perf_counter()
         sym_case, registration = symmetric_modalities(case, reference, transform, cache_dir, settings)
         seconds = 0.0 if registration.from_cache else time.perf_counter() - start

@@ -35,7 +35,8 @@ from .model import SUNet
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+"""2: epochs numbered from 1 (``epoch`` = epochs done, ``best_epoch`` 1-based); format 1 counted from 0."""
 EARLY_STOPPING_LABELS = {
     "inner": "early stopping on an inner validation split of the training cases",
     "held_out": "early stopping on the scored fold (the released protocol; optimistic)",
@@ -121,8 +122,11 @@ def load_checkpoint(path: str | Path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure means the file is not a usable checkpoint
         raise TrainingError(f"cannot read checkpoint {path} ({type(exc).__name__}: {exc}); delete it and train again") from exc
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise TrainingError(f"{path} is not a strokelib checkpoint (format {CHECKPOINT_FORMAT}); delete it and train again")
+    if not isinstance(state, dict) or "format" not in state:
+        raise TrainingError(f"{path} is not a strokelib checkpoint; delete it and train again")
+    if state["format"] != CHECKPOINT_FORMAT:
+        raise TrainingError(f"{path} is a strokelib checkpoint of format {state['format']}, written by another version "
+                            f"(this one reads format {CHECKPOINT_FORMAT}); delete it and train again")
     return state
 
 

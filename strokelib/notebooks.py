@@ -4,6 +4,8 @@ plus the helpers every notebook's set-up cells call. The settings helpers (proje
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
 import os
 import platform
@@ -14,6 +16,7 @@ import time
 from pathlib import Path
 
 from .errors import ConfigError, NotebookError
+from .progress import PROGRESS_ENV
 from .settings import (  # noqa: F401 - re-exported for the notebooks and older imports
     PROFILES,
     SETTINGS,
@@ -68,9 +71,25 @@ def run_notebooks(
     level = papermill_log.level
     papermill_log.setLevel(logging.WARNING)  # its "Input Notebook: ..." lines repeat ours
     try:
-        return _run(profile, only, parameters, output_dir, kernel_name, root, progress)
+        with _environment({PROGRESS_ENV: "off"}):  # the kernels inherit it: no progress widgets frozen in the copies
+            return _run(profile, only, parameters, output_dir, kernel_name, root, progress)
     finally:
         papermill_log.setLevel(level)
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]):
+    """Set environment variables for the duration of the block (kernels started inside inherit them)."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _run(profile, only, parameters, output_dir, kernel_name, root, progress) -> list[Path]:
@@ -112,6 +131,7 @@ def _run(profile, only, parameters, output_dir, kernel_name, root, progress) -> 
             ) from None
         log.info("[%d/%d] %s done in %.1f s", number, len(paths), path.name, time.perf_counter() - start)
         relative_paths(target, root)
+        rebase_links(target, path.parent)
         done.append(target)
     return done
 
@@ -168,6 +188,63 @@ def relative_paths(executed: str | Path, root: str | Path) -> Path:
     return executed
 
 
+_LINK = re.compile(r"(\]\()(?!https?:|mailto:|#)([^)#\s]+)(#[^)\s]*)?(\))")
+
+
+def rebase_links(executed: str | Path, source_dir: str | Path) -> Path:
+    """Rewrite the relative links of an executed notebook's markdown so they resolve from where the copy lies: a link
+    written for ``notebooks/`` (``../docs/x.md``) becomes ``../x.md`` in ``docs/notebooks/``. Links to files that do
+    not exist are left as they are (a test of the executed copies reports them)."""
+    import nbformat
+
+    from .files import write_text
+
+    executed, source_dir = Path(executed), Path(source_dir).resolve()
+    nb = nbformat.read(executed, as_version=4)
+
+    def rebase(match: re.Match) -> str:
+        target = source_dir / match.group(2)
+        if not target.exists():
+            return match.group(0)
+        moved = os.path.relpath(target.resolve(), executed.parent.resolve())
+        return f"{match.group(1)}{Path(moved).as_posix()}{match.group(3) or ''}{match.group(4)}"
+
+    changed = False
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            new = _LINK.sub(rebase, cell.source)
+            changed |= new != cell.source
+            cell.source = new
+    if changed:
+        write_text(executed, nbformat.writes(nb))
+    return executed
+
+
+def rebase_folder(folder: str | Path, was: str | Path) -> list[Path]:
+    """:func:`rebase_links` for every executed notebook copied from ``was`` into ``folder``."""
+    return [rebase_links(path, was) for path in sorted(Path(folder).glob("*.ipynb"))]
+
+
+def show_source(obj, start: str | None = None, lines: int | None = None):
+    """The package's own source of a function or class, syntax-highlighted, headed by the file and line numbers it
+    comes from: the notebooks show the method's code this way instead of copying it into a cell. ``start`` (a
+    piece of text) begins the excerpt at the first line holding it; ``lines`` cuts it to that many lines."""
+    from IPython.display import Code
+
+    source, first = inspect.getsourcelines(obj)
+    if start is not None:
+        found = [i for i, line in enumerate(source) if start in line]
+        if not found:
+            raise ValueError(f"{start!r} is not in the source of {obj.__qualname__}")
+        first, source = first + found[0], source[found[0]:]
+    source = source[:lines] if lines else source
+    path = Path(inspect.getsourcefile(obj)).resolve()
+    package = Path(__file__).resolve().parent.parent
+    where = path.relative_to(package).as_posix() if path.is_relative_to(package) else path.name
+    header = f"# {where}, lines {first}–{first + len(source) - 1}: {obj.__module__}.{obj.__qualname__}\n"
+    return Code(header + "".join(source), language="python")
+
+
 def _strip_ansi(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
@@ -183,6 +260,15 @@ def _kernel_for_this_python() -> str:
     except Exception:  # noqa: BLE001 - no such kernel registered
         pass
     return "python3"
+
+
+def data_source_label(data_root: str, task: str, geometry: str = "paper") -> str | None:
+    """What a figure's title says about its data: ``"synthetic SISS-like data, 2 mm grid"`` for the embedded default,
+    None for real data (``data_root`` set)."""
+    if data_root:
+        return None
+    grid = "ISLES 2015 grid" if geometry == "paper" else "reduced grid"
+    return f"synthetic {task}-like data, {grid}"
 
 
 def environment_report() -> dict:

@@ -29,11 +29,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from .config import PAPER
 from .errors import ConfigError, InferenceError
 from .modelfiles import channels_last_helps
+from .progress import progress_bar
 from .sampling import grid_centres
 
 if TYPE_CHECKING:
@@ -230,7 +230,7 @@ def _sum_patches(models: list[nn.Module], case: Case, box: _Box, patch, step, ba
         buffer = torch.empty((min(int(batch_size), len(starts)), *patch, box.volume.shape[3]), dtype=torch.float32,
                              device=box.volume.device)
     with torch.inference_mode():
-        for first in tqdm(range(0, len(starts), batch_size), desc=f"case {case.case_id}", unit="batch",
+        for first in progress_bar(range(0, len(starts), batch_size), desc=f"case {case.case_id}", unit="batch",
                           disable=not progress, leave=False):
             batch = starts[first : first + batch_size]
             if gather == "index":
@@ -305,7 +305,7 @@ def predict_case(
         gather = "index" if device.type == "cuda" else "runs"
     batch_size = batch_size or default_batch_size(device)
     box = _Box.around(images, centres, patch, device)
-    log.info("case %s: %d patches of %s on %s (%s gather, %d model(s))", case.case_id, len(box.starts), patch, device,
+    log.debug("case %s: %d patches of %s on %s (%s gather, %d model(s))", case.case_id, len(box.starts), patch, device,
              gather, len(models))
     with eval_mode(models, device, channels_last=channels_last_helps(device)):
         _sum_patches(models, case, box, patch, step, batch_size, gather, amp and device.type == "cuda", progress)

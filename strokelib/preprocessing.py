@@ -14,7 +14,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .datasets import brain_mask  # noqa: F401 - the mask is made when a case is loaded; re-exported here
 from .errors import ConfigError, PreprocessingError
@@ -27,6 +26,7 @@ from .midsagittal import (  # noqa: F401 - re-exported for older imports
     symmetry_ncc,
     symmetry_table,
 )
+from .progress import progress_bar
 from .settings import NORMALISATIONS, TRANSFORMS  # noqa: F401 - TRANSFORMS re-exported
 from .symmetry import (  # noqa: F401 - re-exported for older imports
     DEFAULT_REFERENCE,
@@ -122,6 +122,6 @@ def prepare_cases(cases, symmetric: bool, normalisation: str = "brain", transfor
                   cache_dir: str | Path | None = None, progress: bool = True, **kwargs) -> list:
     """:func:`prepare_case` over a list of cases, with a progress bar."""
     return [prepare_case(c, symmetric, normalisation, transform, cache_dir, **kwargs)
-            for c in tqdm(cases, desc="preparing cases", disable=not progress, leave=False)]
+            for c in progress_bar(cases, desc="preparing cases", disable=not progress, leave=False)]
 
 

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
-from tqdm.auto import tqdm
 
 from .config import PAPER
 from .errors import SamplingError
+from .progress import progress_bar
 from .samplers import (  # noqa: F401 - re-exported: the samplers, where notebook 03 and the tests find them
     AUGMENTATIONS,
     INVERSE_OP,
@@ -330,7 +330,7 @@ class PatchDataset(torch.utils.data.Dataset):
                     "24×24×16) or check that the case was not loaded cropped or downsampled"
                 )
         self._images, self._labels, self._geometry = [], [], []
-        for case in tqdm(cases, desc="padding cases", disable=not progress, leave=False):
+        for case in progress_bar(cases, desc="padding cases", disable=not progress, leave=False):
             self._images.append(_pad_channels_last(np.asarray(case.images, np.float32), p))
             label = np.zeros(case.shape, np.uint8) if case.label is None else (np.asarray(case.label) > 0).astype(np.uint8)
             self._labels.append(_pad_channels_last(label[None], p)[..., 0])
@@ -360,7 +360,7 @@ class PatchDataset(torch.utils.data.Dataset):
         self.ops = np.concatenate(ops)
         self.origin = np.concatenate(origin)
         self.case_index = np.concatenate(index)
-        log.info("patch set for epoch %d: %d patches from %d cases (%d lesion-sampled)", epoch, len(self.centres),
+        log.debug("patch set for epoch %d: %d patches from %d cases (%d lesion-sampled)", epoch, len(self.centres),
                  len(self._geometry), int(self.origin.sum()))
 
     def set_epoch(self, epoch: int) -> None:

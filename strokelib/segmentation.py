@@ -31,7 +31,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from . import provenance
 from .errors import ConfigError, StrokelibError
@@ -46,6 +45,7 @@ from .newcases import (  # noqa: F401 - re-exported: the checks strokelib segmen
     find_cases,
     whole_head_warning,
 )
+from .progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def _segment_one(case_id, files, task, models, meta, step, post, batch_size, dev
     save_nifti(probability, case, stage / OUTPUT_FILES[0], dtype=np.float32)
     save_nifti(mask.astype(np.uint8), case, stage / OUTPUT_FILES[1], dtype=np.uint8)
     voxels = int(mask.sum())
-    resampled = (f"resampled {geometry.format_spacing(case.spacing)} -> {geometry.format_spacing(trained)} mm"
+    resampled = (f"resampled {geometry.format_spacing(case.spacing)} -> {geometry.format_spacing(trained)}"
                  if work is not case else "")
     return {"lesion_ml": round(voxels * case.voxel_volume_ml, 3), "voxels": voxels,
             "warning": "; ".join(w for w in (warning, resampled) if w)}
@@ -351,7 +351,7 @@ def segment(
     summary = _Summary(out_dir / summary_name(shard))
     run = {"task": task, "models": loaded, "meta": meta, "step": step, "post": post, "batch_size": batch_size,
            "device": device, "fast": fast}
-    for cid, files in tqdm(resolved.items(), desc=f"segment {task}", unit="case", disable=not progress or len(cases) < 2):
+    for cid, files in progress_bar(resolved.items(), desc=f"segment {task}", unit="case", disable=not progress or len(cases) < 2):
         _segment_row(summary, cid, files, out_dir, mode, fresh, keep_going, run)
     table = summary.table()
     if not summary.rows:  # e.g. a shard K/N with K beyond the number of cases: an empty table says so

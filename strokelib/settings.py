@@ -10,6 +10,7 @@ released code's choices), validation, profiles and the data source. Shared by tr
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,7 +259,9 @@ def resolve_data_root(
 ) -> Path:
     """The data folder a notebook reads: ``data_root`` when given (real ISLES 2015), else the embedded synthetic
     dataset under ``data/synthetic/``, generated on first use and reused afterwards; ``phenomena`` overrides fields of
-    its :class:`~strokelib.synthetic_lesions.Phenomena` (another set of phenomena is another dataset folder)."""
+    its :class:`~strokelib.synthetic_lesions.Phenomena` (another set of phenomena is another dataset folder). The
+    environment variable ``STROKELIB_SYNTHETIC_DIR`` moves the synthetic sets elsewhere (`make figures` uses it to
+    start from no data at all)."""
     if data_root:
         path = Path(data_root).expanduser()
         if not path.exists():
@@ -267,7 +270,16 @@ def resolve_data_root(
     from .synthetic import ensure_synthetic
 
     return ensure_synthetic(task, n_train=n_train, n_test=n_test, seed=seed, geometry=geometry,
-                            base_dir=project_root(root) / "data" / "synthetic", phenomena=phenomena or None)
+                            base_dir=synthetic_dir(root), phenomena=phenomena or None)
+
+
+SYNTHETIC_DIR_ENV = "STROKELIB_SYNTHETIC_DIR"
+
+
+def synthetic_dir(root: str | Path | None = None) -> Path:
+    """Where the embedded synthetic datasets live: ``$STROKELIB_SYNTHETIC_DIR`` when set, else ``data/synthetic/``."""
+    chosen = os.environ.get(SYNTHETIC_DIR_ENV, "").strip()
+    return Path(chosen).expanduser() if chosen else project_root(root) / "data" / "synthetic"
 
 
 def display_path(path: str | Path, root: str | Path | None = None) -> str:

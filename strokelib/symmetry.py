@@ -28,10 +28,10 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
-from tqdm.auto import tqdm
 
 from .errors import ConfigError, PreprocessingError
 from .files import atomic_path, save_nifti, write_text
+from .progress import progress_bar
 from .settings import TRANSFORMS  # "none" transform: the naive array flip, for comparison
 
 log = logging.getLogger(__name__)
@@ -264,7 +264,7 @@ def register_flipped(
         _execute(reg, fixed, moving, case, reference, "affine")
         result = affine
     seconds = time.perf_counter() - start
-    log.info("case %s: %s registration of flipped %s in %.1f s (%s)", case.case_id, transform, reference, seconds,
+    log.debug("case %s: %s registration of flipped %s in %.1f s (%s)", case.case_id, transform, reference, seconds,
              reg.GetOptimizerStopConditionDescription())
     return SymmetryRegistration(
         transform=result, reference=reference, kind=transform, settings=settings,
@@ -280,7 +280,7 @@ def resample_flipped(case, transform: sitk.Transform, progress: bool = False) ->
     """
     reference = _to_sitk(np.zeros(case.shape, dtype=np.float32), case.spacing)
     out = np.empty(case.images.shape, dtype=np.float32)
-    for c in tqdm(range(len(case.modalities)), desc=f"case {case.case_id}: resampling", disable=not progress,
+    for c in progress_bar(range(len(case.modalities)), desc=f"case {case.case_id}: resampling", disable=not progress,
                   leave=False):
         moving = _to_sitk(flip_left_right(case.images[c]), case.spacing)
         out[c] = _from_sitk(sitk.Resample(moving, reference, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32))
@@ -387,7 +387,7 @@ def symmetric_modalities(
         folder = _cache_folder(cache_dir, case, cache_key(case, reference, transform, settings))
         cached = _read_cache(folder, case, settings)
         if cached is not None:
-            log.info("case %s: symmetric modalities read from cache %s", case.case_id, folder)
+            log.debug("case %s: symmetric modalities read from cache %s", case.case_id, folder)
             sym, registration = cached
             check_symmetric(case, sym, reference)
             return _with_symmetric(case, sym), registration

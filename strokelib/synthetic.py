@@ -33,12 +33,12 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from . import provenance
 from .datasets import LABEL_TOKEN, task_modalities
 from .errors import ConfigError, DataLayoutError, ProvenanceError
 from .files import atomic_path, replace_folder, write_text
+from .progress import progress_bar
 from .synthetic_anatomy import GEOMETRIES, Geometry  # noqa: F401  (public names of the synthetic data)
 from .synthetic_case import SyntheticCase, case_phenomena, synthesize_case  # noqa: F401
 from .synthetic_case import geometry as _geometry
@@ -155,7 +155,7 @@ def _jobs(tmp: Path, task: str, seed: int, geometry: str, n_train: int, n_test: 
 
 def _run_jobs(jobs: list[tuple], n_jobs: int, task: str, progress: bool) -> list[dict]:
     """Generate every case, in this process or in ``n_jobs`` spawned ones (same bytes either way)."""
-    bar = tqdm(total=len(jobs), desc=f"synthetic {task}", disable=not progress, leave=False)
+    bar = progress_bar(total=len(jobs), desc=f"synthetic {task}", disable=not progress, leave=False)
     if n_jobs == 1:
         truths = []
         for job in jobs:

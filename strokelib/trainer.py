@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
-from tqdm.auto import tqdm
 
 from .config import PAPER, PaperConfig
 from .errors import ConfigError, TrainingError
@@ -40,12 +39,13 @@ from .modelfiles import (
     select_device,
     set_rng_state,
 )
+from .progress import progress_bar
 from .settings import PRECISIONS
 
 log = logging.getLogger(__name__)
 
 def early_stopping_status(values: Sequence[float], patience: int = 8, min_delta: float = 1e-4) -> tuple[int, bool]:
-    """(best epoch, stop?) for a monitored metric where lower is better (§3.4).
+    """(index of the best value, 0-based; stop?) for a monitored metric where lower is better (§3.4).
 
     An epoch improves only if it beats the best so far by more than ``min_delta``; training stops once
     ``patience`` epochs passed without improvement (released ``EarlyStoppingTrain``).
@@ -214,7 +214,7 @@ def train_one_epoch(
     correct_sum = torch.zeros((), device=device)
     n_patches = n_voxels = 0
     wait = 0.0
-    bar = tqdm(total=n_total, desc=desc, unit="batch", disable=not progress, leave=False)
+    bar = progress_bar(total=n_total, desc=desc, unit="batch", disable=not progress, leave=False)
     start = time.perf_counter()
     batches = iter(loader)
     for step in range(n_total):
@@ -255,7 +255,7 @@ def evaluate(
     model.eval()
     sums = torch.zeros(3, device=device)
     n_patches = n_voxels = 0
-    for x, y in tqdm(loader, desc="validate", unit="batch", disable=not progress, leave=False):
+    for x, y in progress_bar(loader, desc="validate", unit="batch", disable=not progress, leave=False):
         x, y = _to_device(x, y, device, channels_last)
         with _autocast(device, precision):
             logits = model(x)
@@ -312,16 +312,16 @@ def _resume(checkpoint: str | Path | None, run: _Run) -> tuple[list[dict], dict 
             f"checkpoint {checkpoint} was written for another model ({state['meta'].get('in_channels')} input channels, "
             f"base {state['meta'].get('base_filters')}); delete it or choose another output folder"
         ) from exc
-    history = list(state["history"])
+    history = list(state["history"])  # epochs are numbered from 1 in checkpoints, histories and logs
     if state["finished"]:
         log.info("%s is finished (best epoch %s); loading it without training", checkpoint, state["best_epoch"])
-        return history, state["best_model"], state["epoch"] + 1, True
+        return history, state["best_model"], state["epoch"], True
     run.optimizer.load_state_dict(state["optimizer"])
     if run.scaler is not None and state.get("scaler"):
         run.scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"])
     log.info("resuming %s after epoch %d", checkpoint, state["epoch"])
-    return history, state["best_model"], state["epoch"] + 1, False
+    return history, state["best_model"], state["epoch"], False
 
 
 def _epoch(run: _Run, train_set, val_set, val_loader: DataLoader, epoch: int, cfg: PaperConfig, seed: int,
@@ -332,7 +332,7 @@ def _epoch(run: _Run, train_set, val_set, val_loader: DataLoader, epoch: int, cf
             dataset.set_epoch(epoch)
     loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=seed, epoch=epoch, num_workers=num_workers,
                          pin_memory=run.device.type == "cuda")
-    row = {"epoch": epoch}
+    row = {"epoch": epoch + 1}  # people count epochs from 1: logs, bars, histories, plots
     row |= train_one_epoch(run.net, loader, run.optimizer, run.loss_fn, run.device, run.precision, run.scaler,
                            run.channels_last, progress=progress, desc=f"epoch {epoch + 1}/{cfg.max_epochs}")
     row |= evaluate(run.net, val_loader, run.loss_fn, run.device, run.precision, run.channels_last)
@@ -344,7 +344,7 @@ def _end_epoch(run: _Run, checkpoint: str | Path | None, history: list[dict], be
     """Log the epoch just trained (the last row of ``history``) and write its checkpoint."""
     row = history[-1]
     epoch, best_epoch = row["epoch"], row["best_epoch"]
-    log.info("epoch %d: train loss %.4f, val loss %.4f, val L1+ER %.4f (best epoch %d), %.1f patches/s",
+    log.debug("epoch %d: train loss %.4f, val loss %.4f, val L1+ER %.4f (best epoch %d), %.1f patches/s",
              epoch, row["train_loss"], row["val_loss"], row["val_l1_er"], best_epoch, row["patches_per_s"])
     if checkpoint is not None:
         save_checkpoint(checkpoint_state(epoch, best_epoch, finished, best_state, history, cfg, meta, run.model,
@@ -402,18 +402,18 @@ def train(
         return pd.DataFrame(history)
     val_loader = make_loader(val_set, val_batch_size or cfg.batch_size, shuffle=False, num_workers=num_workers,
                              pin_memory=device.type == "cuda")
-    for epoch in range(start_epoch, cfg.max_epochs):
-        row = _epoch(run, train_set, val_set, val_loader, epoch, cfg, seed, num_workers, progress)
+    for index in range(start_epoch, cfg.max_epochs):  # 0-based index; epoch number index + 1
+        row = _epoch(run, train_set, val_set, val_loader, index, cfg, seed, num_workers, progress)
         history.append(row)
-        best_epoch, stop = early_stopping_status([r["val_l1_er"] for r in history], cfg.patience, cfg.min_delta)
-        if best_epoch == epoch:
+        best_index, stop = early_stopping_status([r["val_l1_er"] for r in history], cfg.patience, cfg.min_delta)
+        if best_index == index:
             best_state = cpu_state(model)
-        row["best_epoch"] = best_epoch
-        _end_epoch(run, checkpoint, history, best_state, stop or epoch == cfg.max_epochs - 1, cfg, meta)
+        row["best_epoch"] = best_index + 1
+        _end_epoch(run, checkpoint, history, best_state, stop or index == cfg.max_epochs - 1, cfg, meta)
         if callback is not None:
-            callback(epoch, row)
+            callback(index + 1, row)
         if stop:
-            log.info("early stopping after epoch %d: no improvement for %d epochs", epoch, cfg.patience)
+            log.debug("early stopping after epoch %d: no improvement for %d epochs", index + 1, cfg.patience)
             break
     model.load_state_dict(best_state)
     return pd.DataFrame(history)

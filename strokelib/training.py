@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from . import provenance
 from .config import PAPER, PaperConfig
@@ -42,6 +42,7 @@ from .modelfiles import (  # noqa: F401 - re-exported: the checkpoint format, fo
     save_checkpoint,
     select_device,
 )
+from .progress import progress_bar
 from .settings import EARLY_STOPPING, PRECISIONS, SETTINGS, TRAIN_SETTINGS  # noqa: F401 - PRECISIONS re-exported
 from .trainer import (  # noqa: F401 - re-exported: the loop, for the notebooks and older imports
     derived_seed,
@@ -125,6 +126,30 @@ def inner_split(case_ids: Sequence[str], val_fraction: float = 0.25, seed: int =
     return [c for i, c in enumerate(ids) if i not in chosen], [c for i, c in enumerate(ids) if i in chosen]
 
 
+def fit_and_validation(k: int, split: tuple[list[str], list[str]], early_stopping: str = "inner",
+                       val_fraction: float = 0.25, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Fold ``k``'s (cases the network is fitted on, cases early stopping monitors): an inner split of its training
+    cases (``inner``), or all of them and the held-out fold itself (``held_out``, the released protocol)."""
+    train_ids, held_out = split
+    if early_stopping == "inner":
+        return inner_split(train_ids, val_fraction, seed=derived_seed(seed, k))
+    return list(train_ids), list(held_out)
+
+
+def fold_roles(case_ids: Sequence[str], n_folds: int = 4, shuffle: bool = False, seed: int = 0,
+               early_stopping: str = "inner", val_fraction: float = 0.25) -> pd.DataFrame:
+    """What each case is in each fold (§4.1): ``held out`` (scored), ``fit`` (trained on) or ``validation`` (early
+    stopping); with ``held_out`` early stopping the held-out cases are monitored too (``held out + validation``).
+    Rows are folds, columns cases, exactly as :func:`cross_validate` splits them."""
+    rows = {}
+    for k, split in enumerate(fold_splits(case_ids, n_folds, shuffle, seed)):
+        fit, val = fit_and_validation(k, split, early_stopping, val_fraction, seed)
+        role = {c: "fit" for c in fit} | {c: "validation" for c in val}
+        role |= {c: "held out + validation" if c in val else "held out" for c in split[1]}
+        rows[k] = [role[c] for c in case_ids]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(case_ids)).rename_axis("fold")
+
+
 def training_spacing(cases: Sequence, tol: float = 0.05) -> dict:
     """What a model trained on ``cases`` assumes of its input grid: ``{"spacing": [mm] * 3, "orientation": "RAS"}``.
 
@@ -202,8 +227,7 @@ def _fold_plan(k: int, split: tuple[list[str], list[str]], by_id: dict, task: st
     """Everything that defines fold ``k``'s model: its cases, settings and the fingerprint of its data (what its
     checkpoint records and what a reused checkpoint must match)."""
     train_ids, held_out = split
-    fit_ids, val_ids = (inner_split(train_ids, val_fraction, seed=derived_seed(seed, k)) if early_stopping == "inner"
-                        else (train_ids, held_out))
+    fit_ids, val_ids = fit_and_validation(k, split, early_stopping, val_fraction, seed)
     return {
         "task": task, "approach": approach, "symmetric": spec.symmetric, "sampler": spec.sampler, "loss": spec.loss,
         "normalisation": normalisation, "transform": transform, "patch_shape": list(cfg.patch_shape), "fold": k,
@@ -219,7 +243,7 @@ def _prepare(by_id: dict, needed: set, spec: Approach, progress: bool, **prepare
     from .preprocessing import prepare_case
 
     return {case_id: prepare_case(by_id[case_id], symmetric=spec.symmetric, **prepare_kwargs)
-            for case_id in tqdm([c for c in by_id if c in needed], desc=f"preparing {spec.name} cases",
+            for case_id in progress_bar([c for c in by_id if c in needed], desc=f"preparing {spec.name} cases",
                                 disable=not progress, leave=False)}
 
 
@@ -240,7 +264,7 @@ def _train_fold(plan: dict, path: Path, prepared: dict, by_id: dict, spec: Appro
                            seed=derived_seed(seed, k, 1), progress=progress)
     torch.manual_seed(seed)  # the same initial weights in every fold and every process
     model = SUNet(fit[0].images.shape[0], 2, cfg.base_filters, cfg.dropout)
-    log.info("%s %s fold %d: %d training, %d validation cases, held out %s", plan["task"], plan["approach"], k,
+    log.debug("%s %s fold %d: %d training, %d validation cases, held out %s", plan["task"], plan["approach"], k,
              len(plan["train_ids"]), len(plan["val_ids"]), plan["held_out"])
     return train(model, train_set, val_set, cfg, checkpoint=path, seed=derived_seed(seed, k), progress=progress,
                  loss=spec.loss, meta={**plan, "modalities": list(fit[0].modalities),
@@ -255,8 +279,14 @@ def _fold_history(plan: dict, path: Path, train_it: bool, prepared: dict, by_id:
     written beside the checkpoint as ``fold<k>_history.csv``."""
     k = plan["fold"]
     if train_it:
+        start = time.perf_counter()
         history = _train_fold(plan, path, prepared, by_id, spec, cfg, seed, val_patches_per_case, resample_each_epoch,
                               progress, **train_kwargs)
+        last = history.iloc[-1]
+        ended = "early stopping" if len(history) < cfg.max_epochs else f"the {cfg.max_epochs}-epoch cap"
+        log.info("%s %s fold %d: %d epochs (ended by %s), best epoch %d, validation L1+ER %.4f, %.0f s", plan["task"],
+                 plan["approach"], k, int(last["epoch"]), ended, int(last["best_epoch"]),
+                 float(history["val_l1_er"].min()), time.perf_counter() - start)
     else:
         history = pd.DataFrame(load_checkpoint(path)["history"])
         log.info("%s %s fold %d already trained (%s)", plan["task"], plan["approach"], k, path)

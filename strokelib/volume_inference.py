@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .errors import ConfigError, InferenceError
 from .modelfiles import channels_last_helps
 from .patch_inference import as_models, ensemble_forward, eval_mode, model_device, triple
+from .progress import progress_bar
 
 if TYPE_CHECKING:
     from .datasets import Case
@@ -124,11 +124,11 @@ def predict_whole_volume(
         np.ascontiguousarray(images[(slice(None), *src)])).to(device)
     total = torch.zeros(padded, dtype=torch.float32, device=device)
     count = torch.zeros(padded, dtype=torch.float32, device=device)
-    log.info("case %s: whole-volume box %s in %d tile(s) of %s on %s (%d model(s))", case.case_id, padded, len(corners),
+    log.debug("case %s: whole-volume box %s in %d tile(s) of %s on %s (%d model(s))", case.case_id, padded, len(corners),
              tile_shape, device, len(models))
     channels_last = channels_last_helps(device)
     with eval_mode(models, device, channels_last), torch.inference_mode():
-        for corner in tqdm(corners, desc=f"case {case.case_id}", unit="tile", disable=not progress, leave=False):
+        for corner in progress_bar(corners, desc=f"case {case.case_id}", unit="tile", disable=not progress, leave=False):
             region = tuple(slice(c, c + t) for c, t in zip(corner, tile_shape, strict=True))
             x = volume[(slice(None), slice(None), *region)]
             if channels_last:

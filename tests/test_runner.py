@@ -98,3 +98,51 @@ def test_executed_copies_name_repository_paths_relative_to_it(tmp_path):
     executed.write_text(f'{{"log": "reading {root}/outputs/demo/x.nii.gz", "cwd": "{root}", "other": "/elsewhere"}}')
     relative_paths(executed, root)
     assert executed.read_text() == '{"log": "reading ./outputs/demo/x.nii.gz", "cwd": ".", "other": "/elsewhere"}'
+
+
+def test_executed_copy_links_are_rebased_to_where_the_copy_lies(tmp_path):
+    from strokelib.notebooks import rebase_folder, rebase_links
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "guide.md").write_text("# guide\n")
+    (tmp_path / "notebooks").mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("see [the guide](../docs/guide.md#part), [web](https://x.org/a) and "
+                                              "[gone](../docs/missing.md)")]
+    copy = tmp_path / "docs" / "notebooks" / "01_x.ipynb"
+    copy.parent.mkdir()
+    nbformat.write(nb, copy)
+    rebase_links(copy, tmp_path / "notebooks")  # written for notebooks/, now in docs/notebooks/
+    text = nbformat.read(copy, as_version=4).cells[0].source
+    assert "[the guide](../guide.md#part)" in text and "(https://x.org/a)" in text and "(../docs/missing.md)" in text
+    moved = tmp_path / "docs" / "notebooks" / "spes"
+    moved.mkdir()
+    (moved / "01_x.ipynb").write_text(copy.read_text())
+    rebase_folder(moved, copy.parent)  # copied one folder deeper
+    assert "[the guide](../../guide.md#part)" in nbformat.read(moved / "01_x.ipynb", as_version=4).cells[0].source
+
+
+def test_progress_bars_are_off_where_nobody_watches(monkeypatch):
+    from strokelib.progress import PROGRESS_ENV, progress_bar
+
+    monkeypatch.setenv(PROGRESS_ENV, "off")
+    assert progress_bar(range(3)).disable
+    monkeypatch.delenv(PROGRESS_ENV)
+    assert not progress_bar(range(3), file=None).disable
+    assert progress_bar(range(3), disable=True).disable
+
+
+def test_synthetic_data_can_live_elsewhere(monkeypatch, tmp_path):
+    from strokelib.settings import SYNTHETIC_DIR_ENV, project_root, synthetic_dir
+
+    monkeypatch.delenv(SYNTHETIC_DIR_ENV, raising=False)
+    assert synthetic_dir() == project_root() / "data" / "synthetic"
+    monkeypatch.setenv(SYNTHETIC_DIR_ENV, str(tmp_path))
+    assert synthetic_dir() == tmp_path
+
+
+def test_figure_titles_name_synthetic_data():
+    from strokelib.notebooks import data_source_label
+
+    assert "synthetic SISS" in data_source_label("", "SISS", "small")
+    assert data_source_label("/data/ISLES2015", "SISS") is None

@@ -44,3 +44,27 @@ def test_cases_without_lesion_are_skipped_and_none_is_an_error():
         thresholds.channel_threshold_dsc([empty])
     table = thresholds.channel_threshold_dsc([empty, make_case("1", rng, 300, confounder=False)])
     assert (table["cases"] == 1).all()
+
+
+def test_intensity_overlap_counts_what_a_threshold_cannot_separate():
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    shape = (20, 20, 10)
+    brain = np.zeros(shape, bool)
+    brain[2:18, 2:18, 2:8] = True
+    label = np.zeros(shape, np.uint8)
+    label[4:8, 4:8, 3:6] = 1
+    mimic = np.zeros(shape, bool)
+    mimic[12:16, 12:16, 3:6] = True
+    bright = rng.normal(0, 1, shape)
+    bright[label > 0] += 8  # the lesion stands apart in channel A
+    bright[mimic] += 8  # and so does the look-alike
+    flat = rng.normal(0, 1, shape)  # channel B: the lesion is not visible at all
+    images = np.stack([bright, flat]).astype(np.float32) * brain
+    case = SimpleNamespace(case_id="1", images=images, brain_mask=brain, label=label, modalities=["A", "B"])
+    table = thresholds.intensity_overlap(case, {"mimic": mimic})
+    assert table.loc["A", "% of lesion inside healthy 1–99th pct"] < 5
+    assert table.loc["B", "% of lesion inside healthy 1–99th pct"] > 90
+    assert table.loc["A", "% of mimic inside lesion 5–95th pct"] > 70  # a threshold would take the mimic for lesion
+    assert table.loc["A", "lesion median z"] > table.loc["A", "healthy median z"] + 3

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from strokelib import trainer, training
+from strokelib import modelfiles, trainer, training
 from strokelib.config import PAPER
 from strokelib.datasets import Case
 from strokelib.errors import ConfigError, ProvenanceError, TrainingError
@@ -162,12 +162,12 @@ def test_train_stops_early_and_keeps_best_weights(data, tmp_path, monkeypatch):
     cfg = dataclasses.replace(TINY, patience=3, max_epochs=10)
     model = _model()
     history = train(model, *data, cfg, device="cpu", checkpoint=tmp_path / "m.pt", progress=False)
-    assert list(history["epoch"]) == [0, 1, 2, 3, 4]  # best at 1, three epochs without improvement
-    assert history["best_epoch"].iloc[-1] == 1
+    assert list(history["epoch"]) == [1, 2, 3, 4, 5]  # epochs count from 1: best at 2, then three without improvement
+    assert history["best_epoch"].iloc[-1] == 2
     assert all(torch.equal(v, seen[1][k]) for k, v in model.state_dict().items())
     assert data[0].epochs == [0, 1, 2, 3, 4]
     state = torch.load(tmp_path / "m.pt", weights_only=True)
-    assert state["finished"] and "optimizer" not in state and state["best_epoch"] == 1
+    assert state["finished"] and "optimizer" not in state and state["best_epoch"] == 2 and state["epoch"] == 5
 
 
 def test_resume_equals_uninterrupted(data, tmp_path):
@@ -213,7 +213,7 @@ def test_finished_checkpoint_is_loaded_not_retrained(data, tmp_path):
     assert path.stat().st_mtime_ns == stamp
     pd.testing.assert_frame_equal(first, second)
     loaded, meta = load_model(path, device="cpu")
-    assert not loaded.training and meta["task"] == "SPES" and meta["in_channels"] == 2 and meta["best_epoch"] == 0
+    assert not loaded.training and meta["task"] == "SPES" and meta["in_channels"] == 2 and meta["best_epoch"] == 1
     assert isinstance(meta["history"], pd.DataFrame)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in loaded.state_dict().items())
     with pytest.raises(TrainingError, match="another model"):
@@ -291,7 +291,7 @@ def test_cross_validate_with_real_sampling_and_preprocessing(tmp_path):
     cfg = dataclasses.replace(TINY, max_epochs=2, patches_per_case=16)
     history = cross_validate(cases, "SPES", "proposed", cfg, tmp_path, folds=[3], device="cpu", progress=False,
                              transform="none")
-    assert list(history["epoch"]) == [0, 1] and np.isfinite(history["val_l1_er"]).all()
+    assert list(history["epoch"]) == [1, 2] and np.isfinite(history["val_l1_er"]).all()
     model, meta = load_model(checkpoint_path(tmp_path, "SPES", "proposed", 3))
     assert meta["held_out"] == ["4"] and meta["modalities"] == ["DWI", "T1c", "sym_DWI", "sym_T1c"]
     with torch.no_grad():
@@ -320,10 +320,32 @@ def test_train_command_passes_profile_to_cross_validate(tmp_path, monkeypatch):
 def test_training_curves_figure(tmp_path):
     from strokelib.plotting import training_curves
 
-    history = pd.DataFrame({"fold": [0, 0, 1, 1], "epoch": [0, 1, 0, 1], "train_loss": [1.0, 0.5, 1.1, 0.6],
-                            "val_loss": [1.2, 0.7, 1.3, 0.8], "val_l1_er": [0.5, 0.4, 0.6, 0.65], "best_epoch": [0, 1, 0, 0]})
+    history = pd.DataFrame({"fold": [0, 0, 1, 1], "epoch": [1, 2, 1, 2], "train_loss": [1.0, 0.5, 1.1, 0.6],
+                            "val_loss": [1.2, 0.7, 1.3, 0.8], "val_l1_er": [0.5, 0.4, 0.6, 0.65], "best_epoch": [1, 2, 1, 1]})
     assert training_curves(history, output_file=tmp_path / "curves.png", title="SPES proposed") is None
     assert (tmp_path / "curves.png").is_file()
     fig = training_curves(history, title="SPES proposed")
     stars = [line for line in fig.axes[1].lines if line.get_marker() == "*"]
     assert [float(s.get_xdata()[0]) for s in stars] == [2.0, 1.0]
+
+
+def test_fold_roles_are_the_splits_cross_validate_uses():
+    ids = [str(i) for i in range(1, 13)]
+    roles = training.fold_roles(ids, 4, False, 3, "inner", 0.25)
+    splits = training.fold_splits(ids, 4, False, 3)
+    assert list(roles.columns) == ids and len(roles) == 4
+    for k, (train_ids, held) in enumerate(splits):
+        fit, val = training.fit_and_validation(k, (train_ids, held), "inner", 0.25, 3)
+        assert sorted(roles.columns[roles.loc[k] == "held out"]) == sorted(held)
+        assert sorted(roles.columns[roles.loc[k] == "validation"]) == sorted(val) and set(val).isdisjoint(held)
+        assert sorted(roles.columns[roles.loc[k] == "fit"]) == sorted(fit)
+    assert (roles == "held out").sum().tolist() == [1] * 12  # each case is scored once
+    released = training.fold_roles(ids, 4, early_stopping="held_out")
+    assert set(released.to_numpy().ravel()) == {"fit", "held out + validation"}
+
+
+def test_checkpoint_of_another_format_is_refused_with_the_reason(tmp_path):
+    path = tmp_path / "fold0.pt"
+    torch.save({"format": 1, "epoch": 0}, path)
+    with pytest.raises(TrainingError, match="format 1, written by another version"):
+        modelfiles.load_checkpoint(path)
