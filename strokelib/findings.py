@@ -1,12 +1,18 @@
-"""What a run shows beside what the paper found (§4.1, Table 1): the approaches' order, the Wilcoxon tests, and the
-failure cases — written as sentences computed from the run, never typed in.
+"""What a run shows beside what the paper found (§4.1, §4.1.1, §4.1.2, Table 1): the approaches' order, the Wilcoxon
+tests, the post-processing and the failure cases — written as sentences computed from the run, never typed in.
 
-The paper's Table 1 claims an order (Baseline < Balanced < Proposed in DSC, the reverse in HD), a set of significant
-differences against the Baseline (:data:`strokelib.paper_results.SIGNIFICANT`), the post-processing each approach
-needed (printed beside ours), and two failure modes: under-segmented heterogeneous lesions and false positives on old lesions
-(§4.1.1, case 13). :func:`phenomenon_hits` measures how much of each synthetic look-alike (old lesions, symmetric
-mimics) an approach labelled as lesion; :func:`compare_with_paper` says, metric by metric, whether the paper's
-finding appears in this run, and says so plainly when it does not.
+The paper's claims are taken as it words them (:data:`strokelib.paper_results.CLAIMS`,
+:data:`~strokelib.paper_results.S_MIN_CLAIMS`). SISS (§4.1.1): against the Baseline, Balanced significantly improves
+HD (p < 0.01) with marginal improvements in the other metrics; Proposed has significantly better DSC, PPV and HD
+(p < 0.02) but needs S_min 200 where the Baseline needs 50. SPES (§4.1.2): Balanced significantly improves the
+sensitivity (p < 0.01) with a marginal increase in the rest except HD; Proposed has significantly better DSC and
+sensitivity (p < 0.01), and S_min goes from 500 to 200. Table 1's means order the approaches, but not strictly:
+SPES Balanced and Proposed both have DSC 0.82 (the paper claims no order between them), and the SPES Proposed HD
+(11.2 voxels) is slightly above the Baseline's (11.1). :func:`compare_with_paper` states every pair our means order
+differently from the paper's, says where the paper has two equal and what ours show there, and calls a difference
+within :data:`SMALL` small without hiding its direction. It also names the two failure modes of §4.1.1
+(under-segmented heterogeneous lesions, false positives on old lesions, case 13): :func:`phenomenon_hits` measures
+how much of each synthetic look-alike (old lesions, symmetric mimics) an approach labelled as lesion.
 """
 
 from __future__ import annotations
@@ -18,8 +24,8 @@ import pandas as pd
 
 from .config import PAPER
 from .metrics import METRICS, PAPER_PROTOCOL
-from .paper_results import SIGNIFICANT, table1_means
-from .tables import representative_cases, wilcoxon_pvalues
+from .paper_results import CLAIMS, S_MIN_CLAIMS, table1_means
+from .tables import format_p, representative_cases, wilcoxon_pvalues
 
 FALSE_POSITIVE_FRACTION = 0.1
 """A look-alike counts as a false-positive lesion when at least this share of its voxels is in the mask."""
@@ -71,42 +77,70 @@ def _ordered(approaches: Sequence[str]) -> list[str]:
     return [a for a in ORDER if a in approaches] + [a for a in approaches if a not in ORDER]
 
 
-TIE = 0.02
-"""Two means within this share of each other count as a tie (the paper's SPES HD: 11.1 vs 11.2 voxels)."""
+SMALL = 0.02
+"""Two means within this share of the larger are called a small difference; its direction is still stated."""
 
 
-def _relation(metric: str, first: float, second: float) -> int:
-    """+1 when ``second`` is better than ``first``, −1 when worse, 0 when they are within :data:`TIE` of each other."""
-    scale = max(abs(first), abs(second), 1e-12)
-    if abs(second - first) / scale < TIE:
-        return 0
+def _direction(metric: str, first: float, second: float) -> int:
+    """+1 when ``second`` is better than ``first``, −1 when worse, 0 when they are equal."""
     return int(np.sign(first - second if metric in LOWER_IS_BETTER else second - first))
+
+
+def _relation(metric: str, first: float, second: float, digits: int) -> tuple[str, str]:
+    """("better", "0.71 vs 0.64") for ``second`` against ``first``: "slightly" when within :data:`SMALL`, "equal"
+    when equal; more digits where the printed ones would hide a difference."""
+    direction = _direction(metric, first, second)
+    if direction == 0:
+        return "equal", f"{second:.{digits}f}"
+    for shown in range(digits, digits + 3):
+        values = f"{second:.{shown}f} vs {first:.{shown}f}"
+        if f"{second:.{shown}f}" != f"{first:.{shown}f}":
+            break
+    small = abs(second - first) < SMALL * max(abs(first), abs(second))
+    return f"{'slightly ' if small else ''}{'better' if direction > 0 else 'worse'}", values
+
+
+def _pair_sentences(metric: str, ours: pd.Series, paper: pd.Series, approaches: list[str]) -> tuple[list, list, int]:
+    """Every pair (earlier, later approach): the disagreements with the paper (flagged when reversed), the remarks
+    (pairs the paper has equal, agreements that are small here) and how many pairs the paper orders."""
+    digits = 1 if metric == "hd" else 2
+    disagree, remarks, ordered = [], [], 0
+    for i, a in enumerate(approaches):
+        for b in approaches[i + 1:]:
+            first, second = a.capitalize(), b.capitalize()
+            mine, theirs = _direction(metric, ours[a], ours[b]), _direction(metric, paper[a], paper[b])
+            word, values = _relation(metric, ours[a], ours[b], digits)
+            here = (f"{second} equals {first} ({values})" if mine == 0 else f"{second} is {word} than {first} ({values})")
+            if theirs == 0:
+                remarks.append(f"the paper has {second} and {first} equal ({paper[b]:.{digits}f}), here {here}")
+                continue
+            ordered += 1
+            if mine != theirs:
+                paper_word, paper_values = _relation(metric, paper[a], paper[b], digits)
+                disagree.append((mine == -theirs, f"{here[:-1]}; the paper: {paper_word}, {paper_values})"))
+            elif word.startswith("slightly"):
+                remarks.append(f"{here}: the paper's direction, but small")
+    return disagree, remarks, ordered
 
 
 def _order_sentence(metric: str, ours: pd.Series, paper: pd.Series) -> str:
     """"DSC: Baseline 0.61, Balanced 0.64, Proposed 0.70; the paper had 0.64, 0.67, 0.71 — the paper's order", or
-    which comparisons go the other way. Pairs the paper has as a tie (:data:`TIE`) are not counted."""
+    every pair that goes another way, then the pairs the paper has equal and what ours show there."""
     digits = 1 if metric == "hd" else 2
-    approaches = [a for a in _ordered(list(ours.index)) if a in paper.index]
+    approaches = [a for a in _ordered(list(ours.index)) if a in paper.index and pd.notna(ours[a])]
     listed = ", ".join(f"{a.capitalize()} {ours[a]:.{digits}f}" for a in approaches)
     paper_listed = ", ".join(f"{paper[a]:.{digits}f}" for a in approaches)
-    pairs = [(a, b) for i, a in enumerate(approaches) for b in approaches[i + 1:]]
-    judged = [(a, b, _relation(metric, paper[a], paper[b]), _relation(metric, ours[a], ours[b]))
-              for a, b in pairs]
-    judged = [j for j in judged if j[2] != 0]
-    word = {1: "better", -1: "worse"}
-    against = [f"{b.capitalize()} {'ties' if mine == 0 else 'is ' + word[mine] + ' than'} {a.capitalize()} "
-               f"(the paper: {word[theirs]})" for a, b, theirs, mine in judged if mine != theirs]
-    if not judged:
-        verdict = "the paper prints these as ties"
-    elif not against:
+    disagree, remarks, ordered = _pair_sentences(metric, ours, paper, approaches)
+    if not ordered:
+        verdict = "the paper has them all equal"
+    elif not disagree:
         verdict = "the paper's order"
-    elif all(mine == -theirs for _, _, theirs, mine in judged):
-        verdict = "the reverse of the paper's order"
+    elif len(disagree) == ordered and all(reversed_ for reversed_, _ in disagree):
+        verdict = "the reverse of the paper's order: " + "; ".join(text for _, text in disagree)
     else:
-        verdict = "not the paper's order: " + "; ".join(against)
-    unit = " (voxels)" if metric == "hd" else ""
-    return f"{NAMES[metric]}{unit}: {listed}; the paper had {paper_listed} — {verdict}."
+        verdict = "not the paper's order: " + "; ".join(text for _, text in disagree)
+    name = NAMES[metric][0].upper() + NAMES[metric][1:] + (" (voxels)" if metric == "hd" else "")
+    return f"{name}: {listed}; the paper had {paper_listed} — {'; '.join([verdict, *remarks])}."
 
 
 def _paired_direction(frame: pd.DataFrame, approach: str, metric: str) -> int:
@@ -118,25 +152,42 @@ def _paired_direction(frame: pd.DataFrame, approach: str, metric: str) -> int:
     return int(np.sign(-median if metric in LOWER_IS_BETTER else median))
 
 
-def _significance_sentence(task: str, approach: str, frame: pd.DataFrame, pvalues: pd.DataFrame,
-                           alpha: float) -> str | None:
-    claim = SIGNIFICANT.get((task, approach))
-    if claim is None or approach not in set(frame["approach"]):
+def _listed(metrics: Sequence[str]) -> str:
+    names = [NAMES[m] for m in metrics]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _tested(metric: str, p: float, direction: int, alpha: float) -> str:
+    if pd.isna(p):
+        return f"{NAMES[metric]} not testable"
+    if p < alpha:
+        word = {1: "better", -1: "worse", 0: "median difference 0"}[direction]
+        return f"{NAMES[metric]} p = {format_p(p)} ({word})"
+    return f"{NAMES[metric]} p = {format_p(p)} (not significant at {alpha:g})"
+
+
+def _claim_sentence(task: str, approach: str, frame: pd.DataFrame, pvalues: pd.DataFrame, means: pd.DataFrame,
+                    alpha: float) -> str | None:
+    """The paper's words on ``approach`` against the Baseline (:data:`CLAIMS`) and what this run shows for each
+    metric they name: the Wilcoxon p for the significant ones, our means (``approach`` vs Baseline) and p for the
+    rest."""
+    claim = CLAIMS.get((task, approach))
+    if claim is None or approach not in means.index:
         return None
-    metrics, bound = claim
-    parts = []
-    for metric in metrics:
-        p = pvalues.set_index("approach").loc[approach, f"p_{metric}"]
-        if pd.isna(p):
-            parts.append(f"{NAMES[metric]} not testable")
-        elif p < alpha:
-            direction = {1: "better", -1: "worse", 0: "median difference 0"}[_paired_direction(frame, approach, metric)]
-            parts.append(f"{NAMES[metric]} p = {p:.3g} ({direction})")
-        else:
-            parts.append(f"{NAMES[metric]} p = {p:.3g} (not significant at {alpha:g})")
-    found = ", ".join(NAMES[m] for m in metrics)
-    return (f"The paper found {approach.capitalize()} significantly better than the Baseline in {found} "
-            f"(p < {bound:g}); here: {'; '.join(parts)}.")
+    p = pvalues.set_index("approach").loc[approach]
+    text = (f"The paper found {approach.capitalize()} significantly better than the Baseline in "
+            f"{_listed(claim.significant)} (p < {claim.bound:g}; {claim.section})")
+    if claim.marginal:
+        text += f", with marginal improvements in {_listed(claim.marginal)}"
+    if claim.not_improved:
+        text += f" but not in {_listed(claim.not_improved)}"
+    parts = [_tested(m, p[f"p_{m}"], _paired_direction(frame, approach, m), alpha) for m in claim.significant]
+    for metric in claim.marginal + claim.not_improved:
+        digits = 1 if metric == "hd" else 2
+        word, values = _relation(metric, means.loc["baseline", metric], means.loc[approach, metric], digits)
+        tested = "not testable" if pd.isna(p[f"p_{metric}"]) else f"p = {format_p(p[f'p_{metric}'])}"
+        parts.append(f"{NAMES[metric]} {word} ({values}, {tested})")
+    return f"{text}; here: {'; '.join(parts)}."
 
 
 def _mimic_verdict(rows: pd.DataFrame) -> str:
@@ -190,9 +241,24 @@ def _postprocessing_sentence(frame: pd.DataFrame, paper: pd.DataFrame, approache
     return sentence
 
 
+def _s_min_sentence(task: str, frame: pd.DataFrame) -> str | None:
+    """The paper's words on the S_min Proposed needed against the Baseline's (:data:`S_MIN_CLAIMS`), and ours."""
+    cells = frame.groupby("approach")["min_size"].first()
+    if not {"baseline", "proposed"} <= set(cells.index):
+        return None
+    section, _, _, words = S_MIN_CLAIMS[task]
+    base, proposed = int(cells["baseline"]), int(cells["proposed"])
+    relation = ("more restrictive than" if proposed > base else "less restrictive than" if proposed < base
+                else "the same as")
+    return f"The paper ({section}): {words}; here Proposed's S_min {proposed} is {relation} the Baseline's {base}."
+
+
 def compare_with_paper(task: str, per_case: pd.DataFrame, hits: pd.DataFrame | None = None,
                        case_notes: Mapping[str, str] | None = None, alpha: float = 0.05) -> list[str]:
-    """Sentences on what this run shows beside the paper's Table 1 (§4.1), each computed from ``per_case``.
+    """Sentences on what this run shows beside the paper's Table 1 and its claims (§4.1.1, §4.1.2), each computed
+    from ``per_case``: the approaches' order in DSC, PPV, sensitivity and HD (every pair that differs from the
+    paper's order), each claim against the Baseline with this run's Wilcoxon p-values, the post-processing and its
+    S_min claim, the look-alikes and the worst case.
 
     Parameters
     ----------
@@ -213,10 +279,12 @@ def compare_with_paper(task: str, per_case: pd.DataFrame, hits: pd.DataFrame | N
     means = frame.groupby("approach")[list(METRICS)].mean()
     n = frame["case"].nunique()
     out = [f"On {n} cross-validated cases, with Th and S_min chosen as the paper did:"]
-    out += [_order_sentence(metric, means[metric], paper[metric]) for metric in ("dsc", "hd")]
+    out += [_order_sentence(metric, means[metric], paper[metric]) for metric in METRICS]
     pvalues = wilcoxon_pvalues(frame)
-    out += [s for a in approaches if (s := _significance_sentence(task, a, frame, pvalues, alpha))]
+    out += [s for a in approaches if (s := _claim_sentence(task, a, frame, pvalues, means, alpha))]
     out.append(_postprocessing_sentence(frame, paper, approaches))
+    if s_min := _s_min_sentence(task, frame):
+        out.append(s_min)
     last = approaches[-1]
     if hits is not None and not hits.empty:
         out += _phenomenon_sentences(task, phenomenon_summary(hits), last)

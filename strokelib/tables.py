@@ -1,25 +1,43 @@
-"""The tables of paper §4 (Tables 1–3): mean ± sd per approach, Wilcoxon p-values, the paper's numbers beside ours.
+"""The tables of paper §4 (Tables 1–3): mean ± sd per approach, Wilcoxon p-values, ours and the paper's side by side.
 
-Rows come from per-case metrics (:mod:`strokelib.metrics`: one row per case at the chosen Th and S_min). Table 1
-compares the three approaches of one task with the paper's values and, when the rows say so, under both
-post-processing protocols (:data:`strokelib.metrics.PAPER_PROTOCOL`, :data:`~strokelib.metrics.NESTED_PROTOCOL`);
-Tables 2 and 3 put our row under the ISLES 2015 leaderboard (:mod:`strokelib.paper_results`). Every table names
-the unit of HD in its column and is written with the data that produced it (:func:`write_table`).
+Rows come from per-case metrics (:mod:`strokelib.metrics`: one row per case at the chosen Th and S_min). Ours and
+the paper's are separate tables, each readable on its own: :func:`table1` (our run, with the Wilcoxon p-values and,
+when the rows say so, both post-processing protocols :data:`strokelib.metrics.PAPER_PROTOCOL` and
+:data:`~strokelib.metrics.NESTED_PROTOCOL`) and :func:`paper_table1` (the paper's Table 1 as printed). Both give HD in
+voxels (the unit of Eq. 2 and of the paper's Table 1) and in mm, because a voxel is not the same size in both: the
+paper's SISS voxels are 1 mm, a synthetic run's may be 2 mm. For Tables 2 and 3, :func:`leaderboard_with_ours`
+returns the ISLES 2015 blind-test leaderboard as published and, apart, our cross-validated row marked as not
+comparable. Every table names the unit of HD in its column and is written with the data that produced it
+(:func:`write_table`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from . import paper_results
 from .errors import EvaluationError
 from .files import write_csv, write_text
-from .metrics import METRICS, PAPER_PROTOCOL
-from .paper_results import leaderboard
-from .paper_results import table1 as paper_table1
+from .metrics import METRICS
+
+P_NAMES = {"dsc": "DSC", "ppv": "PPV", "sensitivity": "sensitivity", "hd": "HD"}
+NOT_COMPARABLE = "not comparable: cross-validation on {data}, not the blind test set"
+"""Our leaderboard row's note (:func:`our_leaderboard_row`); ``{data}`` says which training data."""
+
+
+def format_p(p: float | None) -> str:
+    """A p-value as computed, never rounded to a bound: ``0.0078``-style to three significant digits from 0.001 up,
+    ``2.2e-4`` below; ``–`` when there is none."""
+    if p is None or pd.isna(p):
+        return "–"
+    if p >= 1e-3:
+        return f"{p:.3g}"
+    mantissa, exponent = f"{p:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def _mean_sd(values: pd.Series, digits: int) -> str:
@@ -92,35 +110,94 @@ def wilcoxon_pvalues(per_case: pd.DataFrame, baseline: str = "baseline", metrics
     return pd.DataFrame(rows)
 
 
-def table1(per_case: pd.DataFrame, task: str, baseline: str = "baseline") -> pd.DataFrame:
-    """Table 1 for one task: ours (Th, S_min, DSC, PPV, sensitivity, HD in voxels as mean ± sd, undefined-HD count,
-    Wilcoxon p against Baseline) beside the paper's values for the same approach.
+def _isotropic_mm(spacing, case: str) -> float:
+    values = np.atleast_1d(np.asarray(spacing, dtype=float)).ravel()
+    if values.size not in (1, 3) or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise EvaluationError(f"voxel size of case {case} must be one or three positive sizes in mm, not {spacing!r}")
+    if np.ptp(values) > 1e-3 * values.max():
+        raise EvaluationError(
+            f"case {case} has voxels of {'×'.join(f'{v:g}' for v in values)} mm: an HD counted in voxels has no single "
+            "size in mm on an anisotropic grid; score HD in mm with metrics.grid_metrics(spacing=...)")
+    return float(values.mean())
 
-    With a ``protocol`` column (:data:`PAPER_PROTOCOL`, :data:`NESTED_PROTOCOL`) there is one row per approach and
-    protocol; p-values compare each approach with the Baseline of the same protocol, and the paper's values sit
-    beside the paper protocol's rows only.
+
+def _case_voxel_mm(cases: pd.Series, voxel_mm) -> pd.Series:
+    """The isotropic voxel size (mm) of each row's case; an error for a missing case or an anisotropic voxel."""
+    cases = cases.astype(str)
+    if not isinstance(voxel_mm, Mapping):
+        return pd.Series(_isotropic_mm(voxel_mm, "(every case)"), index=cases.index)
+    by_case = {str(k): v for k, v in voxel_mm.items()}
+    missing = sorted(set(cases) - set(by_case))
+    if missing:
+        raise EvaluationError(f"voxel_mm has no voxel size for case {', '.join(missing)}")
+    return cases.map({case: _isotropic_mm(by_case[case], case) for case in cases.unique()})
+
+
+def _sizes(values: pd.Series) -> str:
+    low, high = values.min(), values.max()
+    return f"{low:g}" if low == high else f"{low:g}–{high:g}"
+
+
+def _ours(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """:func:`summary_table` by approach with the voxel size, HD in mm and the Wilcoxon p-values of every metric."""
+    ours = summary_table(frame, by="approach")
+    mm = summary_table(frame.assign(hd=frame["hd"] * frame["voxel_mm"]), by="approach", hd_unit="mm")
+    ours.insert(ours.columns.get_loc("DSC"), "voxel (mm)", frame.groupby("approach", sort=False)["voxel_mm"]
+                .agg(_sizes).reindex(ours["approach"]).to_numpy())
+    ours.insert(ours.columns.get_loc("HD (voxels)") + 1, "HD (mm)", mm["HD (mm)"].to_numpy())
+    pvalues = wilcoxon_pvalues(frame, baseline).set_index("approach").reindex(ours["approach"])
+    for metric in METRICS:
+        ours[f"p {P_NAMES[metric]} vs {baseline}"] = [format_p(p) for p in pvalues[f"p_{metric}"]]
+    return ours
+
+
+def table1(per_case: pd.DataFrame, task: str,
+           voxel_mm: float | Sequence[float] | Mapping[str, float | Sequence[float]],
+           baseline: str = "baseline") -> pd.DataFrame:
+    """Our Table 1 for one task (§4.1): one row per approach (and protocol), the paper's values not in it
+    (:func:`paper_table1` has them, in the same columns).
+
+    Columns: ``approach``, ``Th, S_min chosen`` (with a ``protocol`` column in ``per_case``), ``Th``, ``S_min``,
+    ``n``, ``voxel (mm)``, ``DSC``, ``PPV``, ``Sensitivity``, ``HD (voxels)`` (as ``per_case`` holds it: the unit of
+    Eq. 2), ``HD (mm)``, ``HD undefined`` (cases without HD), then ``p <metric> vs <baseline>``: the paired two-sided
+    Wilcoxon signed-rank p-value against the Baseline of the same protocol (:func:`wilcoxon_pvalues`, the HD test on
+    the voxel values), ``–`` for the Baseline itself or where there is nothing to test.
+
+    ``voxel_mm`` is the voxel size of the grid the ``hd`` values were counted on: one size (a number, or three equal
+    sizes) when every case has it, or ``{case id: spacing}`` (e.g. ``Case.spacing``) since cases may differ. Each case's HD (mm) is its HD in voxels × its voxel size, which is exact only for isotropic voxels: an
+    anisotropic case raises :class:`EvaluationError` (score its HD with the spacing instead,
+    :func:`strokelib.metrics.grid_metrics`).
     """
+    if str(task).upper() not in paper_results.VOXEL_MM:
+        raise EvaluationError(f"task must be SISS or SPES, not {task!r}")
+    per_case = per_case.assign(voxel_mm=_case_voxel_mm(per_case["case"], voxel_mm).to_numpy())
     protocols = list(per_case["protocol"].unique()) if "protocol" in per_case else [None]
     parts = []
     for protocol in protocols:
         frame = per_case if protocol is None else per_case[per_case["protocol"] == protocol]
-        ours = summary_table(frame, by="approach")
-        pvalues = wilcoxon_pvalues(frame, baseline)
-        ours = ours.merge(pvalues[["approach", "p_dsc", "p_hd"]], on="approach", how="left")
+        ours = _ours(frame, baseline)
         if protocol is not None:
             ours.insert(1, "Th, S_min chosen", protocol)
         parts.append(ours)
-    ours = pd.concat(parts, ignore_index=True)
-    ours[["p_dsc", "p_hd"]] = ours[["p_dsc", "p_hd"]].map(lambda p: "–" if pd.isna(p) else f"{p:.3g}")
-    paper = paper_table1(task).drop(columns="task").rename(columns=lambda c: c if c == "approach" else f"paper {c}")
-    table = ours.merge(paper, on="approach", how="left").rename(columns={"p_dsc": "p DSC vs baseline",
-                                                                         "p_hd": "p HD vs baseline"})
-    if "Th, S_min chosen" in table:
-        other = table["Th, S_min chosen"] != PAPER_PROTOCOL
-        paper_columns = [c for c in table.columns if c.startswith("paper ")]
-        table[paper_columns] = table[paper_columns].astype(object)
-        table.loc[other, paper_columns] = "–"
-    return table
+    return pd.concat(parts, ignore_index=True)
+
+
+def _scaled(mean_sd: str, factor: float) -> str:
+    mean, sd = (float(v) for v in mean_sd.split("±"))
+    return f"{mean * factor:.1f} ± {sd * factor:.1f}"
+
+
+def paper_table1(task: str) -> pd.DataFrame:
+    """The paper's Table 1 for one task (§4.1), in the columns of :func:`table1`: ``approach``, ``Th``, ``S_min``,
+    ``voxel (mm)``, ``DSC``, ``PPV``, ``Sensitivity``, ``HD (voxels)`` as printed and ``HD (mm)`` = HD in voxels ×
+    the paper's voxel size (SISS 1 mm, SPES 2 mm: §2.1, §2.2). No p-values: the paper prints none per row, only
+    the claims of §4.1.1 and §4.1.2 (:data:`strokelib.paper_results.CLAIMS`)."""
+    task = str(task).upper()
+    paper = paper_results.table1(task).drop(columns="task").rename(columns={"sensitivity": "Sensitivity"})
+    size = paper_results.VOXEL_MM[task]
+    paper.insert(paper.columns.get_loc("DSC"), "voxel (mm)", f"{size:g}")
+    paper.insert(paper.columns.get_loc("HD (voxels)") + 1, "HD (mm)", paper["HD (voxels)"].map(lambda v: _scaled(v, size)))
+    return paper
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -142,14 +219,31 @@ def write_table(table: pd.DataFrame, path_stem: str | Path, source: str) -> tupl
     return csv, md
 
 
-def leaderboard_with_ours(task: str, per_case: pd.DataFrame, label: str) -> pd.DataFrame:
-    """Table 2 (SISS) or 3 (SPES): the paper's top-five leaderboard rows (cited, static) and our row below them.
+def published_leaderboard(task: str) -> pd.DataFrame:
+    """Table 2 (SISS) or 3 (SPES) as published (§4.2.1): the top five of the ISLES 2015 blind-test leaderboard,
+    ``rank``, ``user``, ``DSC``, ``PPV``, ``Sensitivity``, ``HD (mm)``. ``clera2`` is the paper's authors' entry."""
+    return paper_results.leaderboard(task).rename(columns={"sensitivity": "Sensitivity"})
 
-    Our row is labelled ``label`` (say which data and which evaluation produced it: the leaderboard is the blind
-    test set, ours is whatever ground truth we have). HD is in mm, like the leaderboard: ``per_case`` must hold HD
-    computed with the voxel spacing (:func:`strokelib.metrics.grid_metrics` with ``spacing``), because the ISLES 2015 online evaluation
-    measured distances in the images' physical space (its evaluator builds a distance map with the image spacing)."""
+
+def our_leaderboard_row(per_case: pd.DataFrame, label: str, synthetic: bool) -> pd.DataFrame:
+    """Our row in the leaderboard's columns, set apart: ``rank`` "—", ``user`` = ``label``, and a column
+    ``comparable with the leaderboard`` saying why it is not: cross-validation (on synthetic data, or on the ISLES
+    2015 training data when ``synthetic`` is False), not the blind test set. ``per_case`` must hold HD in mm
+    (:func:`strokelib.metrics.grid_metrics` with ``spacing``), the leaderboard's unit."""
     ours = summary_table(per_case, hd_unit="mm").iloc[0]
-    row = {"rank": "–", "user": label, "DSC": ours["DSC"], "PPV": ours["PPV"], "sensitivity": ours["Sensitivity"],
-           "HD (mm)": ours["HD (mm)"]}
-    return pd.concat([leaderboard(task), pd.DataFrame([row])], ignore_index=True)
+    data = "synthetic data" if synthetic else "ISLES 2015 training data"
+    return pd.DataFrame([{"rank": "—", "user": label, "DSC": ours["DSC"], "PPV": ours["PPV"],
+                          "Sensitivity": ours["Sensitivity"], "HD (mm)": ours["HD (mm)"],
+                          "comparable with the leaderboard": NOT_COMPARABLE.format(data=data)}])
+
+
+def leaderboard_with_ours(task: str, per_case: pd.DataFrame, label: str, *,
+                          synthetic: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tables 2 (SISS) and 3 (SPES) as two tables: ``(published, ours)``.
+
+    ``published`` is :func:`published_leaderboard` (the blind test set, as published); ``ours`` is
+    :func:`our_leaderboard_row`, kept out of the ranking because it is cross-validation, not the blind test set.
+    HD is in mm in both, like the leaderboard: ``per_case`` must hold HD computed with the voxel spacing
+    (:func:`strokelib.metrics.grid_metrics` with ``spacing``), because the ISLES 2015 online evaluation measured
+    distances in the images' physical space (its evaluator builds a distance map with the image spacing)."""
+    return published_leaderboard(task), our_leaderboard_row(per_case, label, synthetic)

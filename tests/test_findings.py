@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from strokelib import findings
+from strokelib import findings, paper_results
 from strokelib.metrics import NESTED_PROTOCOL, PAPER_PROTOCOL
 
 
@@ -25,44 +25,91 @@ def per_case(dsc_shift: dict[str, float], hd_shift: dict[str, float], n: int = 1
     return pd.concat([frame, nested], ignore_index=True)
 
 
+def _line(lines: list[str], start: str) -> str:
+    return next(s for s in lines if s.startswith(start))
+
+
 def test_the_papers_order_is_recognised_and_so_is_its_reverse():
     good = findings.compare_with_paper("SISS", per_case({"baseline": 0, "balanced": 0.05, "proposed": 0.1},
                                                         {"baseline": 0, "balanced": -5, "proposed": -10}))
     assert good[0].startswith("On 12 cross-validated cases")
-    assert good[1].endswith("— the paper's order.") and good[1].startswith("DSC: Baseline")
-    assert good[2].endswith("— the paper's order.") and good[2].startswith("HD (voxels)")
-    assert "the paper had 0.64, 0.67, 0.71" in good[1]
+    assert [s.split(":")[0] for s in good[1:5]] == ["DSC", "PPV", "Sensitivity", "HD (voxels)"]
+    assert good[1].endswith("— the paper's order.") and "the paper had 0.64, 0.67, 0.71" in good[1]
+    assert good[4].endswith("— the paper's order.")
     bad = findings.compare_with_paper("SISS", per_case({"baseline": 0.1, "balanced": 0.05, "proposed": 0},
                                                        {"baseline": 0, "balanced": -5, "proposed": -10}))
-    assert "the reverse of the paper's order" in bad[1]
+    assert "the reverse of the paper's order: Balanced is worse than Baseline (" in bad[1]
+    assert bad[1].count("the paper: better") == 3  # every reversed pair is named
     mixed = findings.compare_with_paper("SISS", per_case({"baseline": 0, "balanced": 0.1, "proposed": 0.05},
                                                          {"baseline": 0, "balanced": 0, "proposed": 0}))
-    assert "not the paper's order: Proposed is worse than Balanced (the paper: better)" in mixed[1]
-    assert "Proposed vs Baseline" not in mixed[1] and "Proposed is better than Baseline" not in mixed[1]
+    assert "not the paper's order: Proposed is worse than Balanced (" in mixed[1]
+    assert mixed[1].endswith("; the paper: better, 0.71 vs 0.67).")
+    assert "Proposed is better than Baseline" not in mixed[1]  # pairs that agree are not listed
 
 
-def test_ties_in_the_paper_are_not_counted():
-    # SPES: the paper prints Balanced and Proposed both at DSC 0.82
+def test_every_disagreement_is_reported_even_a_small_one():
+    # SPES HD 11.1 / 12.4 / 11.2: the paper has Proposed slightly worse than the Baseline, a pair the old 2 % tie
+    # rule dropped; here Proposed is clearly better, so the pair must be named
+    lines = findings.compare_with_paper("SPES", per_case({"baseline": 0, "balanced": 0, "proposed": 0},
+                                                         {"baseline": 0, "balanced": 5, "proposed": -8}))
+    hd = _line(lines, "HD (voxels)")
+    assert "the paper had 11.1, 12.4, 11.2" in hd and "the paper's order" not in hd.replace("not the paper's order", "")
+    assert "Proposed is better than Baseline (" in hd and "the paper: slightly worse, 11.2 vs 11.1)" in hd
+    # ours within the small margin: the direction is still stated, and called small
+    lines = findings.compare_with_paper("SISS", per_case({"baseline": 0, "balanced": 0.05, "proposed": 0.1},
+                                                         {"baseline": 0, "balanced": -5, "proposed": -5.3}))
+    hd = _line(lines, "HD (voxels)")
+    assert "Proposed is slightly better than Balanced (" in hd and "the paper's direction, but small" in hd
+    lines = findings.compare_with_paper("SISS", per_case({"baseline": 0, "balanced": 0.05, "proposed": 0.1},
+                                                         {"baseline": 0, "balanced": -5, "proposed": -4.8}))
+    assert "Proposed is slightly worse than Balanced (" in _line(lines, "HD (voxels)")
+
+
+def test_pairs_the_paper_has_equal_are_said_so_with_our_relation():
+    # SPES: the paper prints Balanced and Proposed both at DSC 0.82 and claims no order between them
     lines = findings.compare_with_paper("SPES", per_case({"baseline": 0.1, "balanced": 0.0, "proposed": 0.2},
                                                          {"baseline": 0, "balanced": 0, "proposed": 0}))
-    assert "the paper had 0.80, 0.82, 0.82" in lines[1]
-    # Proposed vs Balanced is a tie in the paper, so only Balanced vs Baseline (and Proposed vs Baseline, which agrees)
-    # are judged
-    assert lines[1].split("— ")[1] == "not the paper's order: Balanced is worse than Baseline (the paper: better)."
-    # HD 11.1 / 12.4 / 11.2: Baseline and Proposed are within 2 % of each other in the paper, so they tie there
-    # (the pair is not judged); this run ties everywhere, so the two other pairs differ from the paper
-    assert lines[2].split("— ")[1] == ("not the paper's order: Balanced ties Baseline (the paper: worse); "
-                                        "Proposed ties Balanced (the paper: better).")
+    dsc = _line(lines, "DSC")
+    assert "the paper had 0.80, 0.82, 0.82" in dsc
+    verdict = dsc.split("— ")[1]
+    assert verdict.startswith("not the paper's order: Balanced is worse than Baseline (")
+    assert "; the paper: better, 0.82 vs 0.80)" in verdict
+    assert "the paper has Proposed and Balanced equal (0.82), here Proposed is better than Balanced (" in verdict
+    assert "Proposed is better than Baseline" not in verdict  # agrees with the paper
+    assert "0.82 vs 0.82" not in dsc and "the paper: worse" not in dsc  # no order read into the tie
+
+
+def test_the_papers_claims_are_stated_as_the_paper_words_them():
+    assert "Baseline < Balanced < Proposed" not in (findings.__doc__ or "")
+    # every claim is one approach against the Baseline: none orders Balanced and Proposed
+    assert set(paper_results.CLAIMS) == {(t, a) for t in ("SISS", "SPES") for a in ("balanced", "proposed")}
+    lines = findings.compare_with_paper("SPES", per_case({"baseline": 0, "balanced": 0.05, "proposed": 0.1},
+                                                         {"baseline": 0, "balanced": 2, "proposed": -3}))
+    balanced = _line(lines, "The paper found Balanced")
+    assert balanced.startswith("The paper found Balanced significantly better than the Baseline in sensitivity "
+                               "(p < 0.01; §4.1.2), with marginal improvements in DSC and PPV but not in HD; here: ")
+    assert "DSC better (" in balanced and "HD worse (" in balanced
+    proposed = _line(lines, "The paper found Proposed")
+    assert "in DSC and sensitivity (p < 0.01; §4.1.2)" in proposed and "Balanced" not in proposed
+    assert "from 500 to a less restrictive 200 voxels; here Proposed's S_min 10 is the same as the Baseline's 10" in \
+        _line(lines, "The paper (§4.1.2)")
+    siss = findings.compare_with_paper("SISS", per_case({"baseline": 0, "balanced": 0.05, "proposed": 0.1},
+                                                        {"baseline": 0, "balanced": -5, "proposed": -10}))
+    assert "in HD (p < 0.01; §4.1.1), with marginal improvements in DSC, PPV and sensitivity" in \
+        _line(siss, "The paper found Balanced")
+    assert "200 voxels than the Baseline, which only filtered lesions smaller than 50 voxels" in \
+        _line(siss, "The paper (§4.1.1)")
 
 
 def test_significance_is_reported_per_claim():
     lines = findings.compare_with_paper("SISS", per_case({"baseline": 0, "balanced": 0.0, "proposed": 0.1},
                                                          {"baseline": 0, "balanced": 0, "proposed": 5}))
-    proposed = next(s for s in lines if s.startswith("The paper found Proposed"))
-    assert "in DSC, PPV, HD (p < 0.02)" in proposed
-    assert "DSC p = " in proposed and "(better)" in proposed
+    proposed = _line(lines, "The paper found Proposed")
+    assert "in DSC, PPV and HD (p < 0.02; §4.1.1)" in proposed
+    assert "DSC p = 4.9e-4 (better)" in proposed  # 12 pairs all positive: exact two-sided 2/2^12, as computed
     assert "HD p = " in proposed and "(worse)" in proposed  # 5 voxels more in every case
     assert "PPV not testable" in proposed  # identical PPV in every case
+    assert "≤" not in " ".join(lines)
     assert any(s.startswith("Post-processing chosen: Baseline Th 0.5, S_min 10") for s in lines)
 
 

@@ -8,12 +8,21 @@ saves). :func:`slice_viewer` is the exception: it returns an ipywidgets viewer a
 
 Modules follow the notebooks: :mod:`.data` (01), :mod:`.symmetric` (02), :mod:`.patches` (03), :mod:`.network`
 (04), :mod:`.results` (05); every figure is importable from ``strokelib.plotting`` itself.
+
+Colours come from one colour-blind-safe palette (Okabe–Ito, :data:`PALETTE`), matplotlib's colour cycle once this
+package is imported, each with one meaning (:data:`ROLE_COLOURS`). ``set_data_source("synthetic SISS-like data")``
+ends the title of every figure made from data with that label; diagrams of the method never get it.
 """
 
 from __future__ import annotations
 
 from .base import (  # noqa: F401
+    PALETTE,
+    ROLE_COLOURS,
+    data_source,
     lesion_slices,
+    set_data_source,
+    side_letters,
 )
 from .data import (  # noqa: F401
     intensity_histograms,
@@ -25,12 +34,14 @@ from .data import (  # noqa: F401
 from .network import (  # noqa: F401
     architecture_diagram,
     focal_vs_cross_entropy,
+    fold_split_diagram,
     training_curves,
 )
 from .patches import (  # noqa: F401
     augmentation_gallery,
     class_balance_bars,
     patch_gallery,
+    patch_overlap_diagram,
     sampling_diagram,
 )
 from .results import (  # noqa: F401
@@ -39,6 +50,7 @@ from .results import (  # noqa: F401
     inference_modes,
     score_heatmap,
     segmentation_overlays,
+    step_comparison,
 )
 from .symmetric import (  # noqa: F401
     registration_check,

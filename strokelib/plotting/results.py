@@ -5,23 +5,37 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import to_rgb
 
-from .base import _finish, _robust_limits, _slice
+from .base import (
+    COLOUR_NAMES,
+    OUTLINE_COLOURS,  # noqa: F401 - the look-alike colours, where older code found them
+    PALETTE,
+    ROLE_COLOURS,
+    _draw_outlines,
+    _finish,
+    _mark_sides,
+    _most_voxels_slice,
+    _outline,
+    _outline_handles,
+    _robust_limits,
+    _slice,
+)
 
-OVERLAY_COLOURS = {"true positive": (0.0, 0.8, 0.0), "false positive": (0.9, 0.0, 0.0), "false negative": (0.0, 0.35, 1.0)}
+OVERLAY_COLOURS = {name: to_rgb(ROLE_COLOURS[name]) for name in ("true positive", "false positive", "false negative")}
+"""Figures 4–5's error colours as RGB: the paper's green / red / blue in the Okabe–Ito palette (bluish green,
+vermillion, blue)."""
+
+_largest_slice = _most_voxels_slice
 
 
-def _largest_slice(mask: np.ndarray, plane: str) -> int:
-    """Index of the slice of ``plane`` where ``mask`` has the most voxels (the middle one when it is empty)."""
-    axis = {"sagittal": 0, "coronal": 1, "axial": 2}[plane]
-    if not mask.any():
-        return mask.shape[axis] // 2
-    other = tuple(a for a in range(3) if a != axis)
-    return int(np.argmax(mask.sum(axis=other)))
+def _colour_word(name: str) -> str:
+    return COLOUR_NAMES[ROLE_COLOURS[name]]
 
 
 def error_overlay(ax, image: np.ndarray, pred: np.ndarray, truth: np.ndarray, alpha: float = 0.7) -> None:
-    """Draw a 2D image in grey with true positives green, false positives red and false negatives blue (Figs 4–5)."""
+    """Draw a 2D image in grey with true positives bluish green, false positives vermillion and false negatives
+    blue (Figs 4–5, :data:`OVERLAY_COLOURS`)."""
     lo, hi = _robust_limits(image)
     ax.imshow(image, cmap="gray", vmin=lo, vmax=hi)
     rgba = np.zeros((*image.shape, 4))
@@ -31,59 +45,69 @@ def error_overlay(ax, image: np.ndarray, pred: np.ndarray, truth: np.ndarray, al
     ax.axis("off")
 
 
-OUTLINE_COLOURS = {"old_lesion": "orange", "mimic": "cyan"}
-"""Colours of the look-alikes outlined on Figures 4–5 (any other name is drawn in white)."""
+def _overlay_slice(masks: list[np.ndarray], plane: str) -> int:
+    """The slice of ``plane`` that shows the most of ``masks`` (prediction ∪ truth first, then each look-alike):
+    first the most masks present at all, then the most look-alikes, then the most voxels of their union. A
+    look-alike thus always gets a slice where it is drawn, even far from the lesion."""
+    axis = {"sagittal": 0, "coronal": 1, "axial": 2}[plane]
+    other = tuple(a for a in range(3) if a != axis)
+    shape = np.shape(masks[0])
+    masks = [np.asarray(m, bool) for m in masks]
+    if not any(m.any() for m in masks):
+        return shape[axis] // 2
+    on_slice = [m.any(axis=other).astype(int) for m in masks]
+    present, look_alikes = sum(on_slice), sum(on_slice[1:], np.zeros(shape[axis], int))
+    union = np.logical_or.reduce(masks).sum(axis=other)
+    return int(np.lexsort((union, look_alikes, present))[-1])
 
 
-def _draw_outlines(ax, outlines2d: dict[str, np.ndarray]) -> None:
-    for name, mask in outlines2d.items():
-        if mask.any():
-            ax.contour(mask, levels=[0.5], colors=[OUTLINE_COLOURS.get(name, "white")], linewidths=1.0,
-                       linestyles="dashed")
+def _overlay_row(fig, axes, case, prob, pred, marks: dict, title: str, modality: str | None, plane: str) -> None:
+    """One row of Figures 4–5: errors on the image (look-alikes dashed), probability, binarised mask."""
+    pred = np.asarray(pred) > 0
+    truth = case.label > 0 if case.label is not None else np.zeros_like(pred)
+    marks = {k: np.asarray(m) > 0 for k, m in marks.items()}
+    index = _overlay_slice([pred | truth, *marks.values()], plane)
+    name = modality or case.modalities[0]
+    pred2d, truth2d = _slice(pred, plane, index), _slice(truth, plane, index)
+    error_overlay(axes[0], _slice(case.channel(name), plane, index), pred2d, truth2d)
+    _draw_outlines(axes[0], {k: _slice(m, plane, index) for k, m in marks.items()})
+    _mark_sides(axes[0], plane, case)
+    axes[0].set_title(f"{title}\n{name}, {plane} slice {index}", fontsize=9)
+    shown = axes[1].imshow(_slice(np.asarray(prob), plane, index), cmap="magma", vmin=0.0, vmax=1.0)
+    axes[1].set_title("lesion probability", fontsize=9)
+    fig.colorbar(shown, ax=axes[1], fraction=0.046, pad=0.02)
+    axes[2].imshow(pred2d, cmap="gray", vmin=0, vmax=1)
+    _outline(axes[2], truth2d, ROLE_COLOURS["lesion"])
+    axes[2].set_title(f"binarised mask (truth outlined, {_colour_word('lesion')})", fontsize=9)
+    for ax in axes[1:]:
+        ax.axis("off")
 
 
 def segmentation_overlays(cases, probabilities, predictions, titles=None, modality: str | None = None,
                           plane: str = "axial", output_file=None, outlines=None):
-    """Figures 4 and 5: one row per case — ``modality`` with TP/FP/FN colours, the lesion probability map, and
-    the binarised mask with the ground-truth outline — on the slice where prediction ∪ truth is largest.
+    """Figures 4 and 5: one row per case — ``modality`` with true positives bluish green, false positives
+    vermillion and false negatives blue, the lesion probability map, and the binarised mask with the ground truth
+    outlined in orange.
 
     ``cases`` hold the ground truth (``case.label``); ``probabilities`` and ``predictions`` are the matching
     (X, Y, Z) maps and masks; ``titles`` label the rows (e.g. "best DSC 0.85, case 9"). ``outlines`` (one
-    ``{name: mask}`` per row, e.g. the synthetic look-alikes ``old_lesion`` and ``mimic``) are drawn dashed on the
-    first panel (:data:`OUTLINE_COLOURS`), and the slice is then the one where they, the prediction and the truth
-    together are largest, so false positives on them show.
+    ``{name: mask}`` per row, e.g. the synthetic look-alikes ``old_lesion`` and ``mimic``) are drawn thick and
+    dashed on the first panel (old lesion yellow, mimic reddish purple), on a slice that shows each of them
+    together with the prediction and the truth where one exists, so false positives on them show.
     """
-    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     outlines = outlines or [{} for _ in cases]
-    fig, axes = plt.subplots(len(cases), 3, figsize=(9.5, 3.2 * len(cases)), squeeze=False)
+    fig, axes = plt.subplots(len(cases), 3, figsize=(9.5, 3.2 * len(cases) + 0.9), squeeze=False)
     for row, (case, prob, pred, marks) in enumerate(zip(cases, probabilities, predictions, outlines, strict=True)):
-        pred = np.asarray(pred) > 0
-        truth = case.label > 0 if case.label is not None else np.zeros_like(pred)
-        index = _largest_slice(np.logical_or.reduce([pred, truth, *(np.asarray(m) > 0 for m in marks.values())]), plane)
-        name = modality or case.modalities[0]
-        image = _slice(case.channel(name), plane, index)
-        pred2d, truth2d = _slice(pred, plane, index), _slice(truth, plane, index)
-        error_overlay(axes[row, 0], image, pred2d, truth2d)
-        _draw_outlines(axes[row, 0], {k: _slice(np.asarray(m) > 0, plane, index) for k, m in marks.items()})
-        label = titles[row] if titles is not None else f"case {case.case_id}"
-        axes[row, 0].set_title(f"{label}\n{name}, {plane} slice {index}", fontsize=9)
-        shown = axes[row, 1].imshow(_slice(np.asarray(prob), plane, index), cmap="magma", vmin=0.0, vmax=1.0)
-        axes[row, 1].set_title("lesion probability", fontsize=9)
-        axes[row, 1].axis("off")
-        fig.colorbar(shown, ax=axes[row, 1], fraction=0.046, pad=0.02)
-        axes[row, 2].imshow(pred2d, cmap="gray", vmin=0, vmax=1)
-        if truth2d.any():
-            axes[row, 2].contour(truth2d, levels=[0.5], colors=["yellow"], linewidths=1.0)
-        axes[row, 2].set_title("binarised mask (truth outlined)", fontsize=9)
-        axes[row, 2].axis("off")
-    handles = [Patch(color=colour, label=name) for name, colour in OVERLAY_COLOURS.items()]
-    shown_names = sorted({k for marks in outlines for k in marks})
-    handles += [Line2D([], [], color=OUTLINE_COLOURS.get(k, "white"), linestyle="dashed", label=k.replace("_", " "))
-                for k in shown_names]
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, bbox_to_anchor=(0.5, -0.01))
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+        title = titles[row] if titles is not None else f"case {case.case_id}"
+        _overlay_row(fig, axes[row], case, prob, pred, marks, title, modality, plane)
+    handles = [Patch(color=colour, label=f"{name} ({_colour_word(name)})") for name, colour in OVERLAY_COLOURS.items()]
+    handles += _outline_handles(sorted({k for marks in outlines for k in marks}))
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 3), frameon=False, fontsize=8)
+    fig.suptitle("Figures 4–5: true positives bluish green, false positives vermillion, false negatives blue",
+                 fontsize=10)
+    fig.tight_layout(rect=(0, 0.06 if len(handles) > 3 else 0.035, 1, 1))
     return _finish(fig, output_file)
 
 
@@ -96,7 +120,7 @@ def score_heatmap(table, value: str = "score", output_file=None, title: str | No
 
     grid = table.pivot(index="threshold", columns="min_size", values=value).sort_index()
     values = grid.to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * values.shape[1], 1.0 + 0.45 * values.shape[0]))
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.0 + 0.75 * values.shape[1]), 1.2 + 0.45 * values.shape[0]))
     cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
     shown = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto")
     ax.set_xticks(range(values.shape[1]), [str(c) for c in grid.columns])
@@ -110,9 +134,9 @@ def score_heatmap(table, value: str = "score", output_file=None, title: str | No
             ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7, color="white" if v < middle else "black")
     if finite.any():
         i, j = np.unravel_index(np.nanargmax(np.where(finite, values, -np.inf)), values.shape)
-        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor=PALETTE["vermillion"], linewidth=2.5))
     fig.colorbar(shown, ax=ax, label=value)
-    ax.set_title(title or f"{value} over the Th × S_min grid (§4.1)")
+    fig.suptitle(title or f"{value} over the Th × S_min grid (§4.1), best cell boxed in vermillion", fontsize=10)
     fig.tight_layout()
     return _finish(fig, output_file)
 
@@ -129,6 +153,7 @@ def inference_modes(case, patch_map: np.ndarray, fast_map: np.ndarray, threshold
     name = modality or case.modalities[0]
     fig, axes = plt.subplots(1, 4, figsize=(13, 3.4))
     axes[0].imshow(_slice(case.channel(name), plane, index), cmap="gray")
+    _mark_sides(axes[0], plane, case)
     axes[0].set_title(f"case {case.case_id}: {name}", fontsize=9)
     for ax, volume, title in ((axes[1], patch_map, "overlapping patches"), (axes[2], fast_map, "whole volume (fast)")):
         shown = ax.imshow(_slice(volume, plane, index), cmap="magma", vmin=0.0, vmax=1.0)
@@ -143,4 +168,41 @@ def inference_modes(case, patch_map: np.ndarray, fast_map: np.ndarray, threshold
         ax.axis("off")
     fig.suptitle(f"{plane} slice {index}; masks at Th {threshold:g} agree with DSC {agreement:.3f}", fontsize=10)
     fig.tight_layout()
+    return _finish(fig, output_file)
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * np.count_nonzero(a & b) / max(np.count_nonzero(a) + np.count_nonzero(b), 1)
+
+
+def step_comparison(case, maps: dict[str, np.ndarray], threshold: float = 0.5, output_file=None,
+                    modality: str | None = None, plane: str = "axial"):
+    """One case's probability maps from two (or more) inference steps (§3.5) side by side on one slice, the one
+    with the most lesion (else the most of the thresholded maps): each map with its mask at ``threshold``
+    outlined in sky blue and the ground truth in orange. Panel titles are the keys of ``maps`` (e.g. "step 8×8×8
+    (18 patches per voxel)"), with the mask's DSC against the truth when the case has a label."""
+    from matplotlib.lines import Line2D
+
+    maps = {k: np.asarray(v, np.float32) for k, v in maps.items()}
+    truth = case.label > 0 if case.label is not None else None
+    masks = {k: v > threshold for k, v in maps.items()}
+    index = _most_voxels_slice(truth if truth is not None and truth.any() else np.logical_or.reduce(list(masks.values())),
+                               plane)
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.6 * len(maps) + 0.8, 4.0), squeeze=False)
+    for ax, (key, volume) in zip(axes[0], maps.items(), strict=True):
+        shown = ax.imshow(_slice(volume, plane, index), cmap="magma", vmin=0.0, vmax=1.0)
+        _outline(ax, _slice(masks[key], plane, index), ROLE_COLOURS["prediction"])
+        if truth is not None:
+            _outline(ax, _slice(truth, plane, index), ROLE_COLOURS["lesion"], lw=1.8)
+        _mark_sides(ax, plane, case)
+        score = f"\nDSC {_dice(masks[key], truth):.3f} (3D)" if truth is not None else ""
+        ax.set_title(f"{key}{score}", fontsize=9)
+        ax.axis("off")
+    fig.colorbar(shown, ax=axes[0, -1], fraction=0.046, pad=0.02, label="lesion probability")
+    handles = [Line2D([], [], color=ROLE_COLOURS["prediction"], lw=2, label=f"probability > {threshold:g} (sky blue)")]
+    if truth is not None:
+        handles.append(Line2D([], [], color=ROLE_COLOURS["lesion"], lw=2, label="ground truth (orange)"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, fontsize=8)
+    fig.suptitle(f"case {case.case_id}: inference steps compared, {plane} slice {index}", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return _finish(fig, output_file)
