@@ -40,3 +40,47 @@ def test_sources_stay_stripped():
     for path in notebook_paths():
         cells = json.loads(Path(path).read_text())["cells"]
         assert not any(c.get("outputs") or c.get("execution_count") for c in cells if c["cell_type"] == "code"), path
+
+
+REUSED = ("already trained", "skipped — done earlier")  # a fold or a segment run from an earlier run
+WIDGET = "application/vnd.jupyter.widget-view+json"
+MAX_LOG_LINES = 30
+
+
+def _streams(nb: dict) -> list[str]:
+    return ["".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+            if o.get("output_type") == "stream"]
+
+
+@pytest.mark.parametrize("folder", [EXECUTED, EXECUTED / "spes"], ids=["SISS", "SPES"])
+@pytest.mark.parametrize("name", SOURCES)
+def test_executed_copy_is_a_clean_run_without_widgets_or_log_floods(name, folder):
+    nb = _load(name, folder)
+    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if WIDGET in o.get("data", {})], f"{name}: progress widgets frozen in the copy"
+    text = "\n".join(_streams(nb))
+    log_lines = [line for line in text.splitlines() if line.startswith(("INFO ", "DEBUG "))]
+    assert len(log_lines) <= MAX_LOG_LINES, f"{name}: {len(log_lines)} log lines; keep warnings and milestones"
+    if name.startswith("02"):  # the cache demonstration: a miss, then a hit
+        assert "first call: from cache False" in text and "second call: from cache True" in text
+    markers = (*REUSED, "reusing synthetic") if name.startswith("01") else REUSED  # 01 generates the data
+    reused = [marker for marker in markers if marker in text]
+    assert not reused, f"{name} reused earlier results ({reused}): make figures must start from nothing"
+
+
+@pytest.mark.parametrize("folder", [EXECUTED, EXECUTED / "spes"], ids=["SISS", "SPES"])
+def test_executed_copies_links_resolve_where_they_lie(folder):
+    import re
+
+    link = re.compile(r"\]\((?!https?:|mailto:|#)([^)#\s]+)(?:#[^)\s]*)?\)")
+    broken = {}
+    for name in SOURCES:
+        markdown = "\n".join("".join(c["source"]) for c in _load(name, folder)["cells"] if c["cell_type"] == "markdown")
+        broken[name] = [target for target in link.findall(markdown) if not (folder / target).exists()]
+    assert not {k: v for k, v in broken.items() if v}, broken
+
+
+def test_readme_links_both_tasks_executed_copies():
+    readme = (project_root() / "README.md").read_text()
+    for name in SOURCES:
+        assert f"docs/notebooks/{name}" in readme and f"docs/notebooks/spes/{name}" in readme, name

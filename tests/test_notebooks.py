@@ -30,15 +30,17 @@ EXPECTED = {
                        f"fig1_symmetric_modalities_{TASK}.png", f"sym_difference_{TASK}.png"],
            "outputs": [f"symmetry_ncc_{TASK}.csv"]},
     "03": {"figures": ["fig3_patch_sampling.png", "fig3_patch_examples.png", "fig3_augmentations.png",
-                       "fig3_class_balance.png"],
+                       "fig3_class_balance.png", "fig3_patch_overlap.png"],
            "outputs": [f"tables/sampling_counts_{TASK}.csv", f"tables/sampling_class_balance_{TASK}.csv"]},
-    "04": {"figures": ["fig2_architecture.png", "focal_vs_cross_entropy.png",
+    "04": {"figures": ["fig2_architecture.png", "focal_vs_cross_entropy.png", f"fold_split_{TASK}.png",
                        *[f"training_curves_{TASK}_{a}.png" for a in APPROACHES]],
            "outputs": [f"models/{TASK}/{a}/fold{k}.pt" for a in APPROACHES for k in range(N_FOLDS)]},
     "05": {"figures": [f"score_grid_{TASK}_{APPROACHES[-1]}.png",
                        "fig4_siss_overlays.png" if TASK == "SISS" else "fig5_spes_overlays.png",
-                       *[f"table1_{TASK.lower()}.{ext}" for ext in ("csv", "md")],
-                       *[f"table{2 if TASK == 'SISS' else 3}_{TASK.lower()}_leaderboard.{ext}" for ext in ("csv", "md")]],
+                       f"inference_steps_{TASK}.png",
+                       *[f"table1_{TASK.lower()}{kind}.{ext}" for kind in ("", "_paper") for ext in ("csv", "md")],
+                       *[f"table{2 if TASK == 'SISS' else 3}_{TASK.lower()}_{kind}.{ext}" for kind in ("leaderboard", "ours")
+                         for ext in ("csv", "md")]],
            "outputs": []},
 }
 
