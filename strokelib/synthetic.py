@@ -203,8 +203,8 @@ def make_synthetic_isles(
     """Write ``n_train`` training and ``n_test`` testing synthetic cases in the ISLES 2015 layout under ``root``.
 
     Training cases go to ``root/<TASK>2015_Training/<i>/`` with their ground truth (OT), testing cases to
-    ``root/<TASK>2015_Testing/<i>/`` without. ``geometry`` is ``"paper"`` (SISS 230×230×153/154 at 1 mm, SPES
-    96×110×72 at 2 mm, §2.1–2.2) or ``"small"`` (SISS 116×116×78 at 2 mm, SPES 48×56×36 at 4 mm). ``phenomena``
+    ``root/<TASK>2015_Testing/<i>/`` without. ``geometry`` is ``"paper"`` (SISS 230×230×153/154 at 1 mm, §2.1; SPES
+    96×110×72 at 2 mm: the paper's §2.2 gives 96×110×71, a public loader of the released data 72) or ``"small"`` (SISS 116×116×78 at 2 mm, SPES 48×56×36 at 4 mm). ``phenomena``
     overrides fields of the task's :class:`~strokelib.synthetic_lesions.Phenomena` (e.g. ``{"mimic_p": 0}``).
     Everything is generated into a temporary folder next to ``root`` and renamed onto it at the end, so an interrupted
     run leaves nothing half-done; an existing synthetic dataset at ``root`` is replaced. ``n_jobs > 1`` generates

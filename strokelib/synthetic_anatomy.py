@@ -4,8 +4,8 @@ Nothing is downloaded: the healthy brain comes from the MNI152 (2009a, symmetric
 brain mask, grey- and white-matter probability maps and the T1 template — block-averaged to the voxel size of the
 output grid. Tissue contrasts per modality (relative to white matter) turn the tissue fractions into images; smooth
 random fields (random Fourier features) give lesion shapes, coil bias and slow perfusion variations. The output grids
-(:data:`GEOMETRIES`) are the ISLES 2015 ones (§2.1 SISS 230×230×153/154 at 1 mm, §2.2 SPES 96×110×72 at 2 mm) and
-half-resolution "small" ones for quick runs.
+(:data:`GEOMETRIES`) are the ISLES 2015 ones (§2.1 SISS 230×230×153/154 at 1 mm; SPES 96×110×72 at 2 mm, where §2.2
+says 96×110×71 and a public loader of the released data 72) and half-resolution "small" ones for quick runs.
 """
 
 from __future__ import annotations
