@@ -351,6 +351,22 @@ def _end_epoch(run: _Run, checkpoint: str | Path | None, history: list[dict], be
                                          run.optimizer, run.scaler), checkpoint)
 
 
+def _check_finite(row: dict, meta: dict, checkpoint: str | Path | None) -> None:
+    """Stop at the first epoch whose training loss or validation L1 + ER is not a finite number: early stopping
+    cannot rank it, and the weights that produced it are of no use."""
+    bad = {name: row[name] for name in ("train_loss", "val_l1_er") if not math.isfinite(row[name])}
+    if not bad:
+        return
+    where = " ".join(str(meta[k]) for k in ("task", "approach") if meta.get(k) is not None)
+    where += f" fold {meta['fold']}" if meta.get("fold") is not None else ""
+    kept = (f"the checkpoint {checkpoint} keeps epoch {row['epoch'] - 1}" if checkpoint is not None and row["epoch"] > 1
+            else "nothing was saved")
+    values = ", ".join(f"{name} = {value}" for name, value in bad.items())
+    raise TrainingError(f"{where or 'training'}: epoch {row['epoch']} gave {values}; training stopped and {kept}. "
+                        "Look for NaN or infinite values in the input images (strokelib check-data) or a diverging "
+                        "optimiser (a smaller adadelta_lr)")
+
+
 def _check_inputs(cfg: PaperConfig, train_set, val_set) -> None:
     if cfg.max_epochs < 1 or cfg.batch_size < 1:
         raise ConfigError(f"max_epochs and batch_size must be ≥ 1; got {cfg.max_epochs} and {cfg.batch_size}")
@@ -404,6 +420,7 @@ def train(
                              pin_memory=device.type == "cuda")
     for index in range(start_epoch, cfg.max_epochs):  # 0-based index; epoch number index + 1
         row = _epoch(run, train_set, val_set, val_loader, index, cfg, seed, num_workers, progress)
+        _check_finite(row, meta, checkpoint)
         history.append(row)
         best_index, stop = early_stopping_status([r["val_l1_er"] for r in history], cfg.patience, cfg.min_delta)
         if best_index == index:

@@ -94,13 +94,18 @@ def _model(seed=0):
     return SUNet(2, base_filters=4)
 
 
-def test_select_device_prefers_available():
-    assert select_device("cpu") == torch.device("cpu")
-    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_select_device_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
     assert select_device().type == expected
-    if not torch.cuda.is_available():
-        with pytest.raises(ConfigError, match="not available"):
-            select_device("cuda")
+    assert select_device("cpu") == torch.device("cpu")
+
+
+def test_select_device_refuses_what_is_missing(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="not available"):
+        select_device("cuda")
 
 
 def test_approaches_match_table1():
@@ -168,6 +173,24 @@ def test_train_stops_early_and_keeps_best_weights(data, tmp_path, monkeypatch):
     assert data[0].epochs == [0, 1, 2, 3, 4]
     state = torch.load(tmp_path / "m.pt", weights_only=True)
     assert state["finished"] and "optimizer" not in state and state["best_epoch"] == 2 and state["epoch"] == 5
+
+
+@pytest.mark.parametrize("first_bad", [0, 2])
+def test_non_finite_validation_metric_stops_with_fold_and_epoch(data, tmp_path, monkeypatch, first_bad):
+    scripted = iter([0.5, 0.4, float("nan"), 0.3][2 - first_bad:])
+
+    def fake_evaluate(model, *args, **kwargs):
+        return {"val_loss": 0.0, "val_acc": 0.0, "val_l1_er": next(scripted)}
+
+    monkeypatch.setattr(trainer, "evaluate", fake_evaluate)
+    meta = {"task": "SISS", "approach": "proposed", "fold": 2}
+    with pytest.raises(TrainingError, match=rf"SISS proposed fold 2: epoch {first_bad + 1} gave val_l1_er = nan") as err:
+        train(_model(), *data, TINY, device="cpu", checkpoint=tmp_path / "m.pt", progress=False, meta=meta)
+    if first_bad:
+        assert f"keeps epoch {first_bad}" in str(err.value)
+        assert torch.load(tmp_path / "m.pt", weights_only=True)["epoch"] == first_bad
+    else:
+        assert "nothing was saved" in str(err.value) and not (tmp_path / "m.pt").exists()
 
 
 def test_resume_equals_uninterrupted(data, tmp_path):
