@@ -4,8 +4,10 @@ Atomic writes: a file is written to a temporary name in the same folder, then re
 leaves a half-written NIfTI, checkpoint, CSV or figure behind. NIfTI images are read with the loader's checks
 (unreadable, not 3-D, NaN/Inf: an :class:`ImageError` naming the case and the file) and written back on a case's
 own grid: the input file's voxel order, affine and header (``datasets.Case.to_source``), so a written map overlays
-its input exactly. The ISLES 2015 submission name ``SMIR.<name>.<id>.nii`` (:func:`smir_id`) is defined here, where
-both the exporter and the readers of predictions (:mod:`strokelib.postprocessing`) find it.
+its input exactly. Check-then-write steps that parallel runs share (the synthetic dataset, the symmetric-modality
+cache) run under an inter-process lock (:func:`file_lock`). The ISLES 2015 submission name ``SMIR.<name>.<id>.nii``
+(:func:`smir_id`) is defined here, where both the exporter and the readers of predictions
+(:mod:`strokelib.postprocessing`) find it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from filelock import FileLock, Timeout
 
 from .errors import ConfigError, ImageError, InferenceError, OutputError
 
@@ -60,6 +63,28 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, what: str) -> Iterator[Path]:
+    """Hold an exclusive inter-process lock on the file ``path`` for the block, waiting as long as another process
+    holds it (a log line says so). The lock file is created if missing and left in place; the OS releases the lock
+    when its holder exits, even on a crash."""
+    path = Path(path)
+    lock = FileLock(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.info("waiting for %s: another process holds the lock %s", what, path)
+            lock.acquire()
+    except OSError as exc:  # e.g. a read-only folder: say which file and what to do
+        raise _output_error(path, exc) from exc
+    try:
+        yield path
+    finally:
+        lock.release()
 
 
 def _output_error(path: Path, exc: OSError) -> OutputError:

@@ -30,7 +30,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import ConfigError, PreprocessingError
-from .files import atomic_path, save_nifti, write_text
+from .files import atomic_path, file_lock, save_nifti, write_text
 from .progress import progress_bar
 from .settings import TRANSFORMS  # "none" transform: the naive array flip, for comparison
 
@@ -375,28 +375,40 @@ def symmetric_modalities(
 
     With ``cache_dir``, results live in ``<cache_dir>/<case_id>/<key>/`` (``sym_<modality>.nii.gz``,
     ``transform.tfm``, ``registration.json``); ``key`` hashes the input arrays and every setting, so a second run
-    reads the files and registers nothing, and any change of input or setting misses the old entry.
+    reads the files and registers nothing, and any change of input or setting misses the old entry. A missing entry
+    is computed under the lock ``<key>.lock`` next to it, so processes that need it at once compute it once: the
+    others wait, then read it.
 
     Raises :class:`PreprocessingError` when the registration fails (see :func:`register_flipped`) or the result
     is mostly empty (see :func:`check_symmetric`); nothing is cached then.
     """
     settings = settings or RegistrationSettings()
     reference = _symmetric_checks(case, reference, transform)
-    folder = None
-    if cache_dir is not None:
-        folder = _cache_folder(cache_dir, case, cache_key(case, reference, transform, settings))
-        cached = _read_cache(folder, case, settings)
-        if cached is not None:
-            log.debug("case %s: symmetric modalities read from cache %s", case.case_id, folder)
-            sym, registration = cached
-            check_symmetric(case, sym, reference)
-            return _with_symmetric(case, sym), registration
+    if cache_dir is None:
+        sym, registration = _compute(case, reference, transform, settings)
+        return _with_symmetric(case, sym), registration
+    folder = _cache_folder(cache_dir, case, cache_key(case, reference, transform, settings))
+    cached = _read_cache(folder, case, settings)  # a complete entry is read without the lock (read-only caches work)
+    if cached is None:
+        with file_lock(folder.with_name(f"{folder.name}.lock"), f"symmetric-modality cache entry {folder}"):
+            cached = _read_cache(folder, case, settings)  # a parallel run may have written it while this one waited
+            if cached is None:
+                sym, registration = _compute(case, reference, transform, settings)
+                _write_cache(folder, case, sym, registration)
+                return _with_symmetric(case, sym), registration
+    log.debug("case %s: symmetric modalities read from cache %s", case.case_id, folder)
+    sym, registration = cached
+    check_symmetric(case, sym, reference)
+    return _with_symmetric(case, sym), registration
+
+
+def _compute(case, reference: str, transform: str,
+             settings: RegistrationSettings) -> tuple[np.ndarray, SymmetryRegistration]:
+    """Register, resample and check the symmetric images (no cache)."""
     registration = register_flipped(case, reference, transform, settings)
     sym = resample_flipped(case, registration.transform)
     check_symmetric(case, sym, reference)
-    if folder is not None:
-        _write_cache(folder, case, sym, registration)
-    return _with_symmetric(case, sym), registration
+    return sym, registration
 
 
 def add_symmetric_modalities(

@@ -20,6 +20,7 @@ bytes. The dataset's folder name is keyed by every generator parameter (:func:`d
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -37,7 +38,7 @@ import pandas as pd
 from . import provenance
 from .datasets import LABEL_TOKEN, task_modalities
 from .errors import ConfigError, DataLayoutError, ProvenanceError
-from .files import atomic_path, replace_folder, write_text
+from .files import atomic_path, file_lock, replace_folder, write_text
 from .progress import progress_bar
 from .synthetic_anatomy import GEOMETRIES, Geometry  # noqa: F401  (public names of the synthetic data)
 from .synthetic_case import SyntheticCase, case_phenomena, synthesize_case  # noqa: F401
@@ -207,13 +208,26 @@ def make_synthetic_isles(
     96×110×72 at 2 mm: the paper's §2.2 gives 96×110×71, a public loader of the released data 72) or ``"small"`` (SISS 116×116×78 at 2 mm, SPES 48×56×36 at 4 mm). ``phenomena``
     overrides fields of the task's :class:`~strokelib.synthetic_lesions.Phenomena` (e.g. ``{"mimic_p": 0}``).
     Everything is generated into a temporary folder next to ``root`` and renamed onto it at the end, so an interrupted
-    run leaves nothing half-done; an existing synthetic dataset at ``root`` is replaced. ``n_jobs > 1`` generates
-    cases in that many processes (same bytes as ``n_jobs=1``); ``None`` uses up to 4 cores when the job is large
-    (the paper SISS geometry) and one process otherwise. Returns ``root``.
+    run leaves nothing half-done; an existing synthetic dataset at ``root`` is replaced. Generation and replacement
+    hold the lock ``<root>.lock`` next to ``root``, so parallel calls for one ``root`` replace it one at a time.
+    ``n_jobs > 1`` generates cases in that many processes (same bytes as ``n_jobs=1``); ``None`` uses up to 4 cores
+    when the job is large (the paper SISS geometry) and one process otherwise. Returns ``root``.
     """
     task = _check_task(task)
     root = Path(root).expanduser()
     geo = _check_request(root, task, geometry, n_train, n_test, n_jobs)
+    with _dataset_lock(root):
+        return _generate(root, task, geo, n_train, n_test, seed, geometry, progress, n_jobs, phenomena)
+
+
+def _dataset_lock(root: Path) -> contextlib.AbstractContextManager[Path]:
+    """The inter-process lock of the dataset folder ``root``: a file next to it, not inside the folder it replaces."""
+    return file_lock(root.parent / f"{root.name}.lock", f"synthetic dataset {root}")
+
+
+def _generate(root: Path, task: str, geo: Geometry, n_train: int, n_test: int, seed: int, geometry: str,
+              progress: bool, n_jobs: int | None, phenomena: dict | Phenomena | None) -> Path:
+    """Generate the dataset into a temporary folder and rename it onto ``root`` (the caller holds the lock)."""
     params = _params(task, n_train, n_test, seed, geometry, phenomena)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
@@ -267,7 +281,10 @@ def ensure_synthetic(
     The folder is keyed by every generator parameter (:func:`dataset_name`), so runs with other parameters never
     regenerate each other's data. A folder is reused only when its stored parameters and the fingerprint of every
     image file (size and content hash, recorded at generation) still match; a changed folder raises
-    :class:`~strokelib.errors.ProvenanceError` instead of being used or replaced.
+    :class:`~strokelib.errors.ProvenanceError` instead of being used or replaced. Safe in parallel: a missing
+    dataset is checked for and generated under the lock ``<folder>.lock``, so of several processes asking for it at
+    once one generates it and the others wait, then reuse it. An existing dataset is checked without the lock (it
+    is never replaced here), so a read-only copy still works.
     """
     task = _check_task(task)
     _geometry(task, geometry)
@@ -275,9 +292,14 @@ def ensure_synthetic(
     wanted = _params(task, n_train, n_test, seed, geometry, phenomena)
     stored = _read_params(folder) if folder.is_dir() else None
     if stored is None:
-        log.info("no synthetic %s dataset in %s yet: generating it", task, folder)
-        return make_synthetic_isles(folder, task, n_train, n_test, seed, geometry, progress=progress, n_jobs=n_jobs,
-                                    phenomena=phenomena)
+        # Check again under the lock: a parallel run (several `strokelib train --fold K`) may have generated it while
+        # this one waited, and must then be reused, not replaced under the feet of its reader.
+        with _dataset_lock(folder):
+            stored = _read_params(folder) if folder.is_dir() else None
+            if stored is None:
+                log.info("no synthetic %s dataset in %s yet: generating it", task, folder)
+                geo = _check_request(folder, task, geometry, n_train, n_test, n_jobs)
+                return _generate(folder, task, geo, n_train, n_test, seed, geometry, progress, n_jobs, phenomena)
     fix = f"delete {folder} to generate it again"
     provenance.check(f"synthetic dataset {folder}", stored, wanted, fix)
     files = provenance.read_record(folder / FILES_FILE)

@@ -252,7 +252,9 @@ def test_ensure_synthetic_reuses_and_keys_folders_by_parameters(tmp_path, caplog
     other = synthetic.ensure_synthetic("SPES", 2, seed=1, geometry="small", base_dir=tmp_path, progress=False)
     assert other != folder and synthetic._read_params(other)["seed"] == 1
     assert (folder / synthetic.PARAMS_FILE).stat().st_mtime_ns == stamp
-    assert len(list(tmp_path.iterdir())) == 2
+    # two datasets, each with its (released) lock file next to it
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [folder.name, other.name, f"{folder.name}.lock", f"{other.name}.lock"])
 
 
 def test_ensure_synthetic_refuses_a_changed_dataset(tmp_path):
@@ -280,7 +282,7 @@ def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
         synthetic.make_synthetic_isles(
             tmp_path / "data", "SPES", 3, geometry="small", progress=False, n_jobs=1
         )
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["data.lock"]  # only the released lock file
 
 
 def test_bad_input_raises_clear_errors(tmp_path):
