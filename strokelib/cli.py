@@ -1,5 +1,5 @@
-"""The ``strokelib`` command line over paper §2–§4: ``synth``, ``run`` (notebooks), ``train``, ``segment``, ``evaluate``,
-``check-data``. It only parses arguments, calls library functions and prints.
+"""The ``strokelib`` command line over paper §2–§4: ``synth``, ``run`` (notebooks), ``train``, ``postprocess``,
+``segment``, ``evaluate``, ``check-data``. It only parses arguments, calls library functions and prints.
 
 Every command prints a clear message and exits non-zero on bad input; library errors are
 :class:`strokelib.errors.StrokelibError` and never reach the user as a traceback.
@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from .datasets import SISS_MODALITIES, SPES_MODALITIES
 from .errors import ConfigError, StrokelibError
+from .provenance import ACCEPT_CODE_CHANGE_ENV
 
 log = logging.getLogger("strokelib")
 
@@ -60,6 +62,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
     last = history.groupby("fold").tail(1)
     for row in last.itertuples():
         print(f"{args.task} {args.approach} fold {row.fold}: {int(row.epoch)} epochs, best epoch {int(row.best_epoch)}")
+    return 0
+
+
+def _cmd_postprocess(args: argparse.Namespace) -> int:
+    from .tables import write_table
+    from .tuning import choose_postprocessing
+
+    choice = choose_postprocessing(args.models, args.data_root, args.step, penumbra_label=args.penumbra_label,
+                                   batch_size=args.batch_size, device=args.device, fresh=args.fresh)
+    best = choice.best
+    print(f"Th {choice.threshold:g}, S_min {choice.min_size} (Eq. 2 score {best['score']:.3f}: mean DSC "
+          f"{best['dsc_mean']:.3f}, mean HD {best['hd_mean']:.1f} voxels, HD undefined in {int(best['hd_undefined'])} "
+          f"of {int(best['n_cases'])} cases), chosen on the {choice.source}")
+    table = choice.table.loc[:, ~(choice.table == "–").all()]  # one approach: no p-values against a Baseline
+    print(table.to_string(index=False))
+    csv, _ = write_table(table, args.models / "table1_rows", choice.source)
+    print(f"wrote {choice.path} and {csv} (.md beside it)")
     return 0
 
 
@@ -138,14 +157,24 @@ def _add_synth(sub) -> None:
     p.set_defaults(func=_cmd_synth)
 
 
+def _add_reuse_flags(p: argparse.ArgumentParser, otherwise: str) -> None:
+    """``--fresh`` and ``--accept-code-change``, with one meaning in every command (:mod:`strokelib.provenance`)."""
+    p.add_argument("--fresh", action="store_true",
+                   help="recompute the stored results (checkpoints, maps, segmentations) whose record differs from "
+                   "this run's: other data, settings or code; results whose record matches are kept "
+                   f"(default: {otherwise})")
+    p.add_argument("--accept-code-change", action="store_true",
+                   help="reuse results made by another version of strokelib from the same data and settings "
+                   "(default: stop and say so); sets STROKELIB_ACCEPT_CODE_CHANGE=1")
+
+
 def _add_run(sub) -> None:
     p = sub.add_parser("run", help="execute the numbered notebooks headless with papermill under a profile")
     p.add_argument("--profile", default="smoke", help="smoke, demo, paper, or a YAML file")
     p.add_argument("--only", action="append", metavar="NN[,NN]", help="run only these notebook numbers, e.g. 01,03")
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="override one notebook parameter (YAML value), e.g. -p data_root /data/ISLES2015")
-    p.add_argument("--fresh", action="store_true", help="recompute results whose record says they were made from "
-                   "other data or settings (default: stop and say what differs)")
+    _add_reuse_flags(p, "stop and say what differs")
     p.add_argument("--executed-dir", type=Path, default=None,
                    help="where the executed copies go (default outputs/notebooks/<profile>/)")
     p.set_defaults(func=_cmd_run)
@@ -174,9 +203,28 @@ def _add_train(sub) -> None:
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: cuda, then mps, then cpu)")
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="override a profile key, e.g. -p train_max_epochs 50")
-    p.add_argument("--fresh", action="store_true", help="recompute results whose record says they were made from "
-                   "other data or settings (default: stop and say what differs)")
+    _add_reuse_flags(p, "stop and say what differs")
     p.set_defaults(func=_cmd_train)
+
+
+def _add_postprocess(sub) -> None:
+    p = sub.add_parser("postprocess", help="choose Th and S_min of a models folder by the Eq. 2 grid search "
+                       "(writes postprocessing.json for segment)",
+                       description="The grid search of §4.1: the cross-validated maps of the training cases (reused "
+                       "from <outputs>/probabilities/ or predicted), every Th in 0.1..0.9 x S_min in 1..1000 scored by "
+                       "Eq. 2, the best cell written to MODELS/postprocessing.json and the Table 1 rows (chosen on the "
+                       "reported cases, and nested on the other folds) to MODELS/table1_rows.csv.")
+    p.add_argument("--models", required=True, type=Path,
+                   help="folder of every fold<k>.pt of one run (outputs/<profile>/models/<task>/<approach>)")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="the training data the folds were trained on (default: the folder their checkpoints record)")
+    p.add_argument("--step", type=int, nargs=3, default=None, metavar=("X", "Y", "Z"),
+                   help="inference step of the maps (default: that of maps already saved for these models, else 4 4 1)")
+    p.add_argument("--penumbra-label", type=int, default=None, help="SPES ground truth with two labels: the penumbra value")
+    p.add_argument("--device", default=None, help="cuda, mps or cpu (default: cuda, then mps, then cpu)")
+    p.add_argument("--batch-size", type=int, default=None, help="patches per forward pass (default 64 on a CPU, 2048 on CUDA)")
+    _add_reuse_flags(p, "stop and say what differs")
+    p.set_defaults(func=_cmd_postprocess)
 
 
 def _add_segment(sub) -> None:
@@ -199,8 +247,7 @@ def _add_segment(sub) -> None:
     p.add_argument("--fast", action="store_true",
                    help="whole-volume inference: one forward pass per model instead of overlapping patches (a "
                    "deviation from the paper's §3.5; about 16x faster than --step 8 8 4 on a CPU)")
-    p.add_argument("--fresh", action="store_true",
-                   help="recompute cases whose outputs in OUT were made by other models, settings or input files")
+    _add_reuse_flags(p, "skip such a case, with the reason in its row")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: cuda, then mps, then cpu)")
     p.add_argument("--step", type=int, nargs=3, default=[4, 4, 1], metavar=("X", "Y", "Z"), help="patch grid step (paper 4 4 1)")
     p.add_argument("--batch-size", type=int, default=None, help="patches per forward pass (default 64 on a CPU, 2048 on CUDA)")
@@ -233,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_check_data(sub)
     _add_train(sub)
+    _add_postprocess(sub)
     _add_segment(sub)
     _add_evaluate(sub)
     return parser
@@ -243,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "accept_code_change", False):  # read where records are compared, in this process and its kernels
+        os.environ[ACCEPT_CODE_CHANGE_ENV] = "1"
     try:
         return args.func(args)
     except StrokelibError as exc:

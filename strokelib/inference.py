@@ -95,6 +95,7 @@ def _map_record(case: Case, meta: dict, model_digests: Sequence[str], patch, ste
         "step": list(step),
         "preparation": {k: meta.get(k) for k in ("task", "modalities", "symmetric", "normalisation", "transform", "reference")},
         "brain_only": True,
+        provenance.CODE_KEY: provenance.code_version(),
     }
 
 
@@ -102,8 +103,9 @@ def _load_or_predict(path: Path, models, case: Case, meta: dict, cache_dir, mode
                      fresh: bool = False, **predict_kwargs) -> np.ndarray:
     """Read a saved probability map when its record matches, or predict and save it (atomically, map then record).
 
-    A map whose record differs stops with a :class:`ProvenanceError` (``fresh=True`` predicts it again); a map
-    without a record (an interrupted write, or an older strokelib) is predicted again.
+    A map whose record differs (data, models, settings or code version) stops with a :class:`ProvenanceError`
+    (``fresh=True`` predicts it again; a matching map is reused with or without ``fresh``); a map without a record
+    (an interrupted write, or an older strokelib) is predicted again.
     """
     import nibabel as nib
 
@@ -112,7 +114,7 @@ def _load_or_predict(path: Path, models, case: Case, meta: dict, cache_dir, mode
     record = _map_record(case, meta, model_digests, patch, step)
     record_path = path.with_name(path.name.removesuffix(".nii.gz") + MAP_RECORD_SUFFIX)
     stored = provenance.read_record(record_path)
-    if path.is_file() and not fresh:
+    if path.is_file() and (stored is None or not fresh or provenance.matches(stored, record)):
         if stored is None:
             log.warning("%s has no record of what produced it; predicting it again", path)
         else:

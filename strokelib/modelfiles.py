@@ -4,8 +4,9 @@ A checkpoint (``fold<k>.pt``, written atomically every epoch by :func:`strokelib
 weights, the epoch history, the configuration and a ``meta`` record of everything using the model needs (task,
 modalities, normalisation, symmetric-modality settings, patch shape, fold, held-out cases, training voxel size);
 while training runs it also holds the optimiser and random states, so an interrupted run resumes. A models folder
-``<out_dir>/models/<task>/<approach>/`` holds one checkpoint per fold and, once notebook 05 has chosen them, the
-post-processing parameters Th and S_min (§3.5) in ``postprocessing.json``: it is all ``strokelib segment`` needs.
+``<out_dir>/models/<task>/<approach>/`` holds one checkpoint per fold and, once notebook 05 or ``strokelib
+postprocess`` has chosen them, the post-processing parameters Th and S_min (§3.5) in ``postprocessing.json``: it is
+all ``strokelib segment`` needs.
 Both training and inference read and write model files only through this module.
 """
 
@@ -35,8 +36,10 @@ from .model import SUNet
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = 2
-"""2: epochs numbered from 1 (``epoch`` = epochs done, ``best_epoch`` 1-based); format 1 counted from 0."""
+CHECKPOINT_FORMAT = 3
+"""3: the record holds the symmetric reference, validation patches, patch re-drawing, training precision, a digest of
+the labels as read and the code version; 2: epochs numbered from 1 (``epoch`` = epochs done, ``best_epoch``
+1-based); format 1 counted from 0."""
 EARLY_STOPPING_LABELS = {
     "inner": "early stopping on an inner validation split of the training cases",
     "held_out": "early stopping on the scored fold (the released protocol; optimistic)",
@@ -266,7 +269,7 @@ def load_models(folder: str | Path, device=None) -> tuple[list[nn.Module], dict]
         raise InferenceError(f"no fold<k>.pt models in {folder}; point --models at outputs/<profile>/models/<task>/<approach>")
     loaded = [load_model(p, device) for p in paths]
     metas = [m for _, m in loaded]
-    for key in ("task", "modalities", "symmetric", "normalisation", "patch_shape", "orientation"):
+    for key in ("task", "modalities", "symmetric", "normalisation", "transform", "reference", "patch_shape", "orientation"):
         if any(m.get(key) != metas[0].get(key) for m in metas):
             raise InferenceError(f"the fold models in {folder} disagree on {key}; retrain them with one setting")
     spacings = [m.get("spacing") for m in metas]
@@ -291,12 +294,13 @@ def save_postprocessing(models_dir: str | Path, threshold: float, min_size: int,
 
 
 def load_postprocessing(models_dir: str | Path) -> dict:
-    """Th and S_min stored by :func:`save_postprocessing`; a clear error when notebook 05 has not chosen them yet."""
+    """Th and S_min stored by :func:`save_postprocessing`; a clear error naming ``strokelib postprocess`` when
+    nothing has chosen them yet."""
     path = Path(models_dir) / POSTPROCESSING_FILE
     if not path.is_file():
         raise InferenceError(
-            f"{path} not found: run notebook 05 on these models to choose Th and S_min by grid search, "
-            "or pass --threshold and --min-size"
+            f"no {POSTPROCESSING_FILE} in {models_dir}: run `strokelib postprocess --models {models_dir}` (the Eq. 2 "
+            "grid search over the cross-validated maps, as notebook 05 does), or give --threshold and --min-size"
         )
     return json.loads(path.read_text())
 

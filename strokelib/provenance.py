@@ -16,6 +16,8 @@ One rule holds everywhere:
   or pass ``fresh`` to recompute it in place).
 
 A moved copy of the same files is the same data: fingerprints decide, the data folder is recorded to be shown.
+Every record also holds the code version (:func:`code_version`): a result made by another version of strokelib gets
+its own message and is reused only with ``STROKELIB_ACCEPT_CODE_CHANGE=1`` (``--accept-code-change``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import numpy as np
 from .errors import ProvenanceError
 
 _CHUNK = 1 << 20
+CODE_KEY = "code"
+ACCEPT_CODE_CHANGE_ENV = "STROKELIB_ACCEPT_CODE_CHANGE"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -61,6 +65,23 @@ def array_digest(*arrays) -> str:
         h.update(f"{a.shape}{a.dtype}".encode())
         h.update(a.data)
     return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """``"<package version>+<hash of the package's Python source>"``: what a record stores as the code that made it."""
+    from . import __version__
+
+    package = Path(__file__).resolve().parent
+    h = hashlib.blake2b(digest_size=6)
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode())
+        h.update(path.read_bytes())
+    return f"{__version__}+{h.hexdigest()}"
+
+
+def _accepts_code_change() -> bool:
+    return os.environ.get(ACCEPT_CODE_CHANGE_ENV, "").strip().lower() in {"1", "true", "yes"}
 
 
 def case_fingerprint(case) -> dict[str, str]:
@@ -184,6 +205,13 @@ def check(what: str, stored: Mapping | None, wanted: Mapping, fix: str) -> None:
     s, w = normalised(dict(stored)), normalised(dict(wanted))
     if _without_root(s) == _without_root(w):  # a moved copy of the same files is the same data
         return
+    if _only_code_differs(s, w):
+        if _accepts_code_change():
+            return
+        made_by = s.get(CODE_KEY) or "one that did not record its version"
+        raise ProvenanceError(f"{what} was made by another version of strokelib ({made_by}; this is {w[CODE_KEY]}), "
+                              f"from the same data and settings: {fix}; or reuse it as it is with "
+                              f"--accept-code-change ({ACCEPT_CODE_CHANGE_ENV}=1)")
     if "data" in w and s.get("data") != w["data"]:
         raise ProvenanceError(f"{data_mismatch_message(what, s, w)}: {fix}")
     raise ProvenanceError(f"{what} was made with other settings ({'; '.join(differences(s, w))}): {fix}")
@@ -193,9 +221,18 @@ def _without_root(record: dict) -> dict:
     return {k: v for k, v in record.items() if k != "data_root"}
 
 
+def _only_code_differs(stored: dict, wanted: dict) -> bool:
+    return CODE_KEY in wanted and stored.get(CODE_KEY) != wanted[CODE_KEY] and \
+        _without_root({**stored, CODE_KEY: None}) == _without_root({**wanted, CODE_KEY: None})
+
+
 def matches(stored: Mapping | None, wanted: Mapping) -> bool:
-    """Whether a stored record equals the wanted one (the data folder aside: fingerprints decide)."""
-    return stored is not None and _without_root(normalised(dict(stored))) == _without_root(normalised(dict(wanted)))
+    """Whether a stored record equals the wanted one (the data folder aside: fingerprints decide; another code version
+    only with ``STROKELIB_ACCEPT_CODE_CHANGE=1``)."""
+    if stored is None:
+        return False
+    s, w = _without_root(normalised(dict(stored))), _without_root(normalised(dict(wanted)))
+    return s == w or (_only_code_differs(s, w) and _accepts_code_change())
 
 
 def display(path) -> str:

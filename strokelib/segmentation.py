@@ -93,7 +93,8 @@ def _record(case_id: str, files: Mapping[str, Path], modalities, meta: dict, ste
     fingerprint = provenance.case_fingerprint(SimpleNamespace(files={m: files[m] for m in modalities}))
     return {"task": str(meta["task"]).upper(), "model_files": list(meta["model_files"]),
             "patch_shape": list(meta["patch_shape"]), "step": list(step), "threshold": float(post["threshold"]),
-            "min_size": int(post["min_size"]), "data": {case_id: fingerprint}, "mode": mode}
+            "min_size": int(post["min_size"]), "data": {case_id: fingerprint}, "mode": mode,
+            provenance.CODE_KEY: provenance.code_version()}
 
 
 def _finished(case_out: Path) -> bool:
@@ -222,12 +223,15 @@ class _Summary:
 
 def _earlier(case_out: Path, record: dict, fresh: bool) -> dict | None:
     """The row of a case whose output folder exists: skipped, because it was finished with the same record or was
-    made otherwise (then the reason says what differs); None when the case is to be computed."""
-    if not case_out.exists() or fresh:
+    made otherwise (then the reason says what differs); None when the case is to be computed: new, or made otherwise
+    and ``fresh``. A case finished with the same record is skipped with or without ``fresh``."""
+    if not case_out.exists():
         return None
     stored = provenance.read_record(case_out / RECORD_FILE)
     if _finished(case_out) and provenance.matches((stored or {}).get("provenance"), record):
         return {**stored.get("result", {}), "status": "skipped", "reason": "done earlier with the same models and settings"}
+    if fresh:
+        return None
     why = ("; ".join(provenance.differences(stored["provenance"], record)) if stored and "provenance" in stored
            else f"it has no complete {RECORD_FILE}")
     reason = (f"{case_out} holds outputs made otherwise ({why}); pass --fresh (fresh=True) to recompute "

@@ -129,8 +129,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
        nullable=True, minimum=1),
     _S("smir_name", "str", "strokelib", "submission files SMIR.<smir_name>.<id>.nii"),
     # 04 and 05: reused results (strokelib.provenance)
-    _S("fresh", "bool", False, "recompute checkpoints and maps whose record says they were made from other data or "
-       "settings (default: stop and say what differs)", train=True),
+    _S("fresh", "bool", False, "recompute the checkpoints and maps whose record differs from this run's (other data, "
+       "settings or code) instead of stopping with what differs; results whose record matches are kept", train=True),
 )}
 """Every run setting, by name: profile keys, notebook ``parameters`` cells and what ``strokelib train`` reads."""
 del _S

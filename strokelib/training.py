@@ -29,7 +29,7 @@ import torch
 
 from . import provenance
 from .config import PAPER, PaperConfig
-from .errors import ConfigError, TrainingError
+from .errors import ConfigError, ProvenanceError, TrainingError
 from .files import write_csv
 from .geometry import spacing_differs
 from .model import SUNet
@@ -174,24 +174,33 @@ def training_spacing(cases: Sequence, tol: float = 0.05) -> dict:
 
 
 def _existing_matches(path: Path, plan: dict, cfg: PaperConfig, fresh: bool = False) -> bool:
-    """True when ``path`` is a finished checkpoint of this very fold plan, config and data (skip training); False
-    when there is none or it is unfinished (train or resume). A checkpoint made from other data or settings raises
-    :class:`ProvenanceError` instead of being reused or overwritten; ``fresh=True`` deletes it so the fold is trained
-    again."""
+    """True when ``path`` is a finished checkpoint of this very fold plan, config, data and code (skip training);
+    False when there is none or it is unfinished (train or resume). A checkpoint whose record differs raises
+    :class:`ProvenanceError` instead of being reused or overwritten; with ``fresh=True`` it is deleted and the fold
+    trained again. ``fresh`` never touches a checkpoint whose record matches."""
     if not path.is_file():
         return False
-    if fresh:
-        log.info("fresh: deleting %s to train fold %s again", path, plan["fold"])
+    try:
+        state = load_checkpoint(path)
+    except TrainingError:
+        if not fresh:
+            raise
+        state = None
+    wanted = {**plan, **{f"config.{k}": v for k, v in dataclasses.asdict(cfg).items() if k != "extra"}}
+    what = f"fold {plan['fold']} in {provenance.display(path.parent)} ({path.name})"
+    try:
+        if state is None:
+            raise ProvenanceError(f"{what} is not a checkpoint this strokelib reads")
+        found = {**state["meta"], **{f"config.{k}": v for k, v in state["config"].items()}}
+        found = {k: found.get(k) for k in wanted if k != "data_root"}
+        provenance.check(what, {**found, "data_root": state["meta"].get("data_root")}, wanted,
+                         "choose another outputs_dir, or pass fresh (strokelib run/train --fresh) to train it again")
+    except ProvenanceError as exc:
+        if not fresh:
+            raise
+        log.info("fresh: %s; deleting it to train the fold again", exc)
         path.unlink()
         return False
-    state = load_checkpoint(path)
-    wanted = {**plan, **{f"config.{k}": v for k, v in dataclasses.asdict(cfg).items() if k != "extra"}}
-    found = {**state["meta"], **{f"config.{k}": v for k, v in state["config"].items()}}
-    found = {k: found.get(k) for k in wanted if k != "data_root"}
-    provenance.check(
-        f"fold {plan['fold']} in {provenance.display(path.parent)} ({path.name})", {**found, "data_root": state["meta"].get("data_root")},
-        wanted, "choose another outputs_dir, or pass fresh (strokelib run/train --fresh) to train it again",
-    )
     return bool(state["finished"])
 
 
@@ -223,19 +232,33 @@ def _fold_numbers(folds: Sequence[int] | None, n_folds: int) -> list[int]:
 
 def _fold_plan(k: int, split: tuple[list[str], list[str]], by_id: dict, task: str, approach: str, spec: Approach,
                cfg: PaperConfig, n_folds: int, early_stopping: str, val_fraction: float, seed: int,
-               normalisation: str, transform: str) -> dict:
-    """Everything that defines fold ``k``'s model: its cases, settings and the fingerprint of its data (what its
-    checkpoint records and what a reused checkpoint must match)."""
+               normalisation: str, transform: str, training: dict) -> dict:
+    """Everything that defines fold ``k``'s model: its cases, settings, the fingerprint of its data, the labels as
+    they were read (``penumbra_label`` changes them, not the files) and the code version — what its checkpoint
+    records and what a reused checkpoint must match. ``training`` holds the trainer's settings that change the
+    weights (symmetric reference, validation patches, patch re-drawing, precision)."""
     train_ids, held_out = split
     fit_ids, val_ids = fit_and_validation(k, split, early_stopping, val_fraction, seed)
     return {
         "task": task, "approach": approach, "symmetric": spec.symmetric, "sampler": spec.sampler, "loss": spec.loss,
         "normalisation": normalisation, "transform": transform, "patch_shape": list(cfg.patch_shape), "fold": k,
         "n_folds": n_folds, "held_out": held_out, "train_ids": fit_ids, "val_ids": val_ids,
-        "early_stopping": early_stopping, "cv_seed": seed,
+        "early_stopping": early_stopping, "cv_seed": seed, **training,
         "data_root": provenance.data_root(list(by_id.values())),
         "data": provenance.data_fingerprint(by_id[c] for c in sorted({*fit_ids, *val_ids, *held_out})),
+        "labels": {c: provenance.array_digest(by_id[c].label) for c in sorted({*fit_ids, *val_ids}, key=str)},
+        provenance.CODE_KEY: provenance.code_version(),
     }
+
+
+def _symmetric_reference(by_id: dict, spec: Approach, reference: str | None) -> str | None:
+    """The modality the symmetric modalities are registered on (§3.1): ``reference``, else the task's default; None
+    for approaches without them."""
+    if not spec.symmetric:
+        return None
+    from .symmetry import default_reference
+
+    return reference or default_reference(next(iter(by_id.values())))
 
 
 def _prepare(by_id: dict, needed: set, spec: Approach, progress: bool, **prepare_kwargs) -> dict:
@@ -345,8 +368,11 @@ def cross_validate(
     by_id = _labelled(cases)
     splits = fold_splits(list(by_id), n_folds, shuffle, seed)
     folds = _fold_numbers(folds, n_folds)
+    reference = _symmetric_reference(by_id, spec, reference)
+    training = {"reference": reference, "val_patches_per_case": val_patches_per_case,
+                "resample_each_epoch": resample_each_epoch, "train_precision": precision}
     plans = {k: _fold_plan(k, splits[k], by_id, task, approach, spec, cfg, n_folds, early_stopping, val_fraction, seed,
-                           normalisation, transform) for k in folds}
+                           normalisation, transform, training) for k in folds}
     todo = [k for k in folds if not _existing_matches(checkpoint_path(out_dir, task, approach, k), plans[k], cfg, fresh)]
     prepared = _prepare(by_id, {c for k in todo for c in plans[k]["train_ids"] + plans[k]["val_ids"]}, spec, progress,
                         normalisation=normalisation, transform=transform, cache_dir=cache_dir,

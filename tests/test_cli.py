@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import nibabel as nib
@@ -95,3 +96,19 @@ def test_evaluate_scores_perfect_and_empty_predictions(synth_root, tmp_path, cap
     (pred / "4.nii.gz").unlink()
     assert main(["evaluate", str(pred), str(synth_root), "--task", "SPES"]) == 2
     assert "case 4: no prediction" in capsys.readouterr().err
+
+
+def test_fresh_and_accept_code_change_mean_the_same_in_every_command(tmp_path, monkeypatch):
+    from strokelib import provenance
+    from strokelib.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    helps = {}
+    for command in ("run", "train", "postprocess", "segment"):
+        options = {o: a for a in sub.choices[command]._actions for o in a.option_strings}
+        assert {"--fresh", "--accept-code-change"} <= set(options), command
+        helps[command] = options["--fresh"].help.split(" (default")[0]
+    assert len(set(helps.values())) == 1 and "whose record matches are kept" in helps["train"]
+    monkeypatch.setenv(provenance.ACCEPT_CODE_CHANGE_ENV, "0")  # recorded, so the value main sets is undone
+    assert main(["postprocess", "--models", str(tmp_path / "none"), "--accept-code-change"]) == 2
+    assert os.environ[provenance.ACCEPT_CODE_CHANGE_ENV] == "1"

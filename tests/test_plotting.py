@@ -58,22 +58,6 @@ def test_no_display_outside_a_notebook(tmp_path, monkeypatch):
     assert plotting.training_curves(_history(), output_file=tmp_path / "c.png") is None
 
 
-def test_every_output_file_function_follows_the_contract():
-    """Every public plotting function that takes ``output_file`` funnels through the one helper."""
-    import inspect
-
-    modules = [m for _, m in inspect.getmembers(plotting, inspect.ismodule) if m.__name__.startswith(plotting.__name__ + ".")]
-    source = "".join(inspect.getsource(m) for m in [plotting, *modules])  # the package, one module per notebook
-    takers = [name for name, f in inspect.getmembers(plotting, inspect.isfunction)
-              if f.__module__.startswith(plotting.__name__) and not name.startswith("_")
-              and "output_file" in inspect.signature(f).parameters]
-    assert len(takers) >= 18
-    for name in takers:
-        body = inspect.getsource(getattr(plotting, name))
-        assert "return _finish(fig, output_file" in body, name
-    assert source.count("save_figure(") == 1  # only _finish saves
-
-
 def test_inference_modes_figure_shows_the_agreement(tmp_path):
     from types import SimpleNamespace
 

@@ -5,6 +5,7 @@ reused for another dataset with the same case ids; the run stops with one messag
 from __future__ import annotations
 
 import dataclasses
+import shutil
 
 import numpy as np
 import pytest
@@ -86,13 +87,20 @@ def test_cross_validated_and_test_maps_of_other_data_are_refused(two_sets, train
     assert provenance.read_record(record)["data_root"] == provenance.data_root([second_test[0]])
 
 
-def test_maps_are_kept_per_approach_and_model_set(two_sets, trained):
-    first = two_sets[0][0]
+def test_maps_are_kept_per_approach_and_model_set(trained, tmp_path):
     key_a = inference.cv_map_folder(trained, "SPES", "baseline", STEP)
     key_b = inference.cv_map_folder(trained, "SPES", "baseline", (4, 4, 4))
     assert key_a != key_b and key_a.parent == key_b.parent == trained / "probabilities" / "SPES" / "baseline"
     assert key_a.name.startswith("cv-")
-    _ = first
+    # the very same model files under another approach: their maps still go to that approach's folder
+    out = tmp_path / "outputs"
+    for approach in ("baseline", "balanced"):
+        target = training.checkpoint_path(out, "SPES", approach, 0)
+        target.parent.mkdir(parents=True)
+        shutil.copy2(training.checkpoint_path(trained, "SPES", "baseline", 0), target)
+    folders = {a: inference.cv_map_folder(out, "SPES", a, STEP) for a in ("baseline", "balanced")}
+    assert folders["baseline"].name == folders["balanced"].name == key_a.name
+    assert folders["baseline"].parent.name == "baseline" and folders["balanced"].parent.name == "balanced"
 
 
 def test_fresh_retrains_a_fold_of_other_data(two_sets, tmp_path):
@@ -102,6 +110,75 @@ def test_fresh_retrains_a_fold_of_other_data(two_sets, tmp_path):
     meta = training.load_checkpoint(training.checkpoint_path(tmp_path, "SPES", "baseline", 0))["meta"]
     assert meta["data_root"] == provenance.data_root(second)
     assert meta["data"] == provenance.normalised(provenance.data_fingerprint(second[c] for c in range(4)))
+
+
+CHANGES = {
+    "val_patches_per_case": ({"val_patches_per_case": 9}, None),
+    "precision": ({"precision": "bf16"}, None),
+    "resample_each_epoch": ({"resample_each_epoch": True}, None),
+    "normalisation": ({"normalisation": "whole_volume"}, None),
+    "transform": ({"transform": "affine"}, None),
+    "early_stopping": ({"early_stopping": "inner"}, None),
+    "seed": ({"seed": 1}, None),
+    "patches_per_case": ({}, {"patches_per_case": 17}),
+    "dropout": ({}, {"dropout": 0.1}),
+}
+
+
+@pytest.mark.parametrize("name", CHANGES)
+def test_no_recorded_setting_of_a_finished_fold_is_reused_when_it_changes(two_sets, trained, name, caplog):
+    changed, cfg_changes = CHANGES[name][0], CHANGES[name][1] or {}
+    path = training.checkpoint_path(trained, "SPES", "baseline", 0)
+    stamp = path.stat().st_mtime_ns
+    with pytest.raises(ProvenanceError, match="other settings"):
+        training.cross_validate(two_sets[0][0], "SPES", "baseline", dataclasses.replace(CFG, **cfg_changes), trained,
+                                **(RUN | changed))
+    assert path.stat().st_mtime_ns == stamp and "already trained" not in caplog.text
+
+
+def test_labels_read_otherwise_are_not_reused(two_sets, trained):
+    """The files are the same, the labels are not (what ``penumbra_label`` changes): the record says so."""
+    relabelled = [dataclasses.replace(c, label=np.zeros_like(c.label)) if c.case_id == "3" else c
+                  for c in two_sets[0][0]]
+    with pytest.raises(ProvenanceError, match="labels"):
+        training.cross_validate(relabelled, "SPES", "baseline", CFG, trained, **RUN)
+
+
+def test_the_symmetric_reference_is_recorded_and_used_by_inference(two_sets, tmp_path):
+    cases = two_sets[0][0]
+    training.cross_validate(cases, "SPES", "proposed", CFG, tmp_path, cache_dir=tmp_path / "cache", **RUN)
+    meta = training.load_checkpoint(training.checkpoint_path(tmp_path, "SPES", "proposed", 0))["meta"]
+    assert meta["reference"] == "T1c"  # the SPES default, resolved and recorded
+    with pytest.raises(ProvenanceError, match="reference"):
+        training.cross_validate(cases, "SPES", "proposed", CFG, tmp_path, reference="T2", cache_dir=tmp_path / "cache",
+                                **RUN)
+    prepared = inference.prepare_for_model(cases[0], {**meta, "reference": "T2"}, cache_dir=tmp_path / "cache")
+    default = inference.prepare_for_model(cases[0], meta, cache_dir=tmp_path / "cache")
+    assert not np.array_equal(prepared.images, default.images)  # the recorded reference decides the inputs
+
+
+def test_a_code_change_has_its_own_message_and_an_explicit_opt_in(two_sets, trained, monkeypatch):
+    path = training.checkpoint_path(trained, "SPES", "baseline", 0)
+    stamp = path.stat().st_mtime_ns
+    monkeypatch.setattr(provenance, "code_version", lambda: "9.9.9+000000000000")
+    with pytest.raises(ProvenanceError, match="another version of strokelib") as info:
+        training.cross_validate(two_sets[0][0], "SPES", "baseline", CFG, trained, **RUN)
+    assert "this is 9.9.9+000000000000" in str(info.value) and "--accept-code-change" in str(info.value)
+    with pytest.raises(ProvenanceError, match="another version of strokelib"):
+        inference.predict_cross_validation(two_sets[0][0], "SPES", "baseline", trained, step=STEP, device="cpu",
+                                           progress=False)
+    monkeypatch.setenv(provenance.ACCEPT_CODE_CHANGE_ENV, "1")
+    training.cross_validate(two_sets[0][0], "SPES", "baseline", CFG, trained, **RUN)
+    assert path.stat().st_mtime_ns == stamp  # reused as it is, on request
+
+
+def test_fresh_keeps_a_finished_fold_whose_record_matches(two_sets, tmp_path):
+    first = two_sets[0][0]
+    training.cross_validate(first, "SPES", "baseline", CFG, tmp_path, **RUN)
+    path = training.checkpoint_path(tmp_path, "SPES", "baseline", 0)
+    stamp = path.stat().st_mtime_ns
+    training.cross_validate(first, "SPES", "baseline", CFG, tmp_path, fresh=True, **RUN)
+    assert path.stat().st_mtime_ns == stamp
 
 
 def test_file_digest_and_fingerprint(tmp_path):
