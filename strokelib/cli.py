@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .datasets import SISS_MODALITIES, SPES_MODALITIES
 from .errors import ConfigError, StrokelibError
-from .provenance import ACCEPT_CODE_CHANGE_ENV
+from .provenance import ACCEPT_CODE_CHANGE_ENV, code_version
 
 log = logging.getLogger("strokelib")
 
@@ -275,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stroke lesion segmentation from multimodal MRI (Clèrigues et al., ISLES 2015 SISS and SPES).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"strokelib {code_version()}",
+                        help="the package version and a hash of its source, as every record of a result stores it")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_synth(sub)
     _add_run(sub)

@@ -112,3 +112,13 @@ def test_fresh_and_accept_code_change_mean_the_same_in_every_command(tmp_path, m
     monkeypatch.setenv(provenance.ACCEPT_CODE_CHANGE_ENV, "0")  # recorded, so the value main sets is undone
     assert main(["postprocess", "--models", str(tmp_path / "none"), "--accept-code-change"]) == 2
     assert os.environ[provenance.ACCEPT_CODE_CHANGE_ENV] == "1"
+
+
+def test_version_is_the_code_version_records_store(capsys):
+    from strokelib import __version__, provenance
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out.strip()
+    assert out == f"strokelib {provenance.code_version()}" and out.startswith(f"strokelib {__version__}+")
