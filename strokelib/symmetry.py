@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 METRICS = ("correlation", "mean_squares")
 SYM_PREFIX = "sym_"
-DEFAULT_REFERENCE = {"SISS": "Flair", "SPES": "T1c"}  # the modality the other images were co-registered to
+DEFAULT_REFERENCE = {"SISS": "Flair", "SPES": "T1c", "ISLES22": "DWI"}  # the image the others were co-registered to
 LR_AXIS = 0  # left–right axis of an (X, Y, Z) volume; axis 1 of (C, X, Y, Z) images
 SYM_ZERO_LIMIT = 0.5
 """A symmetric reference channel that is exactly 0 on more than this share of the voxels where the reference is
@@ -107,7 +107,8 @@ class SymmetryRegistration:
 
 
 def default_reference(case) -> str:
-    """The modality to flip and register: FLAIR for SISS, T1c for SPES (the images they were co-registered to)."""
+    """The modality to flip and register: FLAIR for SISS, T1c for SPES (the images they were co-registered to), DWI
+    for ISLES 2022 (the grid its ADC and mask lie on)."""
     task = str(getattr(case, "task", "") or "").upper()
     if task in DEFAULT_REFERENCE:
         return DEFAULT_REFERENCE[task]
