@@ -269,14 +269,22 @@ def _add_evaluate(sub) -> None:
     p.set_defaults(func=_cmd_evaluate)
 
 
+class _Version(argparse.Action):
+    """``--version``, computed only when asked for (hashing the source is not part of building the parser)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"strokelib {code_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="strokelib",
         description="Stroke lesion segmentation from multimodal MRI (Clèrigues et al., ISLES 2015 SISS and SPES).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    parser.add_argument("--version", action="version", version=f"strokelib {code_version()}",
-                        help="the package version and a hash of its source, as every record of a result stores it")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="the package version and a hash of the source that decides results, as records store it")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_synth(sub)
     _add_run(sub)

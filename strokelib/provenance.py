@@ -67,16 +67,33 @@ def array_digest(*arrays) -> str:
     return h.hexdigest()
 
 
+RESULT_MODULES = (
+    "config", "datasets", "geometry", "isles22", "layout", "preprocessing", "symmetry", "samplers", "sampling",
+    "model", "losses", "modelfiles", "trainer", "training", "patch_inference", "volume_inference", "inference",
+    "postprocessing", "newcases", "segmentation",
+)
+"""The modules whose code decides a checkpoint, a map or a segmentation (loading, preparation, sampling, the network,
+training, inference, post-processing). Figures, tables, the CLI and the docs can change without invalidating them;
+synthetic datasets carry a version of their own."""
+
+
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """``"<package version>+<hash of the package's Python source>"``: what a record stores as the code that made it."""
+    """``"<package version>+<hash of the source of RESULT_MODULES>"``: what a record stores as the code that made it.
+
+    Line endings are normalised, so a checkout with Windows line endings hashes the same; a module that cannot be
+    read counts as missing rather than stopping the command.
+    """
     from . import __version__
 
     package = Path(__file__).resolve().parent
     h = hashlib.blake2b(digest_size=6)
-    for path in sorted(package.rglob("*.py")):
-        h.update(path.relative_to(package).as_posix().encode())
-        h.update(path.read_bytes())
+    for name in RESULT_MODULES:
+        h.update(name.encode())
+        try:
+            h.update((package / f"{name}.py").read_bytes().replace(b"\r\n", b"\n"))
+        except OSError:
+            h.update(b"missing")
     return f"{__version__}+{h.hexdigest()}"
 
 
@@ -205,7 +222,7 @@ def check(what: str, stored: Mapping | None, wanted: Mapping, fix: str) -> None:
     s, w = normalised(dict(stored)), normalised(dict(wanted))
     if _without_root(s) == _without_root(w):  # a moved copy of the same files is the same data
         return
-    if _only_code_differs(s, w):
+    if only_code_differs(s, w):
         if _accepts_code_change():
             return
         made_by = s.get(CODE_KEY) or "one that did not record its version"
@@ -221,7 +238,9 @@ def _without_root(record: dict) -> dict:
     return {k: v for k, v in record.items() if k != "data_root"}
 
 
-def _only_code_differs(stored: dict, wanted: dict) -> bool:
+def only_code_differs(stored: Mapping, wanted: Mapping) -> bool:
+    """Whether two records differ in the code version only (the data folder aside)."""
+    stored, wanted = normalised(dict(stored)), normalised(dict(wanted))
     return CODE_KEY in wanted and stored.get(CODE_KEY) != wanted[CODE_KEY] and \
         _without_root({**stored, CODE_KEY: None}) == _without_root({**wanted, CODE_KEY: None})
 
@@ -232,7 +251,7 @@ def matches(stored: Mapping | None, wanted: Mapping) -> bool:
     if stored is None:
         return False
     s, w = _without_root(normalised(dict(stored))), _without_root(normalised(dict(wanted)))
-    return s == w or (_only_code_differs(s, w) and _accepts_code_change())
+    return s == w or (only_code_differs(s, w) and _accepts_code_change())
 
 
 def display(path) -> str:

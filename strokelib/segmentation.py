@@ -236,6 +236,10 @@ def _earlier(case_out: Path, record: dict, fresh: bool) -> dict | None:
            else f"it has no complete {RECORD_FILE}")
     reason = (f"{case_out} holds outputs made otherwise ({why}); pass --fresh (fresh=True) to recompute "
               "them, or choose another OUT")
+    if _finished(case_out) and stored and provenance.only_code_differs(stored.get("provenance") or {}, record):
+        reason = (f"{case_out} was made by another version of strokelib ({stored['provenance'].get(provenance.CODE_KEY)}; "
+                  f"this is {record[provenance.CODE_KEY]}) with the same models, settings and input files: pass "
+                  "--fresh to recompute it, or --accept-code-change to keep it as it is")
     log.warning("case %s skipped: %s", case_out.name, reason)
     return {"status": "skipped", "reason": reason}
 

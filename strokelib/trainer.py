@@ -364,7 +364,7 @@ def _check_finite(row: dict, meta: dict, checkpoint: str | Path | None) -> None:
     values = ", ".join(f"{name} = {value}" for name, value in bad.items())
     raise TrainingError(f"{where or 'training'}: epoch {row['epoch']} gave {values}; training stopped and {kept}. "
                         "Look for NaN or infinite values in the input images (strokelib check-data) or a diverging "
-                        "optimiser (a smaller adadelta_lr)")
+                        "optimiser (a smaller adadelta_lr, with --fresh: the saved epochs were made with the old one)")
 
 
 def _check_inputs(cfg: PaperConfig, train_set, val_set) -> None:

@@ -89,6 +89,7 @@ def fold_records(models_dir: str | Path) -> list[dict]:
 
 def _outputs_dir(models_dir: Path, task: str, approach: str) -> Path:
     """The outputs folder above ``models_dir``, which must be ``<outputs>/models/<task>/<approach>``."""
+    models_dir = models_dir.resolve()  # "." or "../x" has no parents to climb otherwise
     out_dir = models_dir.parent.parent.parent
     if checkpoint_path(out_dir, task, approach, 0).parent.resolve() != models_dir.resolve():
         raise InferenceError(

@@ -56,6 +56,9 @@ def test_the_command_writes_the_choice_the_library_makes(command, models_dir):
     # the library again, without a step: it finds the maps the command saved and changes nothing on disk
     choice = choose_postprocessing(models_dir, device="cpu", save=False, progress=False)
     assert "8×8×4" in choice.source and choice.path is None
+    with pytest.MonkeyPatch.context() as patch:  # the folder given as "." from inside it
+        patch.chdir(models_dir)
+        assert choose_postprocessing(".", device="cpu", save=False, progress=False).threshold == choice.threshold
     assert (stored["threshold"], stored["min_size"]) == (choice.threshold, choice.min_size)
     assert any(abs(choice.threshold - t) < 1e-9 for t in PAPER.thresholds) and choice.min_size in PAPER.min_sizes
     assert choice.best["score"] == pytest.approx(choice.grid["score"].max())

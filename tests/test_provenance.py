@@ -172,6 +172,13 @@ def test_a_code_change_has_its_own_message_and_an_explicit_opt_in(two_sets, trai
     assert path.stat().st_mtime_ns == stamp  # reused as it is, on request
 
 
+def test_the_code_version_hashes_the_modules_that_decide_results():
+    package = __import__("pathlib").Path(provenance.__file__).parent
+    assert all((package / f"{name}.py").is_file() for name in provenance.RESULT_MODULES)  # no name misspelt
+    assert {"trainer", "model", "losses", "patch_inference", "postprocessing"} <= set(provenance.RESULT_MODULES)
+    assert not {"cli", "plotting", "tables", "findings", "notebooks"} & set(provenance.RESULT_MODULES)
+
+
 def test_fresh_keeps_a_finished_fold_whose_record_matches(two_sets, tmp_path):
     first = two_sets[0][0]
     training.cross_validate(first, "SPES", "baseline", CFG, tmp_path, **RUN)

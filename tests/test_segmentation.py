@@ -101,6 +101,24 @@ def test_rerun_skips_finished_cases_and_other_settings_need_fresh(batch, synth_r
     assert sorted(p.name for p in out.iterdir()) == ["1", "2", "3", "segmentation_summary.csv"]
 
 
+def test_fresh_keeps_matching_cases_and_a_code_change_is_named(batch, synth_root, models_dir, tmp_path, monkeypatch):
+    from strokelib import provenance
+
+    out = tmp_path / "out"
+    shutil.copytree(batch[0], out)
+    before = mtimes(out)
+    assert segment_cli(synth_root, out, models_dir, "--split", "testing", "--fresh") == 0
+    assert set(pd.read_csv(out / "segmentation_summary.csv")["status"]) == {"skipped"}  # same record: kept
+    assert mtimes(out)["1/mask.nii.gz"] == before["1/mask.nii.gz"]
+    monkeypatch.setattr(provenance, "code_version", lambda: "9.9.9+000000000000")
+    assert segment_cli(synth_root, out, models_dir, "--split", "testing") == 1
+    reasons = pd.read_csv(out / "segmentation_summary.csv")["reason"]
+    assert reasons.str.contains("another version of strokelib").all() and reasons.str.contains("--accept-code-change").all()
+    monkeypatch.setenv(provenance.ACCEPT_CODE_CHANGE_ENV, "1")
+    assert segment_cli(synth_root, out, models_dir, "--split", "testing") == 0
+    assert mtimes(out)["1/mask.nii.gz"] == before["1/mask.nii.gz"]
+
+
 def test_a_case_missing_a_modality_fails_alone(synth_root, models_dir, tmp_path, capsys):
     cases = tmp_path / "cases"
     shutil.copytree(datasets.resolve_split_folder(synth_root, "SPES", "testing"), cases)
