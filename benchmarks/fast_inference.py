@@ -1,4 +1,4 @@
-"""Benchmark of whole-volume inference (``inference.predict_whole_volume``, ``--fast``) against the patch-based map of
+"""Benchmark of whole-volume inference (``volume_inference.predict_whole_volume``, ``--fast``) against the patch-based map of
 ``inference.predict_case`` (paper §3.5). Prints one JSON line.
 
 For one synthetic case of each size asked for (``--sizes``: SPES 96×110×72 at 2 mm, SISS 230×230×153 at 1 mm, the
@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from strokelib import datasets, inference, preprocessing, synthetic
+from strokelib import datasets, inference, modelfiles, preprocessing, synthetic, volume_inference
 from strokelib.model import SUNet
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -103,7 +103,7 @@ def bench_case(task: str, data_dir: Path, args, device: torch.device) -> dict:
     root = synthetic.ensure_synthetic(task, 1, geometry=args.geometry, base_dir=data_dir, progress=False)
     (case,) = datasets.load_isles2015(root, task, progress=False)
     if args.models:
-        models, meta = inference.load_models(args.models, device=device)
+        models, meta = modelfiles.load_models(args.models, device=device)
         prepared = inference.prepare_for_model(case, meta)
         weights = f"trained ({args.models}, {len(models)} fold model(s))"
     else:
@@ -114,7 +114,7 @@ def bench_case(task: str, data_dir: Path, args, device: torch.device) -> dict:
     tile = tuple(args.tile) if args.tile else None
     maps, timing = {}, {}
     maps["whole"], timing["whole"] = _run(
-        lambda: inference.predict_whole_volume(models, prepared, tile=tile, device=device, progress=False), device)
+        lambda: volume_inference.predict_whole_volume(models, prepared, tile=tile, device=device, progress=False), device)
     steps = {} if args.whole_only else {"patches_8x8x4": (8, 8, 4)} | ({"patches_4x4x1": (4, 4, 1)} if args.paper_step else {})
     for name, step in steps.items():
         maps[name], timing[name] = _run(
@@ -146,7 +146,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if args.models:
-        _, meta = inference.load_models(args.models, device="cpu")
+        _, meta = modelfiles.load_models(args.models, device="cpu")
         args.sizes = [t for t in args.sizes if t == meta["task"]] or [meta["task"]]
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir or Path(tmp)

@@ -25,7 +25,7 @@ import time
 import numpy as np
 import torch
 
-from strokelib import sampling
+from strokelib import samplers, sampling
 from strokelib.datasets import Case
 
 SHAPE = (230, 230, 154)
@@ -57,7 +57,7 @@ def main() -> None:
     best = {}
     for _ in range(args.repeats):
         clock = [(time.perf_counter(), time.process_time())]
-        centres, ops = sampling.balanced_centres(case, n, PATCH, rng=0)
+        centres, ops = samplers.balanced_centres(case, n, PATCH, rng=0)
         clock.append((time.perf_counter(), time.process_time()))
         sys0 = resource.getrusage(resource.RUSAGE_SELF).ru_stime
         patches = sampling.extract_patches(case.images, centres, PATCH)

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from strokelib import synthetic
+from strokelib import synthetic, synthetic_anatomy
 
 CASES = {"SISS": 28, "SPES": 30}
 GOAL_S = 120.0
@@ -51,7 +51,7 @@ def measure(task: str, geometry: str, n_jobs: int | None, seed: int) -> dict:
         volumes = [c["lesion_volume_ml"] for c in truth.values()]
         return {
             "cases": CASES[task],
-            "shape": synthetic.GEOMETRIES[(task, geometry)].shape,
+            "shape": synthetic_anatomy.GEOMETRIES[(task, geometry)].shape,
             "seconds": round(seconds, 1),
             "seconds_per_case": round(seconds / CASES[task], 2),
             "cpu_seconds": round(cpu, 1),

@@ -6,7 +6,7 @@ subject, with channels in ``SISS_MODALITIES``/``SPES_MODALITIES`` order.
 
 Orientation convention: every :class:`Case` array (images, label, brain mask, and every map computed from them) is
 in the RAS+ voxel order closest to the files' affine (``nib.io_orientation``): index 0 increases towards the
-subject's Right, index 1 towards Anterior, index 2 towards Superior. So axis 0 (``preprocessing.LR_AXIS``) is
+subject's Right, index 1 towards Anterior, index 2 towards Superior. So axis 0 (``symmetry.LR_AXIS``) is
 left–right, flipping it is a sagittal reflection and the (0, 1) plane is axial whatever voxel order the files use. ``Case.affine`` and ``Case.spacing`` describe that RAS+ grid. The file's
 own voxel order and affine are kept (``Case.source_ornt``, ``Case.source_affine``, ``Case.header``), and
 :func:`strokelib.files.save_nifti` writes every output back in them, so a written map overlays its input exactly. Only axes are
@@ -25,22 +25,18 @@ from nibabel import orientations
 from scipy import ndimage
 
 from .errors import ConfigError, DataLayoutError, ImageError, PreprocessingError
-from .files import read_image, read_on_case_grid, read_volume, save_nifti  # noqa: F401 - re-exported: read a case here
-from .layout import (  # noqa: F401 - re-exported: where a reader of the loader looks for them
+from .files import (
+    read_on_case_grid,  # noqa: F401 - kept here: notebook 05 calls datasets.read_on_case_grid
+    read_volume,
+)
+from .layout import (  # noqa: F401 - re-exports kept for callers that cannot change yet, marked below
     LABEL_TOKEN,
-    SISS_MODALITIES,
-    SPES_MODALITIES,
-    SPLITS,
-    TASK_MODALITIES,
+    SISS_MODALITIES,  # kept here: strokelib/cli.py imports it from datasets
+    SPES_MODALITIES,  # kept here: strokelib/cli.py imports it from datasets
     _case_id,
     _case_number,
-    case_files,
-    case_folders,
     find_isles2015,
-    has_split,
-    list_unknown_files,
-    resolve_split_folder,
-    scan_case,
+    has_split,  # noqa: F401 - kept here: notebook 05 calls datasets.has_split
     task_modalities,
 )
 from .progress import progress_bar

@@ -62,7 +62,7 @@ def resample_case(case: Case, spacing: Sequence[float]) -> Case:
     The new grid has ``round(shape · old / new)`` voxels per axis, its outer voxel faces on the old ones (the
     field of view is kept, its centre fixed). Images are interpolated linearly, the label and the brain mask as
     0/1 masks (module docstring); ``affine``, ``spacing`` and the header zooms are updated. The result is a case of
-    its own grid: :func:`datasets.save_nifti` writes it on that grid (RAS+), not on the input file's; bring maps
+    its own grid: :func:`files.save_nifti` writes it on that grid (RAS+), not on the input file's; bring maps
     back to the input with :func:`resample_to` / :func:`probability_to_input`.
     """
     new = _spacing(spacing, "spacing")

@@ -6,9 +6,8 @@
 models were trained, and saved as NIfTI on the case's own grid beside a record of the case files, the model files,
 the patch and the step; a later run reuses a map only when its record matches (:mod:`strokelib.provenance`).
 
-The prediction functions themselves, the models folder and the SMIR export are re-exported here
-(``inference.predict_case``, ``inference.predict_whole_volume``, ``inference.load_models``,
-``inference.export_smir``...), the names notebook 05 and ``strokelib segment`` use.
+The prediction functions themselves live in :mod:`strokelib.patch_inference` and :mod:`strokelib.volume_inference`,
+the models folder in :mod:`strokelib.modelfiles` and the SMIR export in :mod:`strokelib.files`.
 """
 
 from __future__ import annotations
@@ -27,29 +26,15 @@ from torch import nn
 from . import provenance
 from .config import PAPER
 from .errors import InferenceError
-from .files import export_smir, save_nifti, smir_id  # noqa: F401 - re-exported: the SMIR submission files
-from .modelfiles import (  # noqa: F401 - re-exported: the models folder, for the notebooks and older imports
-    POSTPROCESSING_FILE,
-    cv_folds,
-    early_stopping_protocol,
+from .files import save_nifti
+from .modelfiles import (
     fold_checkpoints,
-    fold_files,
     load_checkpoint,
-    load_ensemble,
     load_model,
-    load_models,
-    load_postprocessing,
-    save_postprocessing,
-    trained_approaches,
 )
-from .patch_inference import GATHER_MODES, predict_case, triple  # noqa: F401 - GATHER_MODES re-exported
+from .patch_inference import predict_case, triple
 from .preprocessing import prepare_case
 from .progress import progress_bar
-from .volume_inference import (  # noqa: F401 - re-exported
-    WHOLE_VOLUME_MARGIN,
-    WHOLE_VOLUME_OVERLAP,
-    predict_whole_volume,
-)
 
 if TYPE_CHECKING:
     from .datasets import Case

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import datasets
+from . import datasets, layout
 from .errors import ImageError, StrokelibError
 
 
@@ -39,16 +39,16 @@ def check_dataset(root: str | Path, task: str, split: str = "training",
     task = str(task).upper()
     modalities = datasets.task_modalities(task)
     try:
-        folder = datasets.resolve_split_folder(root, task, split)
+        folder = layout.resolve_split_folder(root, task, split)
     except StrokelibError as exc:
         return [Problem(Path(root), str(exc), "point ROOT at the unpacked ISLES 2015 folder")]
     problems: list[Problem] = []
-    case_dirs = datasets.case_folders(folder)
+    case_dirs = layout.case_folders(folder)
     if not case_dirs:
         problems.append(Problem(folder, "no case folders", "expected numbered folders 1, 2, ... (or 01, 02, ...)"))
     for case_id, case_dir in case_dirs:
         try:
-            found, unknown = datasets.scan_case(case_dir, task, case_id)
+            found, unknown = layout.scan_case(case_dir, task, case_id)
         except StrokelibError as exc:
             problems.append(Problem(case_dir, str(exc), "remove or move the file, or check --task"))
             continue

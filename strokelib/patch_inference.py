@@ -284,7 +284,7 @@ def predict_case(
 
     Returns
     -------
-    float32 (X, Y, Z) map; 0 where no patch reaches. Save it with ``datasets.save_nifti(prob, case, path)``,
+    float32 (X, Y, Z) map; 0 where no patch reaches. Save it with ``files.save_nifti(prob, case, path)``,
     which copies the case's own header and affine.
     """
     models = as_models(models)

@@ -3,8 +3,8 @@
 Per-modality z-scores over the brain mask (:func:`normalise`; the released code's whole-volume statistics as an
 option), and :func:`prepare_case`, the composition every later step uses: symmetric modalities on raw intensities
 (:mod:`strokelib.symmetry`), then every channel normalised. The brain mask is made when a case is loaded
-(:func:`strokelib.datasets.brain_mask`). The symmetric-modality and measurement names are re-exported here
-(``preprocessing.add_symmetric_modalities``, ``preprocessing.symmetry_table``...) for older imports.
+(:func:`strokelib.datasets.brain_mask`); the symmetric modalities are :mod:`strokelib.symmetry`'s and the
+mid-sagittal measurements :mod:`strokelib.midsagittal`'s.
 """
 
 from __future__ import annotations
@@ -15,35 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import brain_mask  # noqa: F401 - the mask is made when a case is loaded; re-exported here
 from .errors import ConfigError, PreprocessingError
-from .midsagittal import (  # noqa: F401 - re-exported for older imports
-    mid_sagittal_plane,
-    mirror_map,
-    ncc,
-    plane_error,
-    planes_from_truth,
-    symmetry_ncc,
-    symmetry_table,
-)
-from .progress import progress_bar
-from .settings import NORMALISATIONS, TRANSFORMS  # noqa: F401 - TRANSFORMS re-exported
-from .symmetry import (  # noqa: F401 - re-exported for older imports
-    DEFAULT_REFERENCE,
-    LR_AXIS,
-    METRICS,
+from .settings import NORMALISATIONS
+from .symmetry import (
     SYM_PREFIX,
-    SYM_ZERO_LIMIT,
     RegistrationSettings,
-    SymmetryRegistration,
     add_symmetric_modalities,
-    cache_key,
-    check_symmetric,
-    default_reference,
-    flip_left_right,
-    register_flipped,
-    resample_flipped,
-    symmetric_modalities,
 )
 
 log = logging.getLogger(__name__)
@@ -116,12 +93,3 @@ def prepare_case(
         keep = [case.modalities.index(m) for m in base]
         case = dataclasses.replace(case, images=case.images[keep], modalities=tuple(base))
     return normalise(case, normalisation)
-
-
-def prepare_cases(cases, symmetric: bool, normalisation: str = "brain", transform: str = "rigid",
-                  cache_dir: str | Path | None = None, progress: bool = True, **kwargs) -> list:
-    """:func:`prepare_case` over a list of cases, with a progress bar."""
-    return [prepare_case(c, symmetric, normalisation, transform, cache_dir, **kwargs)
-            for c in progress_bar(cases, desc="preparing cases", disable=not progress, leave=False)]
-
-

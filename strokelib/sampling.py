@@ -1,7 +1,6 @@
 """Training and inference patches (paper §3.3, §3.5, §4.1): augmentation, patch extraction and the patch dataset.
 
-Where training patches are centred is :mod:`strokelib.samplers` (its names are re-exported here: ``SAMPLERS``,
-``balanced_centres``...); this module applies the lesion patches' augmentation ops, cuts patches out of a volume,
+Where training patches are centred is :mod:`strokelib.samplers` (``SAMPLERS``, ``balanced_centres``...); this module applies the lesion patches' augmentation ops, cuts patches out of a volume,
 summarises a draw (lesion share, ops), lays out the inference grid of §3.5 and serves patches to training
 (:class:`PatchDataset`).
 
@@ -23,21 +22,15 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .config import PAPER
 from .errors import SamplingError
 from .progress import progress_bar
-from .samplers import (  # noqa: F401 - re-exported: the samplers, where notebook 03 and the tests find them
+from .samplers import (
     AUGMENTATIONS,
     INVERSE_OP,
-    REFERENCE_GRID_STEP,
     SAMPLERS,
-    RngLike,
     as_count,
     as_fraction,
     as_patch_shape,
-    balanced_centres,
-    baseline_centres,
     brain_of,
     grid_points,
-    healthy_grid_centres,
-    reference_centres,
 )
 
 log = logging.getLogger(__name__)

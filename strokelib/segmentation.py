@@ -36,10 +36,7 @@ from . import provenance
 from .errors import ConfigError, StrokelibError
 from .files import replace_folder, write_csv
 from .layout import case_files, task_modalities
-from .newcases import (  # noqa: F401 - re-exported: the checks strokelib segment makes, where its tests find them
-    SKULL_TOOLS,
-    WHOLE_HEAD_FACES,
-    WHOLE_HEAD_FRACTION,
+from .newcases import (
     check_channels,
     check_headers,
     find_cases,
@@ -104,9 +101,11 @@ def _finished(case_out: Path) -> bool:
 def _segment_one(case_id, files, task, models, meta, step, post, batch_size, device, stage: Path,
                  fast: bool = False) -> dict:
     from . import geometry
-    from .datasets import load_case, save_nifti
-    from .inference import predict_case, predict_whole_volume, prepare_for_model
+    from .datasets import load_case
+    from .files import save_nifti
+    from .inference import predict_case, prepare_for_model
     from .postprocessing import binarize
+    from .volume_inference import predict_whole_volume
 
     check_headers({m: files[m] for m in task_modalities(task)}, case_id)
     case = load_case(files, task, case_id=case_id)
@@ -334,7 +333,7 @@ def segment(
         ``segmentation_summary.shard-K-of-N.csv``.
     fresh : recompute cases whose stored outputs were made by other models, settings or input files (they are
         otherwise skipped, with the reason in the row).
-    fast : whole-volume inference (:func:`strokelib.inference.predict_whole_volume`: one forward pass per model over
+    fast : whole-volume inference (:func:`strokelib.volume_inference.predict_whole_volume`: one forward pass per model over
         the padded volume) instead of the paper's overlapping patches at ``step``; a documented deviation from §3.5,
         about 16x faster than 8x8x4 patches on a CPU (``benchmarks/fast_inference.py``).
     keep_going : record a failing case in the summary and go on (default for a folder of cases), or raise its

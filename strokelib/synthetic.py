@@ -40,11 +40,10 @@ from .datasets import LABEL_TOKEN, task_modalities
 from .errors import ConfigError, DataLayoutError, ProvenanceError
 from .files import atomic_path, file_lock, replace_folder, write_text
 from .progress import progress_bar
-from .synthetic_anatomy import GEOMETRIES, Geometry  # noqa: F401  (public names of the synthetic data)
-from .synthetic_case import SyntheticCase, case_phenomena, synthesize_case  # noqa: F401
+from .synthetic_anatomy import Geometry
+from .synthetic_case import SyntheticCase, case_phenomena, synthesize_case
 from .synthetic_case import geometry as _geometry
-from .synthetic_lesions import DEFAULT_PHENOMENA, Phenomena, phenomena_for  # noqa: F401
-from .synthetic_pose import signed_midplane_distance  # noqa: F401
+from .synthetic_lesions import DEFAULT_PHENOMENA, Phenomena, phenomena_for
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +316,7 @@ def phenomenon_masks(root: str | os.PathLike, case, split: str = "training") -> 
     """Where the phenomena of a synthetic case are: ``{"old_lesion": mask, "mimic": mask}``, bool arrays on the case's
     (RAS+) grid, read from ``<root>/synthetic_maps/<split>/<case id>/``. Raises :class:`DataLayoutError` when the
     dataset has no such maps (real data, or a synthetic set from before they were written)."""
-    from .datasets import read_on_case_grid
+    from .files import read_on_case_grid
 
     folder = Path(root).expanduser() / MAPS_DIR / split / case.case_id
     if not folder.is_dir():

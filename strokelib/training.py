@@ -9,8 +9,8 @@
 
 Where the released code and sound practice differ (``docs/released-code.md#cross-validation``), the option is named:
 early stopping on an inner validation split of the training cases (default) or on the held-out fold itself
-(``held_out``, what produced the published numbers). The loop and the checkpoint format are re-exported here
-(``training.train``, ``training.load_model``...) for the notebooks and older imports.
+(``held_out``, what produced the published numbers). The loop is :mod:`strokelib.trainer`'s and the checkpoint format
+:mod:`strokelib.modelfiles`'.
 """
 
 from __future__ import annotations
@@ -33,25 +33,15 @@ from .errors import ConfigError, ProvenanceError, TrainingError
 from .files import write_csv
 from .geometry import spacing_differs
 from .model import SUNet
-from .modelfiles import (  # noqa: F401 - re-exported: the checkpoint format, for the notebooks and older imports
-    CHECKPOINT_FORMAT,
-    EARLY_STOPPING_LABELS,
+from .modelfiles import (
     checkpoint_path,
     load_checkpoint,
-    load_model,
-    save_checkpoint,
-    select_device,
 )
 from .progress import progress_bar
-from .settings import EARLY_STOPPING, PRECISIONS, SETTINGS, TRAIN_SETTINGS  # noqa: F401 - PRECISIONS re-exported
-from .trainer import (  # noqa: F401 - re-exported: the loop, for the notebooks and older imports
+from .settings import EARLY_STOPPING, SETTINGS
+from .trainer import (
     derived_seed,
-    early_stopping_status,
-    evaluate,
-    make_loader,
-    resolve_precision,
     train,
-    train_one_epoch,
 )
 
 log = logging.getLogger(__name__)
@@ -403,8 +393,6 @@ PROFILE_KEYS = {
     "train_n_folds": "n_folds",
 }
 """Profile parameter → :class:`PaperConfig` field it overrides."""
-TRAIN_PARAMS = TRAIN_SETTINGS
-"""The settings that :func:`train_command` reads (``strokelib train -p NAME VALUE``); see :mod:`strokelib.settings`."""
 
 
 def scale_notes(cfg: PaperConfig, base: PaperConfig = PAPER) -> list[str]:
@@ -486,17 +474,17 @@ def train_command(
     """What ``strokelib train --task T --approach A [--fold K] [--profile P] [--data-root D]`` runs.
 
     Loads the training cases (``data_root`` or the profile's synthetic set), builds the config from the profile
-    (plus ``overrides``, any setting in :data:`TRAIN_PARAMS`) with :func:`training_setup` and runs
+    (plus ``overrides``, any setting in :data:`strokelib.settings.TRAIN_SETTINGS`) with :func:`training_setup` and runs
     :func:`cross_validate` for one fold or all of them. Folds run in parallel as separate processes:
     ``CUDA_VISIBLE_DEVICES=K strokelib train ... --fold K &``.
     """
     from . import settings
     from .datasets import load_isles2015
 
-    unknown = [k for k in overrides if k not in TRAIN_PARAMS]
+    unknown = [k for k in overrides if k not in settings.TRAIN_SETTINGS]
     if unknown:
-        raise ConfigError(f"training has no parameter {settings.unknown_hint(unknown, TRAIN_PARAMS)}; check the "
-                          f"spelling (training reads {', '.join(TRAIN_PARAMS)})")
+        raise ConfigError(f"training has no parameter {settings.unknown_hint(unknown, settings.TRAIN_SETTINGS)}; check the "
+                          f"spelling (training reads {', '.join(settings.TRAIN_SETTINGS)})")
     overrides = settings.validate(overrides, "strokelib train -p")
     params = {**settings.load_profile(profile), **{k: v for k, v in overrides.items() if v is not None}}
     params.update({k: str(v) for k, v in (("data_root", data_root), ("device", device)) if v is not None})

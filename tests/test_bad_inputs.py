@@ -29,7 +29,7 @@ import pytest
 import torch
 from layouts import SHAPE, case_affine, expected_volume, make_vsd_layout, write_nifti, write_vsd_image
 
-from strokelib import datasets, inference, metrics, preprocessing, sampling, training
+from strokelib import datasets, inference, layout, metrics, preprocessing, samplers, sampling, training
 from strokelib.cli import main
 from strokelib.errors import (
     ConfigError,
@@ -43,6 +43,7 @@ from strokelib.errors import (
     StrokelibError,
     TrainingError,
 )
+from strokelib.files import export_smir, save_nifti
 from strokelib.model import SUNet
 
 TRAIN_ARGS = ["--task", "SPES", "--approach", "balanced", "--profile", "smoke", "--device", "cpu",
@@ -202,13 +203,13 @@ def save_nifti_under_a_file(ctx):
     case = tiny_case(ctx, "SISS")
     (ctx.tmp / "results").write_text("a file where the output folder should be")
     ctx.watch(ctx.tmp / "results")
-    datasets.save_nifti(np.zeros(case.shape, np.uint8), case, ctx.tmp / "results" / "pred.nii.gz")
+    save_nifti(np.zeros(case.shape, np.uint8), case, ctx.tmp / "results" / "pred.nii.gz")
 
 
 def save_nifti_disk_full(ctx):
     case = tiny_case(ctx, "SISS")
     out = ctx.tmp / "out" / "pred.nii.gz"
-    datasets.save_nifti(np.zeros(case.shape, np.uint8), case, out)  # a good earlier file must survive
+    save_nifti(np.zeros(case.shape, np.uint8), case, out)  # a good earlier file must survive
 
     def half_then_full(img, filename):
         Path(filename).write_bytes(b"half a file")
@@ -216,7 +217,7 @@ def save_nifti_disk_full(ctx):
 
     ctx.watch(out.parent)
     ctx.monkeypatch.setattr(nib, "save", half_then_full)
-    datasets.save_nifti(np.ones(case.shape, np.uint8), case, out)
+    save_nifti(np.ones(case.shape, np.uint8), case, out)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -250,7 +251,7 @@ def unknown_transform(ctx):
 def no_lesion(ctx):
     case = tiny_case(ctx, "SPES")
     case.label[:] = 0
-    sampling.balanced_centres(case, 20, (8, 8, 8), rng=0)
+    samplers.balanced_centres(case, 20, (8, 8, 8), rng=0)
 
 
 def centre_outside_volume(ctx):
@@ -355,7 +356,7 @@ def threshold_not_a_probability(ctx):
     cases = datasets.load_isles2015(ctx.synth, "SPES", progress=False)
     pred = ctx.tmp / "pred"
     for case in cases:
-        datasets.save_nifti(case.label * 0.8 + 0.1, case, pred / f"{case.case_id}.nii.gz", dtype=np.float32)
+        save_nifti(case.label * 0.8 + 0.1, case, pred / f"{case.case_id}.nii.gz", dtype=np.float32)
     ctx.watch(pred)
     cli("evaluate", pred, ctx.synth, "--task", "SPES", "--threshold", "50")
 
@@ -364,7 +365,7 @@ def export_smir_under_a_file(ctx):
     case = tiny_case(ctx, "SISS")
     (ctx.tmp / "submission").write_text("not a folder")
     ctx.watch(ctx.tmp / "submission")
-    inference.export_smir(np.ones(case.shape, bool), case, ctx.tmp / "submission", "run01")
+    export_smir(np.ones(case.shape, bool), case, ctx.tmp / "submission", "run01")
 
 
 def segment_output_is_a_file(ctx):
@@ -387,7 +388,7 @@ def misspelt_notebook_parameter(ctx):
 def segment_missing_modality(ctx):
     case_dir = ctx.tmp / "1"
     shutil.copytree(ctx.test_case_dir(), case_dir)
-    shutil.rmtree(datasets.case_files(case_dir, "SPES")["CBF"].parent)
+    shutil.rmtree(layout.case_files(case_dir, "SPES")["CBF"].parent)
     cli("segment", case_dir, ctx.watch(ctx.tmp / "seg"), "--models", ctx.models, "--task", "SPES")
 
 
@@ -395,7 +396,7 @@ def _segment_copy(ctx, edit: Callable[[dict[str, Path]], None]) -> None:
     """Segment a copy of the synthetic test case after ``edit(files)`` broke one of its images."""
     case_dir = ctx.tmp / "1"
     shutil.copytree(ctx.test_case_dir(), case_dir)
-    edit(datasets.case_files(case_dir, "SPES"))
+    edit(layout.case_files(case_dir, "SPES"))
     cli("segment", case_dir, ctx.watch(ctx.tmp / "seg"), "--models", ctx.models, "--task", "SPES", "--threshold", "0.5",
         "--min-size", "1", "--device", "cpu", "--step", "8", "8", "4")
 
@@ -436,7 +437,7 @@ def segment_folder_with_a_case_missing_a_modality(ctx):
     cases = ctx.tmp / "cases"
     for name in ("1", "2"):
         shutil.copytree(ctx.test_case_dir(), cases / name)
-    shutil.rmtree(datasets.case_files(cases / "2", "SPES")["CBF"].parent)
+    shutil.rmtree(layout.case_files(cases / "2", "SPES")["CBF"].parent)
     out = ctx.tmp / "seg"
     ctx.watch(out / "2")  # the failed case gets a summary row, but no folder
     try:
@@ -459,7 +460,7 @@ def segment_out_inside_input(ctx):
 def evaluate_missing_prediction(ctx):
     pred = ctx.tmp / "pred"
     for case in datasets.load_isles2015(ctx.synth, "SPES", cases=[1, 2, 3], progress=False):
-        datasets.save_nifti(case.label, case, pred / f"{case.case_id}.nii.gz")
+        save_nifti(case.label, case, pred / f"{case.case_id}.nii.gz")
     ctx.watch(pred)
     cli("evaluate", pred, ctx.synth, "--task", "SPES")
 

@@ -9,8 +9,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from strokelib import datasets
+from strokelib import datasets, layout
 from strokelib.cli import main
+from strokelib.files import save_nifti
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def test_segment_writes_probability_and_mask_with_the_input_header(synth_root, m
     code = main(["segment", str(case_dir), str(out), "--models", str(models_dir), "--task", "SPES", "--threshold", "0.5",
                  "--min-size", "1", "--step", "8", "8", "4", "--device", "cpu"])
     assert code == 0 and "lesion volume:" in capsys.readouterr().out
-    source = nib.load(str(datasets.case_files(case_dir, "SPES")["DWI"]))
+    source = nib.load(str(layout.case_files(case_dir, "SPES")["DWI"]))
     case_out = out / case_dir.name  # one folder per case, also for a single case
     for name in ("probability.nii.gz", "mask.nii.gz"):
         written = nib.load(str(case_out / name))
@@ -73,7 +74,7 @@ def test_segment_writes_probability_and_mask_with_the_input_header(synth_root, m
 
 
 def test_segment_refuses_missing_modalities_and_wrong_task(synth_root, models_dir, tmp_path, capsys):
-    files = datasets.case_files(next((synth_root / "SPES2015_Testing").iterdir()), "SPES")
+    files = layout.case_files(next((synth_root / "SPES2015_Testing").iterdir()), "SPES")
     assert main(["segment", str(tmp_path / "o"), "--models", str(models_dir), "--task", "SPES", "--dwi", str(files["DWI"])]) == 2
     assert "missing --cbf" in capsys.readouterr().err
     assert main(["segment", str(tmp_path / "o"), "--models", str(models_dir), "--task", "SISS",
@@ -87,7 +88,7 @@ def test_evaluate_scores_perfect_and_empty_predictions(synth_root, tmp_path, cap
     pred = tmp_path / "pred"
     for case in cases:
         mask = case.label if case.case_id != "4" else np.zeros_like(case.label)
-        datasets.save_nifti(mask, case, pred / f"{case.case_id}.nii.gz")
+        save_nifti(mask, case, pred / f"{case.case_id}.nii.gz")
     assert main(["evaluate", str(pred), str(synth_root), "--task", "SPES"]) == 0
     out = capsys.readouterr().out
     table = np.genfromtxt(pred / "evaluation_SPES.csv", delimiter=",", names=True, dtype=None, encoding=None)

@@ -24,17 +24,11 @@ from layouts import (
 )
 
 from strokelib.cli import main
-from strokelib.datasets import (
-    SISS_MODALITIES,
-    SPES_MODALITIES,
-    Case,
-    find_isles2015,
-    load_isles2015,
-    save_nifti,
-    task_modalities,
-)
+from strokelib.datasets import Case, find_isles2015, load_isles2015, task_modalities
 from strokelib.errors import ConfigError, DataLayoutError, ImageError, StrokelibError
+from strokelib.files import save_nifti
 from strokelib.integrity import check_dataset
+from strokelib.layout import SISS_MODALITIES, SPES_MODALITIES
 
 MODS = {"SISS": SISS_MODALITIES, "SPES": SPES_MODALITIES}
 
@@ -627,7 +621,7 @@ def test_four_dimensional_image(tmp_path):
 
 
 def test_unknown_images_are_skipped_and_listed(tmp_path):
-    from strokelib.datasets import list_unknown_files
+    from strokelib.layout import list_unknown_files
 
     case_dir = tmp_path / "Training" / "1"
     write_vsd_case(case_dir, "SISS", 1)

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import torch
 
-from strokelib import datasets, inference, preprocessing, sampling, symmetry, synthetic, training
+from strokelib import datasets, inference, modelfiles, preprocessing, sampling, symmetry, synthetic, training
 from strokelib.config import PAPER
 
 SEED = 11
@@ -113,7 +113,7 @@ def test_cross_validate_same_seed_same_weights(runs):
 
 
 def test_predict_case_twice_gives_the_same_map(runs, cases):
-    model, meta = training.load_model(training.checkpoint_path(runs["a"][0], "SPES", "proposed", 0), "cpu")
+    model, meta = modelfiles.load_model(training.checkpoint_path(runs["a"][0], "SPES", "proposed", 0), "cpu")
     case = inference.prepare_for_model(cases[0], meta)
     kwargs = dict(patch_shape=meta["patch_shape"], step=(8, 8, 4), device="cpu", progress=False)
     first = inference.predict_case(model, case, **kwargs)

@@ -6,9 +6,19 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from strokelib import datasets, geometry, inference, preprocessing, synthetic, training
+from strokelib import (
+    datasets,
+    geometry,
+    inference,
+    midsagittal,
+    modelfiles,
+    preprocessing,
+    synthetic,
+    training,
+)
 from strokelib.cli import main
 from strokelib.errors import ConfigError
+from strokelib.files import save_nifti
 
 # (name, new array axis k = old axis PERM[k], then flip these new axes): same world geometry, other voxel order
 ORDERS = [("RAS", (0, 1, 2), ()), ("ARS", (1, 0, 2), ()), ("LPS", (0, 1, 2), (0, 1)), ("SPR", (2, 1, 0), (1,))]
@@ -57,7 +67,7 @@ def models_dir(spes_root, tmp_path_factory):
 
 
 def test_every_voxel_order_gives_the_ras_case_and_writes_back_on_its_own_grid(spes_root, models_dir, tmp_path):
-    models, meta = inference.load_models(models_dir, device="cpu")
+    models, meta = modelfiles.load_models(models_dir, device="cpu")
     assert meta["orientation"] == "RAS" and meta["spacing"] == [4.0, 4.0, 4.0] and meta["symmetric"]
     files = datasets.find_isles2015(spes_root, "SPES")["1"]
     results = {}
@@ -70,7 +80,7 @@ def test_every_voxel_order_gives_the_ras_case_and_writes_back_on_its_own_grid(sp
         prepared = inference.prepare_for_model(case, meta)
         probability = inference.predict_case(models, prepared, patch_shape=meta["patch_shape"], step=(8, 8, 4),
                                              device="cpu", progress=False)
-        written = datasets.save_nifti(probability, case, tmp_path / f"{name}.nii.gz", dtype=np.float32)
+        written = save_nifti(probability, case, tmp_path / f"{name}.nii.gz", dtype=np.float32)
         back = nib.load(str(written))
         assert back.shape == source.shape and np.allclose(back.affine, source.affine)
         ras = nib.as_closest_canonical(back)
@@ -82,7 +92,7 @@ def test_every_voxel_order_gives_the_ras_case_and_writes_back_on_its_own_grid(sp
         np.testing.assert_allclose(case.affine, ref_case.affine, atol=1e-6)
         np.testing.assert_array_equal(case.label, ref_case.label)
         for i in sym:
-            assert preprocessing.ncc(prepared.images[i], ref_prepared.images[i], ref_case.brain_mask) >= 0.99, name
+            assert midsagittal.ncc(prepared.images[i], ref_prepared.images[i], ref_case.brain_mask) >= 0.99, name
         np.testing.assert_allclose(affine, ref_affine, atol=1e-6)
         np.testing.assert_allclose(prob, ref_map, atol=1e-5, err_msg=name)
 
@@ -113,7 +123,7 @@ def test_voxel_size_round_trip_keeps_images_and_label_volume(spes_root):
     np.testing.assert_allclose(back.affine, case.affine, atol=1e-9)
     # two linear interpolations blur the noisy 4 mm DWI: NCC 0.936-0.966 over the four v3 synthetic cases (0.95 was
     # set on one v2 case)
-    assert preprocessing.ncc(back.images[0], case.images[0], case.brain_mask) > 0.92
+    assert midsagittal.ncc(back.images[0], case.images[0], case.brain_mask) > 0.92
     assert abs(back.lesion_volume_ml() / case.lesion_volume_ml() - 1) < 0.05
     # a probability map made on the fine grid goes back onto the input grid
     label_fine = fine.label.astype(np.float32)

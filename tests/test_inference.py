@@ -8,9 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from strokelib import inference
+from strokelib import inference, volume_inference
 from strokelib.datasets import Case, load_case
 from strokelib.errors import ConfigError, ImageError, InferenceError
+from strokelib.files import export_smir
 from strokelib.sampling import grid_centres
 
 GATHERS = ("runs", "index")
@@ -170,7 +171,7 @@ def test_export_smir_round_trips_with_the_source_header(tmp_path, rng):
     case = load_case({"Flair": path}, "SISS", "3", modalities=("Flair",))
     mask = np.zeros(case.shape, dtype=bool)
     mask[2:5, 3:6, 1:4] = True
-    out = inference.export_smir(mask, case, tmp_path / "submission", "my_result_01")
+    out = export_smir(mask, case, tmp_path / "submission", "my_result_01")
     assert out.name == "SMIR.my_result_01.54512.nii" and out.exists()
     back = nib.load(str(out))
     assert back.get_data_dtype() == np.uint16
@@ -188,11 +189,11 @@ def test_export_smir_falls_back_to_case_id_and_checks_input(tmp_path, rng):
     case = make_case(rng, shape=(6, 5, 4), case_id="12")
     case.files = {"m0": tmp_path / "m0.nii.gz"}  # the authors' flat layout: no VSD id
     mask = np.ones(case.shape, dtype=bool)
-    assert inference.export_smir(mask, case, tmp_path, "run").name == "SMIR.run.12.nii"
+    assert export_smir(mask, case, tmp_path, "run").name == "SMIR.run.12.nii"
     with pytest.raises(ConfigError):
-        inference.export_smir(mask, case, tmp_path, "bad/name")
+        export_smir(mask, case, tmp_path, "bad/name")
     with pytest.raises((InferenceError, ImageError), match="12"):
-        inference.export_smir(mask[:-1], case, tmp_path, "run")
+        export_smir(mask[:-1], case, tmp_path, "run")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -266,7 +267,7 @@ def test_map_is_zero_outside_the_brain_by_default(rng):
 def test_whole_volume_equals_patches_for_a_per_voxel_model(rng, tile):
     case = make_case(rng)  # 22×19×13: not a multiple of 8, so the box is padded
     model = PerVoxel(3, seed=1)
-    whole = inference.predict_whole_volume(model, case, tile=tile, overlap=(8, 0, 0), progress=False)
+    whole = volume_inference.predict_whole_volume(model, case, tile=tile, overlap=(8, 0, 0), progress=False)
     patches = inference.predict_case(model, case, patch_shape=(8, 8, 4), step=(4, 4, 2), progress=False)
     assert whole.shape == case.shape and whole.dtype == np.float32
     assert np.all(whole[~case.brain_mask] == 0) and whole[case.brain_mask].min() > 0
@@ -281,8 +282,8 @@ def test_whole_volume_sunet_ensemble_is_the_mean_of_its_models(rng):
     for seed in (0, 1):
         torch.manual_seed(seed)
         models.append(SUNet(3, 2, 4, 0.2))
-    single = [inference.predict_whole_volume(m, case, progress=False) for m in models]
-    both = inference.predict_whole_volume(models, case, progress=False)
+    single = [volume_inference.predict_whole_volume(m, case, progress=False) for m in models]
+    both = volume_inference.predict_whole_volume(models, case, progress=False)
     assert both.shape == case.shape and np.all(both[~case.brain_mask] == 0)
     assert 0 <= both.min() and both.max() <= 1 and np.ptp(both[case.brain_mask]) > 0
     np.testing.assert_allclose(both, (single[0] + single[1]) / 2, atol=1e-5)
@@ -292,9 +293,9 @@ def test_whole_volume_sunet_ensemble_is_the_mean_of_its_models(rng):
 def test_whole_volume_checks_tile_and_mask(rng):
     case = make_case(rng)
     with pytest.raises(ConfigError, match="multiples of 8"):
-        inference.predict_whole_volume(PerVoxel(3, 0), case, tile=(12, 8, 8), progress=False)
+        volume_inference.predict_whole_volume(PerVoxel(3, 0), case, tile=(12, 8, 8), progress=False)
     with pytest.raises(ConfigError, match="overlap"):
-        inference.predict_whole_volume(PerVoxel(3, 0), case, tile=(8, 8, 8), overlap=(8, 0, 0), progress=False)
+        volume_inference.predict_whole_volume(PerVoxel(3, 0), case, tile=(8, 8, 8), overlap=(8, 0, 0), progress=False)
     case.brain_mask = np.zeros(case.shape, bool)
     with pytest.raises(InferenceError, match="brain mask is empty"):
-        inference.predict_whole_volume(PerVoxel(3, 0), case, progress=False)
+        volume_inference.predict_whole_volume(PerVoxel(3, 0), case, progress=False)

@@ -14,10 +14,11 @@ import pytest
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
-from strokelib import midsagittal, symmetry
+from strokelib import datasets, midsagittal, symmetry
 from strokelib import preprocessing as pp
-from strokelib.datasets import SISS_MODALITIES, SPES_MODALITIES, Case
+from strokelib.datasets import Case
 from strokelib.errors import ConfigError, PreprocessingError
+from strokelib.layout import SISS_MODALITIES, SPES_MODALITIES
 
 LESION_CENTRE_MM = np.array([-30.0, -10.0, 20.0])  # template world, left hemisphere
 
@@ -66,7 +67,7 @@ def phantom(
     images = np.stack([channels[m] for m in modalities]).astype(np.float32)
     spacing = tuple(float(s) for s in np.linalg.norm(affine[:3, :3], axis=0))
     case = Case(case_id=f"phantom-{task}", images=images, modalities=modalities, label=label.astype(np.uint8),
-                affine=affine, spacing=spacing, brain_mask=pp.brain_mask(images), task=task)
+                affine=affine, spacing=spacing, brain_mask=datasets.brain_mask(images), task=task)
     return case, pose[:3, 3].copy(), pose[:3, :3] @ np.array([1.0, 0.0, 0.0])
 
 
@@ -92,17 +93,17 @@ def test_brain_mask_uses_any_channel_and_fills_holes():
     images[0, 2:7, 2:7, 2:7] = 1.0
     images[0, 4, 4, 4] = 0.0  # a hole inside the brain
     images[1, 1, 1, 1] = 3.0  # only the second channel sees this voxel
-    mask = pp.brain_mask(images)
+    mask = datasets.brain_mask(images)
     assert mask[4, 4, 4] and mask[1, 1, 1] and mask[3, 3, 3]
     assert mask.sum() == 5**3 + 1
     with pytest.raises(PreprocessingError, match="expects"):
-        pp.brain_mask(images[0])
+        datasets.brain_mask(images[0])
 
 
 def test_brain_normalisation_is_zscore_inside_mask_with_zero_background(rng):
     images = np.zeros((2, 10, 10, 10), np.float32)
     images[:, 2:8, 2:8, 2:8] = rng.normal([[[[50.0]]], [[[300.0]]]], [[[[5.0]]], [[[40.0]]]], size=(2, 6, 6, 6))
-    mask = pp.brain_mask(images)
+    mask = datasets.brain_mask(images)
     out = pp.normalise_images(images, mask, "brain")
     assert out.dtype == np.float32
     np.testing.assert_allclose(out[:, mask].mean(axis=1), 0.0, atol=1e-5)
@@ -113,13 +114,13 @@ def test_brain_normalisation_is_zscore_inside_mask_with_zero_background(rng):
 def test_whole_volume_normalisation_matches_released_code(rng):
     images = np.zeros((2, 10, 10, 10), np.float32)
     images[:, 2:8, 2:8, 2:8] = rng.uniform(10, 20, size=(2, 6, 6, 6))
-    out = pp.normalise_images(images, pp.brain_mask(images), "whole_volume")
+    out = pp.normalise_images(images, datasets.brain_mask(images), "whole_volume")
     np.testing.assert_allclose(out.reshape(2, -1).mean(axis=1), 0.0, atol=1e-5)
     np.testing.assert_allclose(out.reshape(2, -1).std(axis=1), 1.0, atol=1e-4)
     expected_background = -images[0].mean() / images[0].std()  # zeros become -mean/std, not 0
     assert out[0, 0, 0, 0] == pytest.approx(expected_background, rel=1e-4)
     with pytest.raises(PreprocessingError, match="unknown normalisation"):
-        pp.normalise_images(images, pp.brain_mask(images), "minmax")
+        pp.normalise_images(images, datasets.brain_mask(images), "minmax")
 
 
 def test_normalise_empty_mask_names_the_case():

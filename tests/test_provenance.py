@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from strokelib import datasets, inference, provenance, synthetic, training
+from strokelib import datasets, inference, modelfiles, provenance, synthetic, training
 from strokelib.config import PAPER
 from strokelib.errors import ProvenanceError
 
@@ -75,7 +75,7 @@ def test_cross_validated_and_test_maps_of_other_data_are_refused(two_sets, train
                                            progress=False)
     assert provenance.data_root([second[0]]) in str(info.value)
 
-    models, meta = inference.load_ensemble(trained, "SPES", "baseline", device="cpu")
+    models, meta = modelfiles.load_ensemble(trained, "SPES", "baseline", device="cpu")
     test_maps = inference.predict_ensemble(first_test, models, meta, trained, step=STEP, device="cpu", progress=False)
     with pytest.raises(ProvenanceError, match="probability map"):
         inference.predict_ensemble(second_test, models, meta, trained, step=STEP, device="cpu", progress=False)

@@ -14,10 +14,10 @@ from strokelib.notebooks import (
     forward_kernel_stderr,
     load_profile,
     notebook_paths,
-    parse_value,
     project_root,
     run_notebooks,
 )
+from strokelib.settings import parse_value
 
 
 def test_profiles_exist_and_share_the_core_keys():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from strokelib import sampling
+from strokelib import samplers, sampling
 from strokelib.datasets import Case
 from strokelib.errors import SamplingError
 
@@ -45,7 +45,7 @@ def contains(centres: np.ndarray, voxels: np.ndarray, patch=PATCH) -> np.ndarray
 # ------------------------------------------------------------------------------------------- balanced (§3.3)
 @pytest.mark.parametrize("n, fraction", [(1000, 0.5), (777, 0.3), (400, 1.0)])
 def test_balanced_exact_counts_and_fraction(case, n, fraction):
-    centres, ops, info = sampling.balanced_centres(case, n, PATCH, fraction, rng=0, return_info=True)
+    centres, ops, info = samplers.balanced_centres(case, n, PATCH, fraction, rng=0, return_info=True)
     assert centres.shape == (n, 3) and centres.dtype == np.int64
     assert ops.shape == (n,) and ops.dtype == np.int8
     assert info["lesion"].sum() == round(n * fraction)
@@ -56,7 +56,7 @@ def test_balanced_exact_counts_and_fraction(case, n, fraction):
 
 
 def test_balanced_offsets_bounded_and_voxel_inside_patch(case):
-    centres, ops, info = sampling.balanced_centres(case, 2000, PATCH, rng=1, return_info=True)
+    centres, ops, info = samplers.balanced_centres(case, 2000, PATCH, rng=1, return_info=True)
     les = info["lesion"]
     offset = centres[les] - info["voxel"][les]
     half = (np.array(PATCH) - 1) // 2
@@ -72,7 +72,7 @@ def test_balanced_offsets_bounded_and_voxel_inside_patch(case):
 
 
 def test_balanced_healthy_centres_are_healthy_brain_on_grid(case):
-    centres, _, info = sampling.balanced_centres(case, 1000, PATCH, rng=2, return_info=True)
+    centres, _, info = samplers.balanced_centres(case, 1000, PATCH, rng=2, return_info=True)
     healthy = centres[~info["lesion"]]
     assert case.brain_mask[tuple(healthy.T)].all()
     assert (case.label[tuple(healthy.T)] == 0).all()
@@ -85,7 +85,7 @@ def test_balanced_healthy_centres_are_healthy_brain_on_grid(case):
 
 def test_small_lesion_repeats_voxels_with_different_ops_and_offsets():
     case = make_case(lesion_box=((20, 22), (24, 26), (15, 17)))  # 8 lesion voxels
-    centres, ops, info = sampling.balanced_centres(case, 100, PATCH, rng=3, return_info=True)
+    centres, ops, info = samplers.balanced_centres(case, 100, PATCH, rng=3, return_info=True)
     voxel = info["voxel"][info["lesion"]]
     keys, counts = np.unique(voxel, axis=0, return_counts=True)
     assert len(keys) == 8 and counts.min() >= 6 and counts.max() <= 7  # 50 = 8 × 6 + 2
@@ -96,9 +96,9 @@ def test_small_lesion_repeats_voxels_with_different_ops_and_offsets():
 
 
 def test_same_seed_same_centres_other_seed_differs(case):
-    a = sampling.balanced_centres(case, 500, PATCH, rng=11)
-    b = sampling.balanced_centres(case, 500, PATCH, rng=np.random.default_rng(11))
-    c = sampling.balanced_centres(case, 500, PATCH, rng=12)
+    a = samplers.balanced_centres(case, 500, PATCH, rng=11)
+    b = samplers.balanced_centres(case, 500, PATCH, rng=np.random.default_rng(11))
+    c = samplers.balanced_centres(case, 500, PATCH, rng=12)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
     assert not np.array_equal(a[0], c[0])
 
@@ -110,25 +110,25 @@ def test_no_lesion_raises_for_training_or_gives_healthy_patches_with_flag():
         for sampler in sampling.SAMPLERS.values():
             with pytest.raises(SamplingError, match="case7"):
                 sampler(bad, 100, PATCH)
-    centres, ops, info = sampling.balanced_centres(empty, 300, PATCH, rng=0, allow_no_lesion=True, return_info=True)
+    centres, ops, info = samplers.balanced_centres(empty, 300, PATCH, rng=0, allow_no_lesion=True, return_info=True)
     assert len(centres) == 300 and not info["lesion"].any() and (ops == 0).all()
     assert empty.brain_mask[tuple(centres.T)].all()
 
 
 def test_bad_arguments_raise_clear_errors(case):
     with pytest.raises(SamplingError, match="patch_shape"):
-        sampling.balanced_centres(case, 10, (24, 24))
+        samplers.balanced_centres(case, 10, (24, 24))
     with pytest.raises(SamplingError, match="lesion_fraction"):
-        sampling.balanced_centres(case, 10, PATCH, lesion_fraction=1.5)
+        samplers.balanced_centres(case, 10, PATCH, lesion_fraction=1.5)
     with pytest.raises(SamplingError, match="n_patches"):
-        sampling.balanced_centres(case, 0, PATCH)
+        samplers.balanced_centres(case, 0, PATCH)
     with pytest.raises(SamplingError, match="outside the volume"):
         sampling.extract_patches(case.images, np.array([[0, 0, SHAPE[2]]]), PATCH)
 
 
 # ------------------------------------------------------------------------------ baseline (§4.1) and reference
 def test_baseline_has_no_offset_and_no_augmentation(case):
-    centres, ops, info = sampling.baseline_centres(case, 600, PATCH, rng=0, return_info=True)
+    centres, ops, info = samplers.baseline_centres(case, 600, PATCH, rng=0, return_info=True)
     assert len(centres) == 600 and (ops == 0).all()
     assert info["lesion"].sum() == 300
     assert (case.label[tuple(centres[info["lesion"]].T)] == 1).all(), "lesion patches sit exactly on lesion voxels"
@@ -147,7 +147,7 @@ def test_reference_reproduces_released_counts(n_lesion_voxels, augmented, ops):
     case.label = np.zeros(shape, np.uint8)
     case.label[tuple(slice(a, b) for a, b in box)] = 1
     assert case.label.sum() == n_lesion_voxels
-    centres, op, info = sampling.reference_centres(case, 10_000, PATCH, rng=0, return_info=True)
+    centres, op, info = samplers.reference_centres(case, 10_000, PATCH, rng=0, return_info=True)
     lesion, grid = info["lesion"], ~info["lesion"]
     assert grid.sum() == 5000 and (op[grid] == 0).all()
     assert (op[lesion] == 0).sum() == n_lesion_voxels and lesion.sum() == n_lesion_voxels + augmented
@@ -228,7 +228,7 @@ def test_lesion_filling_the_brain_is_a_clear_error_where_healthy_patches_are_nee
         centres, ops, info = sampling.SAMPLERS[name](case, 100, GRID_PATCH, lesion_fraction=1.0, rng=0,
                                                      return_info=True)
         assert len(centres) == 100 and info["lesion"].all()
-    centres, ops, info = sampling.reference_centres(case, 100, GRID_PATCH, rng=0, return_info=True)
+    centres, ops, info = samplers.reference_centres(case, 100, GRID_PATCH, rng=0, return_info=True)
     check_promised_counts("reference", case, 100, 0.5, centres, ops, info)  # its grid does not exclude the lesion
 
 
@@ -313,7 +313,7 @@ def test_grid_centres_step_and_mask(case):
 
 
 def test_class_balance_matches_brute_force_and_balancing_helps(case):
-    centres, _ = sampling.balanced_centres(case, 300, PATCH, rng=0)
+    centres, _ = samplers.balanced_centres(case, 300, PATCH, rng=0)
     brute = sampling.extract_patches(case.label, centres, PATCH).mean()
     assert sampling.class_balance(case.label, centres, PATCH) == pytest.approx(brute)
     inside = sampling.extract_patches(case.brain_mask, centres, PATCH).sum()
@@ -370,7 +370,7 @@ def test_patch_dataset_seed_epochs_and_pickle():
 def test_sampling_figures_are_written(case, tmp_path):
     from strokelib import plotting
 
-    centres, ops, info = sampling.balanced_centres(case, 200, PATCH, rng=0, return_info=True)
+    centres, ops, info = samplers.balanced_centres(case, 200, PATCH, rng=0, return_info=True)
     assert plotting.sampling_diagram(case, centres, ops, info, PATCH, output_file=tmp_path / "fig3.png") is None
     assert (tmp_path / "fig3.png").stat().st_size > 0
     fig = plotting.sampling_diagram(case, centres, ops, info, PATCH)

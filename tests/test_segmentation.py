@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 
 import strokelib
-from strokelib import datasets, segmentation
+from strokelib import datasets, layout, segmentation
 from strokelib.cli import main
 from strokelib.errors import ConfigError
+from strokelib.files import save_nifti
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 FAST = ["--task", "SPES", "--threshold", "0.5", "--min-size", "1", "--step", "8", "8", "4", "--device", "cpu"]
@@ -121,8 +122,8 @@ def test_fresh_keeps_matching_cases_and_a_code_change_is_named(batch, synth_root
 
 def test_a_case_missing_a_modality_fails_alone(synth_root, models_dir, tmp_path, capsys):
     cases = tmp_path / "cases"
-    shutil.copytree(datasets.resolve_split_folder(synth_root, "SPES", "testing"), cases)
-    shutil.rmtree(datasets.case_files(cases / "2", "SPES")["CBF"].parent)
+    shutil.copytree(layout.resolve_split_folder(synth_root, "SPES", "testing"), cases)
+    shutil.rmtree(layout.case_files(cases / "2", "SPES")["CBF"].parent)
     out = tmp_path / "out"
     assert segment_cli(cases, out, models_dir) == 1
     table = pd.read_csv(out / "segmentation_summary.csv").set_index("case")
@@ -158,8 +159,8 @@ def test_the_python_api_returns_the_table_the_cli_writes(batch, synth_root, mode
 
 def test_whole_head_warning(synth_root, models_dir, tmp_path, caplog, capsys):
     case_dir = tmp_path / "cases" / "1"
-    shutil.copytree(datasets.resolve_split_folder(synth_root, "SPES", "testing") / "1", case_dir)
-    path = datasets.case_files(case_dir, "SPES")["T2"]
+    shutil.copytree(layout.resolve_split_folder(synth_root, "SPES", "testing") / "1", case_dir)
+    path = layout.case_files(case_dir, "SPES")["T2"]
     img = nib.load(str(path))
     data = np.asarray(img.dataobj, dtype=np.float32)
     data[data == 0] = 5.0  # "scalp" everywhere outside the brain
@@ -203,7 +204,7 @@ def test_a_case_at_another_voxel_size_is_resampled_and_written_on_its_own_grid(s
     finer = geometry.resample_case(case, [s / 2 for s in case.spacing])
     folder = tmp_path / "fine" / "1"
     for m in case.modalities:
-        datasets.save_nifti(finer.channel(m), finer, folder / f"{m}.nii.gz", dtype=np.float32)
+        save_nifti(finer.channel(m), finer, folder / f"{m}.nii.gz", dtype=np.float32)
     table = strokelib.segment(folder, models_dir, "SPES", tmp_path / "out", threshold=0.5, min_size=1,
                               step=(8, 8, 4), device="cpu", progress=False)
     assert table["status"].tolist() == ["done"] and "resampled" in table["warning"].iloc[0]

@@ -43,9 +43,9 @@ def test_schema_choices_are_the_library_s():
 
     assert set(SETTINGS["train_approaches"].choices) == set(training.APPROACHES)
     assert set(SETTINGS["train_sampler"].choices) == set(sampling.SAMPLERS) == set(SETTINGS["sampling_method"].choices)
-    assert (preprocessing.NORMALISATIONS, preprocessing.TRANSFORMS) == (SETTINGS["normalisation"].choices,
+    assert (preprocessing.NORMALISATIONS, settings.TRANSFORMS) == (SETTINGS["normalisation"].choices,
                                                                           SETTINGS["sym_transform"].choices)
-    assert (training.PRECISIONS, training.EARLY_STOPPING) == (SETTINGS["train_precision"].choices,
+    assert (settings.PRECISIONS, training.EARLY_STOPPING) == (SETTINGS["train_precision"].choices,
                                                             SETTINGS["train_early_stopping"].choices)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from strokelib import datasets, synthetic, synthetic_pose
+from strokelib import datasets, layout, synthetic, synthetic_anatomy, synthetic_pose
 from strokelib.errors import ConfigError, DataLayoutError
 
 N_TRAIN = {"SISS": 3, "SPES": 4}
@@ -87,7 +87,7 @@ def test_layout_names_and_ids(dataset):
 
 def test_loader_reads_both_splits(dataset):
     task, root = dataset
-    geometry = synthetic.GEOMETRIES[(task, "small")]
+    geometry = synthetic_anatomy.GEOMETRIES[(task, "small")]
     truth = synthetic.read_truth(root)
     training = datasets.load_isles2015(root, task, progress=False)
     testing = datasets.load_isles2015(root, task, split="testing", progress=False)
@@ -110,11 +110,11 @@ def test_loader_reads_both_splits(dataset):
 
 
 def test_small_geometry_fits_the_paper_patch():
-    for (task, name), geometry in synthetic.GEOMETRIES.items():
+    for (task, name), geometry in synthetic_anatomy.GEOMETRIES.items():
         x, y, z = geometry.shape
         assert x >= 32 and y >= 32 and z >= 24, (task, name)
-    assert synthetic.GEOMETRIES[("SISS", "paper")].shape[:2] == (230, 230)
-    assert synthetic.GEOMETRIES[("SISS", "paper")].z_choices == (153, 154)
+    assert synthetic_anatomy.GEOMETRIES[("SISS", "paper")].shape[:2] == (230, 230)
+    assert synthetic_anatomy.GEOMETRIES[("SISS", "paper")].z_choices == (153, 154)
     case = synthetic.synthesize_case("SPES", synthetic.case_rng("SPES", 0, "training", 1), "paper")
     assert case.label.shape == (96, 110, 72)
     np.testing.assert_allclose(np.diag(case.affine)[:3], 2.0)
@@ -183,7 +183,7 @@ def test_lesion_in_brain_one_hemisphere_and_volume(dataset):
         t = truth[case.case_id]
         lesion = case.label.astype(bool)
         assert lesion.any() and not (lesion & ~case.brain_mask).any()
-        side = synthetic.signed_midplane_distance(t, np.argwhere(lesion))
+        side = synthetic_pose.signed_midplane_distance(t, np.argwhere(lesion))
         expected = 1 if t["lesion_side"] == "right" else -1
         assert (np.sign(side) == expected).all()
         assert lo <= t["target_volume_ml"] <= hi
@@ -343,7 +343,7 @@ def test_mimics_are_bilateral_mirror_images_outside_the_label(task):
     case = case_with_mimics(task)
     mimic, lesion = case.maps["mimic"], case.label.astype(bool)
     assert mimic.sum() > 20 and not (mimic & lesion).any()
-    side = synthetic.signed_midplane_distance(case.truth, np.argwhere(mimic))
+    side = synthetic_pose.signed_midplane_distance(case.truth, np.argwhere(mimic))
     left, right = (side < 0).sum(), (side > 0).sum()
     assert min(left, right) > 0.6 * max(left, right)  # both hemispheres, about equally
     # beyond half a 2 mm training patch from the midline (so no patch sees both sides), give or take blurring
@@ -433,7 +433,7 @@ def test_phenomenon_masks_are_written_beside_the_dataset(dataset):
         assert masks["old_lesion"].any() == (truth[case.case_id].get("confounder_volume_ml", 0) > 0)
         assert masks["mimic"].any() == (truth[case.case_id]["mimic_volume_ml"] > 0)
         assert not (masks["mimic"] & (case.label > 0)).any()
-    assert not datasets.list_unknown_files(root, task)  # the loader never sees them
+    assert not layout.list_unknown_files(root, task)  # the loader never sees them
 
 
 def test_siss_lesion_volumes_span_small_to_large():

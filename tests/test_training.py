@@ -16,15 +16,14 @@ from strokelib.config import PAPER
 from strokelib.datasets import Case
 from strokelib.errors import ConfigError, ProvenanceError, TrainingError
 from strokelib.model import SUNet
+from strokelib.modelfiles import load_model, select_device
+from strokelib.trainer import early_stopping_status
 from strokelib.training import (
     APPROACHES,
     checkpoint_path,
     cross_validate,
-    early_stopping_status,
     fold_splits,
     inner_split,
-    load_model,
-    select_device,
     train,
 )
 

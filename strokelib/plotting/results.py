@@ -9,7 +9,6 @@ from matplotlib.colors import to_rgb
 
 from .base import (
     COLOUR_NAMES,
-    OUTLINE_COLOURS,  # noqa: F401 - the look-alike colours, where older code found them
     PALETTE,
     ROLE_COLOURS,
     _draw_outlines,
