@@ -18,10 +18,16 @@ import time
 
 import torch
 
-from strokelib import datasets, modelfiles, preprocessing, settings, trainer, training
-from strokelib.model import SUNet
-from strokelib.patch_inference import predict_case
-from strokelib.sampling import PatchDataset
+from strokelib import settings
+from strokelib.data import cases as datasets
+from strokelib.inference.patches import predict_case
+from strokelib.model import checkpoints as modelfiles
+from strokelib.model.sunet import SUNet
+from strokelib.preprocessing import normalisation as preprocessing
+from strokelib.sampling.patches import PatchDataset
+from strokelib.synthetic.dataset import resolve_data_root
+from strokelib.training import cross_validation as training
+from strokelib.training import loop as trainer
 
 
 def main() -> None:
@@ -32,7 +38,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     params = settings.load_profile(args.profile)
     cfg, cv_args = training.training_setup(params, out_dir=tempfile.mkdtemp())
-    root = settings.resolve_data_root("", params["task"], params["synthetic_geometry"], params["n_train"],
+    root = resolve_data_root("", params["task"], params["synthetic_geometry"], params["n_train"],
                                       params["n_test"], params["seed"], phenomena=params.get("synthetic_phenomena"))
     cases = datasets.load_isles2015(root, params["task"], progress=False)
     t0 = time.perf_counter()

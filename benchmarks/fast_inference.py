@@ -2,7 +2,7 @@
 ``inference.predict_case`` (paper §3.5). Prints one JSON line.
 
 For one synthetic case of each size asked for (``--sizes``: SPES 96×110×72 at 2 mm, SISS 230×230×153 at 1 mm, the
-paper geometry of ``strokelib.synthetic``), brain-normalised, it times
+paper geometry of ``strokelib.synthetic.dataset``), brain-normalised, it times
 
 * ``whole``: one forward pass over the brain's bounding box (or ``--tile`` tiles);
 * ``patches_8x8x4``: 24×24×16 patches at step 8×8×4;
@@ -40,8 +40,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from strokelib import datasets, inference, modelfiles, preprocessing, synthetic, volume_inference
-from strokelib.model import SUNet
+from strokelib.data import cases as datasets
+from strokelib.inference import maps as inference
+from strokelib.inference import whole_volume as volume_inference
+from strokelib.model import checkpoints as modelfiles
+from strokelib.model.sunet import SUNet
+from strokelib.preprocessing import normalisation as preprocessing
+from strokelib.synthetic import dataset as synthetic
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

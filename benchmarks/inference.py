@@ -1,10 +1,10 @@
-"""Benchmark of whole-volume inference (strokelib.inference.predict_case, paper §3.5). Prints one JSON line.
+"""Benchmark of whole-volume inference (strokelib.inference.maps.predict_case, paper §3.5). Prints one JSON line.
 
 1. Time outside the network: a zero-cost stand-in model (returns constant logits without reading its input) on a
    14-channel SPES-size case, (14, 96, 110, 71), whole volume as foreground (the worst case the released pipeline
    was timed on: 47,712 patches at step 4×4×1). Goal ≤ 0.15 ms per patch on a CPU; the released pipeline took
    ≈ 0.66 ms per patch there (``docs/released-code.md#patch-extraction-cost``).
-2. The real SUNet (strokelib.model.SUNet, 14 → 2 channels, 32 filters): its forward passes are timed apart
+2. The real SUNet (strokelib.model.sunet.SUNet, 14 → 2 channels, 32 filters): its forward passes are timed apart
    (synchronised), so ``non_network_share`` = 1 − network time / total time. Goal ≤ 5 %. On a CPU only the first
    ``--sunet-patches`` centres are predicted, since SUNet costs ~0.1 s per patch there.
 3. MONAI's ``sliding_window_inference`` at the same patch size and step on the same volume, when MONAI is installed.
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from strokelib.datasets import Case
-from strokelib.inference import predict_case
-from strokelib.sampling import grid_centres
+from strokelib.data.cases import Case
+from strokelib.inference.maps import predict_case
+from strokelib.sampling.patches import grid_centres
 
 RELEASED_MS_PER_PATCH = 0.66
 GOAL_MS_PER_PATCH = 0.15
@@ -101,9 +101,9 @@ def bench_standin(args, device) -> dict:
 
 def bench_sunet(args, device) -> dict:
     try:
-        from strokelib.model import SUNet
+        from strokelib.model.sunet import SUNet
     except ImportError as exc:
-        return {"skipped": f"strokelib.model.SUNet not available ({exc})"}
+        return {"skipped": f"strokelib.model.sunet.SUNet not available ({exc})"}
     torch.manual_seed(0)
     net = SUNet(args.channels).to(device).eval()
     if args.channels_last_model:

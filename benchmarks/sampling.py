@@ -25,8 +25,9 @@ import time
 import numpy as np
 import torch
 
-from strokelib import samplers, sampling
-from strokelib.datasets import Case
+from strokelib.data.cases import Case
+from strokelib.sampling import centres as samplers
+from strokelib.sampling import patches as sampling
 
 SHAPE = (230, 230, 154)
 PATCH = (24, 24, 16)

@@ -21,7 +21,11 @@ import time
 
 import numpy as np
 
-from strokelib import datasets, midsagittal, notebooks, symmetry, synthetic
+from strokelib import notebooks
+from strokelib.data import cases as datasets
+from strokelib.preprocessing import midsagittal
+from strokelib.preprocessing import symmetric as symmetry
+from strokelib.synthetic import dataset as synthetic
 
 GOAL_S = {"SISS": 20.0, "SPES": 5.0}
 

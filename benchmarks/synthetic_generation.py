@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from strokelib import synthetic, synthetic_anatomy
+from strokelib.synthetic import anatomy as synthetic_anatomy
+from strokelib.synthetic import dataset as synthetic
 
 CASES = {"SISS": 28, "SPES": 30}
 GOAL_S = 120.0

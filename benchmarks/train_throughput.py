@@ -4,8 +4,8 @@ share of the step time spent waiting for data (goal ≤ 5 %). Prints one JSON li
     python benchmarks/train_throughput.py                      # CPU: fp32 and bf16 autocast
     python benchmarks/train_throughput.py --device cuda --steps 300 --precision auto
 
-Patches come from a real :class:`strokelib.sampling.PatchDataset` (balanced sampler) over one synthetic
-SPES-sized case, through the same loader and epoch loop as :func:`strokelib.training.train`.
+Patches come from a real :class:`strokelib.sampling.patches.PatchDataset` (balanced sampler) over one synthetic
+SPES-sized case, through the same loader and epoch loop as :func:`strokelib.training.cross_validation.train`.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from strokelib.config import PAPER
-from strokelib.datasets import Case
-from strokelib.model import SUNet
-from strokelib.modelfiles import select_device
-from strokelib.sampling import PatchDataset
-from strokelib.trainer import _loss_function, make_loader, resolve_precision, train_one_epoch
+from strokelib.data.cases import Case
+from strokelib.model.checkpoints import select_device
+from strokelib.model.sunet import SUNet
+from strokelib.sampling.patches import PatchDataset
+from strokelib.training.loop import _loss_function, make_loader, resolve_precision, train_one_epoch
 
 
 def synthetic_case(channels: int, shape=(96, 110, 72), seed: int = 0) -> Case:

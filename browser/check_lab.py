@@ -39,7 +39,8 @@ from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 from PIL import Image
 
-from strokelib.notebooks import KERNEL_NAME, load_profile, project_root
+from strokelib.notebooks import KERNEL_NAME
+from strokelib.settings import load_profile, project_root
 
 CHROMIUM = os.environ.get("STROKELIB_CHROMIUM", "/usr/bin/chromium")  # Debian's, from make browser-setup
 # Chromium in a container without a display, GPU or outside network: without the background-networking flags its

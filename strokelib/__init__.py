@@ -11,7 +11,7 @@ __all__ = ["segment"]
 def __getattr__(name: str):
     # strokelib.segment imports torch on first use only, so that ``import strokelib`` stays cheap
     if name == "segment":
-        from .segmentation import segment
+        from .inference.segment import segment
 
         return segment
     raise AttributeError(f"module 'strokelib' has no attribute {name!r}")

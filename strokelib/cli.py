@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from .datasets import SISS_MODALITIES, SPES_MODALITIES
+from .data.layout import SISS_MODALITIES, SPES_MODALITIES
 from .errors import ConfigError, StrokelibError
 from .provenance import ACCEPT_CODE_CHANGE_ENV, code_version
 
@@ -21,7 +21,7 @@ log = logging.getLogger("strokelib")
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from .synthetic import make_synthetic_isles
+    from .synthetic.dataset import make_synthetic_isles
 
     root = make_synthetic_isles(args.out, args.task, n_train=args.n_train, n_test=args.n_test, seed=args.seed,
                                 geometry=args.geometry)
@@ -42,7 +42,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_data(args: argparse.Namespace) -> int:
-    from .integrity import check_dataset
+    from .data.checks import check_dataset
 
     problems = check_dataset(args.root, args.task, args.split, penumbra_label=args.penumbra_label)
     for problem in problems:
@@ -54,7 +54,7 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .settings import parse_value
-    from .training import train_command
+    from .training.cross_validation import train_command
 
     overrides = {name: parse_value(value) for name, value in (args.param or [])} | ({"fresh": True} if args.fresh else {})
     history = train_command(args.task, args.approach, fold=args.fold, data_root=args.data_root, profile=args.profile,
@@ -66,8 +66,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_postprocess(args: argparse.Namespace) -> int:
-    from .tables import write_table
-    from .tuning import choose_postprocessing
+    from .evaluation.tables import write_table
+    from .evaluation.tuning import choose_postprocessing
 
     choice = choose_postprocessing(args.models, args.data_root, args.step, penumbra_label=args.penumbra_label,
                                    batch_size=args.batch_size, device=args.device, fresh=args.fresh)
@@ -87,7 +87,7 @@ _MODALITY_FLAGS = {m.lower(): m for m in (*SISS_MODALITIES, *SPES_MODALITIES)}
 
 def _segment_files(args: argparse.Namespace) -> dict[str, Path] | None:
     """{modality: file} given with the modality flags (--flair ...), or None when INPUT is used instead."""
-    from .datasets import task_modalities
+    from .data.cases import task_modalities
 
     given = {_MODALITY_FLAGS[k]: Path(v) for k, v in vars(args).items() if k in _MODALITY_FLAGS and v is not None}
     if args.input is not None and given:
@@ -107,7 +107,7 @@ def _segment_files(args: argparse.Namespace) -> dict[str, Path] | None:
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
-    from .segmentation import segment, summary_name
+    from .inference.segment import segment, summary_name
 
     files = _segment_files(args)
     table = segment(files if files is not None else args.input, args.models, args.task, args.out, split=args.split,
@@ -130,10 +130,10 @@ def _cmd_segment(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .datasets import load_isles2015
+    from .data.cases import load_isles2015
+    from .evaluation.metrics import evaluate_predictions
+    from .evaluation.tables import summary_table
     from .files import write_csv
-    from .metrics import evaluate_predictions
-    from .tables import summary_table
 
     cases = load_isles2015(args.gt_root, args.task, "training", penumbra_label=args.penumbra_label)
     per_case = evaluate_predictions(cases, args.pred_dir, args.threshold, args.min_size, mm=args.mm)

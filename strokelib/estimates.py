@@ -17,13 +17,19 @@ import numpy as np
 import torch
 
 from .config import PAPER, PaperConfig
-from .losses import LOSSES
-from .model import SUNet
-from .modelfiles import channels_last_helps, checkpoint_path, fold_checkpoints, load_checkpoint, select_device
-from .patch_inference import default_batch_size
-from .sampling import grid_centres
-from .trainer import make_loader, resolve_precision, train_one_epoch
-from .training import fold_splits, get_approach, inner_split
+from .inference.patches import default_batch_size
+from .model.checkpoints import (
+    channels_last_helps,
+    checkpoint_path,
+    fold_checkpoints,
+    load_checkpoint,
+    select_device,
+)
+from .model.losses import LOSSES
+from .model.sunet import SUNet
+from .sampling.patches import grid_centres
+from .training.cross_validation import fold_splits, get_approach, inner_split
+from .training.loop import make_loader, resolve_precision, train_one_epoch
 
 
 class _RandomPatches(torch.utils.data.Dataset):
@@ -47,7 +53,7 @@ class _RandomPatches(torch.utils.data.Dataset):
 def training_rate(in_channels: int, cfg: PaperConfig, device=None, precision: str = "auto", batches: int = 3) -> float:
     """Training patches per second (forward, focal loss, backward, Adadelta step) of a fresh SUNet of
     ``cfg.base_filters``: two warm-up batches, then one timed pass over ``batches`` + 2 batches, as
-    :func:`strokelib.trainer.train` runs them (device, precision, ``channels_last_3d``)."""
+    :func:`strokelib.training.loop.train` runs them (device, precision, ``channels_last_3d``)."""
     device = select_device(device)
     precision = resolve_precision(device, precision)
     channels_last = channels_last_helps(device)
@@ -145,8 +151,8 @@ def _folds_to_train(out_dir, task: str, approach: str, folds: Sequence[int]) -> 
 def cross_validation_estimate(cases: Sequence, approaches: Sequence[str], cfg: PaperConfig, cv_args: dict,
                               device=None) -> str:
     """:func:`training_estimate` for notebook 04: the folds still to train, the inner validation splits and input
-    channels that :func:`strokelib.training.cross_validate` will use with ``cv_args``
-    (:func:`strokelib.training.training_setup`), at its precision."""
+    channels that :func:`strokelib.training.cross_validation.cross_validate` will use with ``cv_args``
+    (:func:`strokelib.training.cross_validation.training_setup`), at its precision."""
     ids = [c.case_id for c in cases]
     train_ids, _ = fold_splits(ids, cfg.n_folds, cv_args.get("shuffle", False), cv_args.get("seed", 0))[0]
     if cv_args.get("early_stopping", "inner") == "inner":

@@ -7,7 +7,7 @@ own grid: the input file's voxel order, affine and header (``datasets.Case.to_so
 its input exactly. Check-then-write steps that parallel runs share (the synthetic dataset, the symmetric-modality
 cache) run under an inter-process lock (:func:`file_lock`). The ISLES 2015 submission name ``SMIR.<name>.<id>.nii``
 (:func:`smir_id`) is defined here, where both the exporter and the readers of predictions
-(:mod:`strokelib.postprocessing`) find it.
+(:mod:`strokelib.inference.postprocessing`) find it.
 """
 
 from __future__ import annotations
@@ -159,8 +159,8 @@ def save_nifti(array: np.ndarray, reference, path: str | Path, dtype: np.dtype |
     """Write ``array`` (X, Y, Z, on the case's RAS+ grid) atomically on the grid of ``reference``'s first modality file.
 
     The array is put back into that file's voxel order (``Case.to_source``) and written with its affine and header,
-    so the output has the input's shape, affine and orientation (:mod:`strokelib.datasets`, orientation convention).
-    ``reference`` is a :class:`strokelib.datasets.Case`.
+    so the output has the input's shape, affine and orientation (:mod:`strokelib.data.cases`, orientation convention).
+    ``reference`` is a :class:`strokelib.data.cases.Case`.
     """
     array = np.asarray(array)
     if array.shape != reference.shape:

@@ -1,7 +1,7 @@
 """Run the numbered notebooks (paper §2–§4, one notebook per group of steps) headless with papermill under a profile,
-plus the helpers every notebook's set-up cells call. The settings helpers (project root, profiles, data root real-or-synthetic) live in
-:mod:`strokelib.settings`; ``resolve_data_root`` and ``display_path`` are also bound here because the notebooks' set-up
-cells call ``notebooks.resolve_data_root()`` and ``notebooks.display_path()``."""
+plus the helpers every notebook's set-up cells call. The settings helpers (project root, profiles) live in
+:mod:`strokelib.settings`; the data a notebook reads, real or generated, comes from
+:func:`strokelib.synthetic.dataset.resolve_data_root`."""
 
 from __future__ import annotations
 
@@ -18,12 +18,10 @@ from pathlib import Path
 
 from .errors import ConfigError, NotebookError
 from .progress import PROGRESS_ENV
-from .settings import (  # noqa: F401 - kept here: notebooks 01-05 call notebooks.resolve_data_root, 02-05 notebooks.display_path
+from .settings import (
     SETTINGS,
-    display_path,
     load_profile,
     project_root,
-    resolve_data_root,
     unknown_hint,
     validate,
 )

@@ -68,9 +68,10 @@ def array_digest(*arrays) -> str:
 
 
 RESULT_MODULES = (
-    "config", "datasets", "geometry", "isles22", "layout", "preprocessing", "symmetry", "samplers", "sampling",
-    "model", "losses", "modelfiles", "trainer", "training", "patch_inference", "volume_inference", "inference",
-    "postprocessing", "newcases", "segmentation",
+    "config", "data.cases", "data.geometry", "data.isles22", "data.layout", "data.new_cases",
+    "preprocessing.normalisation", "preprocessing.symmetric", "sampling.centres", "sampling.patches",
+    "model.sunet", "model.losses", "model.checkpoints", "training.loop", "training.cross_validation",
+    "inference.patches", "inference.whole_volume", "inference.maps", "inference.postprocessing", "inference.segment",
 )
 """The modules whose code decides a checkpoint, a map or a segmentation (loading, preparation, sampling, the network,
 training, inference, post-processing). Figures, tables, the CLI and the docs can change without invalidating them;
@@ -91,7 +92,7 @@ def code_version() -> str:
     for name in RESULT_MODULES:
         h.update(name.encode())
         try:
-            h.update((package / f"{name}.py").read_bytes().replace(b"\r\n", b"\n"))
+            h.update((package / f"{name.replace('.', '/')}.py").read_bytes().replace(b"\r\n", b"\n"))
         except OSError:
             h.update(b"missing")
     return f"{__version__}+{h.hexdigest()}"

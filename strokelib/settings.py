@@ -1,10 +1,11 @@
 """Run settings: one declared schema of every profile key and notebook parameter (the paper's §3–§4 knobs and the
-released code's choices), validation, profiles and the data source. Shared by training (``strokelib train``), the command line and the notebooks.
+released code's choices), validation, profiles and where the repository and the data folders are. Shared by training (``strokelib train``), the command line and the notebooks.
 
 * :data:`SETTINGS` — every setting with its type, default, allowed values and a one-line help.
 * :func:`validate` — unknown keys (with a suggestion) and wrong types are a :class:`ConfigError`.
 * :func:`load_profile` — a validated profile; :func:`from_namespace` — a notebook's parameters as settings.
-* :func:`project_root`, :func:`resolve_data_root`, :func:`display_path` — where the repository and the data are.
+* :func:`project_root`, :func:`synthetic_dir`, :func:`display_path` — where the repository and the embedded data are
+  (the data a run reads, real or generated, is :func:`strokelib.synthetic.dataset.resolve_data_root`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Setting:
     """One run setting: its ``kind`` (a key of :data:`KINDS`), default, allowed values and bounds.
 
     ``nullable``: null (YAML ``null``, Python ``None``) is allowed and means the help's default behaviour.
-    ``train``: :func:`strokelib.training.train_command` reads it (``strokelib train -p NAME VALUE``).
+    ``train``: :func:`strokelib.training.cross_validation.train_command` reads it (``strokelib train -p NAME VALUE``).
     """
 
     name: str
@@ -136,7 +137,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
 del _S
 
 TRAIN_SETTINGS = tuple(name for name, s in SETTINGS.items() if s.train)
-"""The settings :func:`strokelib.training.train_command` reads."""
+"""The settings :func:`strokelib.training.cross_validation.train_command` reads."""
 
 
 def expected_form(setting: Setting) -> str:
@@ -245,32 +246,6 @@ def load_profile(profile: str | Path, root: str | Path | None = None) -> dict:
     if not isinstance(params, dict):
         raise ConfigError(f"profile {path} must be a mapping of parameter: value")
     return validate(params, f"profile {path.name}")
-
-
-def resolve_data_root(
-    data_root: str | Path | None,
-    task: str,
-    geometry: str = "paper",
-    n_train: int = 4,
-    n_test: int = 0,
-    seed: int = 0,
-    root: str | Path | None = None,
-    phenomena: dict | None = None,
-) -> Path:
-    """The data folder a notebook reads: ``data_root`` when given (real ISLES 2015), else the embedded synthetic
-    dataset under ``data/synthetic/``, generated on first use and reused afterwards; ``phenomena`` overrides fields of
-    its :class:`~strokelib.synthetic_lesions.Phenomena` (another set of phenomena is another dataset folder). The
-    environment variable ``STROKELIB_SYNTHETIC_DIR`` moves the synthetic sets elsewhere (`make figures` uses it to
-    start from no data at all)."""
-    if data_root:
-        path = Path(data_root).expanduser()
-        if not path.exists():
-            raise ConfigError(f"data_root {path} does not exist; unpack ISLES 2015 there or leave data_root empty for synthetic data")
-        return path
-    from .synthetic import ensure_synthetic
-
-    return ensure_synthetic(task, n_train=n_train, n_test=n_test, seed=seed, geometry=geometry,
-                            base_dir=synthetic_dir(root), phenomena=phenomena or None)
 
 
 SYNTHETIC_DIR_ENV = "STROKELIB_SYNTHETIC_DIR"

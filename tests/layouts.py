@@ -16,7 +16,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from strokelib.layout import SISS_MODALITIES, SPES_MODALITIES
+from strokelib.data.layout import SISS_MODALITIES, SPES_MODALITIES
 
 SHAPE = (10, 12, 8)
 MODALITIES = {"SISS": SISS_MODALITIES, "SPES": SPES_MODALITIES}

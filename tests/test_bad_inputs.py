@@ -29,8 +29,9 @@ import pytest
 import torch
 from layouts import SHAPE, case_affine, expected_volume, make_vsd_layout, write_nifti, write_vsd_image
 
-from strokelib import datasets, inference, layout, metrics, preprocessing, samplers, sampling, training
 from strokelib.cli import main
+from strokelib.data import cases as datasets
+from strokelib.data import layout
 from strokelib.errors import (
     ConfigError,
     DataLayoutError,
@@ -43,8 +44,14 @@ from strokelib.errors import (
     StrokelibError,
     TrainingError,
 )
+from strokelib.evaluation import metrics
 from strokelib.files import export_smir, save_nifti
-from strokelib.model import SUNet
+from strokelib.inference import maps as inference
+from strokelib.model.sunet import SUNet
+from strokelib.preprocessing import normalisation as preprocessing
+from strokelib.sampling import centres as samplers
+from strokelib.sampling import patches as sampling
+from strokelib.training import cross_validation as training
 
 TRAIN_ARGS = ["--task", "SPES", "--approach", "balanced", "--profile", "smoke", "--device", "cpu",
               "-p", "train_base_filters", "4", "-p", "train_patches_per_case", "8"]

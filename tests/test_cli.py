@@ -9,8 +9,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from strokelib import datasets, layout
 from strokelib.cli import main
+from strokelib.data import cases as datasets
+from strokelib.data import layout
 from strokelib.files import save_nifti
 
 

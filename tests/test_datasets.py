@@ -1,4 +1,4 @@
-"""ISLES 2015 loader (``strokelib.datasets``): every layout variant of ``docs/isles2015-data.md#variants-the-loader-accepts`` and every bad input."""
+"""ISLES 2015 loader (``strokelib.data.cases``): every layout variant of ``docs/isles2015-data.md#variants-the-loader-accepts`` and every bad input."""
 
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ from layouts import (
 )
 
 from strokelib.cli import main
-from strokelib.datasets import Case, find_isles2015, load_isles2015, task_modalities
+from strokelib.data.cases import Case, find_isles2015, load_isles2015, task_modalities
+from strokelib.data.checks import check_dataset
+from strokelib.data.layout import SISS_MODALITIES, SPES_MODALITIES
 from strokelib.errors import ConfigError, DataLayoutError, ImageError, StrokelibError
 from strokelib.files import save_nifti
-from strokelib.integrity import check_dataset
-from strokelib.layout import SISS_MODALITIES, SPES_MODALITIES
 
 MODS = {"SISS": SISS_MODALITIES, "SPES": SPES_MODALITIES}
 
@@ -312,14 +312,14 @@ def test_check_data_reports_the_loader_message_for_grid_and_nan(tmp_path):
 
 def test_single_label_spes_and_siss_report_their_values(tmp_path, caplog):
     make_vsd_layout(tmp_path, "SPES", n_cases=1)
-    with caplog.at_level("INFO", logger="strokelib.datasets"):
+    with caplog.at_level("INFO", logger="strokelib.data.cases"):
         (case,) = load_isles2015(tmp_path, "SPES", penumbra_label=1, progress=False)
     assert case.label_values == (0, 1)
     np.testing.assert_array_equal(case.label, expected_label())
     assert "ground-truth values found: [0, 1]" in caplog.text
     caplog.clear()
     with caplog.at_level(
-        "WARNING", logger="strokelib.datasets"
+        "WARNING", logger="strokelib.data.cases"
     ):  # never silently: a different value is reported
         (case,) = load_isles2015(tmp_path, "SPES", penumbra_label=2, progress=False)
     assert "single lesion label 1, not penumbra_label=2" in caplog.text
@@ -621,7 +621,7 @@ def test_four_dimensional_image(tmp_path):
 
 
 def test_unknown_images_are_skipped_and_listed(tmp_path):
-    from strokelib.layout import list_unknown_files
+    from strokelib.data.layout import list_unknown_files
 
     case_dir = tmp_path / "Training" / "1"
     write_vsd_case(case_dir, "SISS", 1)

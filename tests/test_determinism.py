@@ -18,8 +18,15 @@ import pandas as pd
 import pytest
 import torch
 
-from strokelib import datasets, inference, modelfiles, preprocessing, sampling, symmetry, synthetic, training
 from strokelib.config import PAPER
+from strokelib.data import cases as datasets
+from strokelib.inference import maps as inference
+from strokelib.model import checkpoints as modelfiles
+from strokelib.preprocessing import normalisation as preprocessing
+from strokelib.preprocessing import symmetric as symmetry
+from strokelib.sampling import patches as sampling
+from strokelib.synthetic import dataset as synthetic
+from strokelib.training import cross_validation as training
 
 SEED = 11
 CFG = dataclasses.replace(PAPER, base_filters=4, patches_per_case=16, batch_size=8, max_epochs=1)

@@ -7,8 +7,10 @@ import re
 
 import numpy as np
 
-from strokelib import estimates, sampling, training
+from strokelib import estimates
 from strokelib.config import PAPER
+from strokelib.sampling import patches as sampling
+from strokelib.training import cross_validation as training
 
 TINY = dataclasses.replace(PAPER, patch_shape=(16, 16, 8), base_filters=4, batch_size=2, patches_per_case=6,
                            max_epochs=3, patience=2)
@@ -61,7 +63,7 @@ def test_patches_per_voxel():
 
 
 def test_cross_validation_estimate_uses_the_folds_and_channels(rng):
-    from strokelib.datasets import Case
+    from strokelib.data.cases import Case
 
     cases = [Case(str(i), np.zeros((3, 8, 8, 8), np.float32), ("A", "B", "C"), None, np.eye(4), (1.0, 1.0, 1.0),
                   np.ones((8, 8, 8), bool)) for i in range(1, 9)]
@@ -75,8 +77,8 @@ def test_cross_validation_estimate_uses_the_folds_and_channels(rng):
 
 
 def test_finished_folds_are_not_counted(tmp_path):
-    from strokelib import modelfiles
-    from strokelib.datasets import Case
+    from strokelib.data.cases import Case
+    from strokelib.model import checkpoints as modelfiles
 
     cases = [Case(str(i), np.zeros((3, 8, 8, 8), np.float32), ("A", "B", "C"), None, np.eye(4), (1.0, 1.0, 1.0),
                   np.ones((8, 8, 8), bool), task="SISS") for i in range(1, 9)]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from strokelib import findings, paper_results
-from strokelib.metrics import NESTED_PROTOCOL, PAPER_PROTOCOL
+from strokelib.evaluation import findings, paper_results
+from strokelib.evaluation.metrics import NESTED_PROTOCOL, PAPER_PROTOCOL
 
 
 def per_case(dsc_shift: dict[str, float], hd_shift: dict[str, float], n: int = 12, seed: int = 0) -> pd.DataFrame:

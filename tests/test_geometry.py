@@ -6,19 +6,17 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from strokelib import (
-    datasets,
-    geometry,
-    inference,
-    midsagittal,
-    modelfiles,
-    preprocessing,
-    synthetic,
-    training,
-)
 from strokelib.cli import main
+from strokelib.data import cases as datasets
+from strokelib.data import geometry
 from strokelib.errors import ConfigError
 from strokelib.files import save_nifti
+from strokelib.inference import maps as inference
+from strokelib.model import checkpoints as modelfiles
+from strokelib.preprocessing import midsagittal
+from strokelib.preprocessing import normalisation as preprocessing
+from strokelib.synthetic import dataset as synthetic
+from strokelib.training import cross_validation as training
 
 # (name, new array axis k = old axis PERM[k], then flip these new axes): same world geometry, other voxel order
 ORDERS = [("RAS", (0, 1, 2), ()), ("ARS", (1, 0, 2), ()), ("LPS", (0, 1, 2), (0, 1)), ("SPR", (2, 1, 0), (1,))]

@@ -1,4 +1,4 @@
-"""The worked example of docs/glossary.md and strokelib.metrics.toy_masks() cannot drift apart: the drawn grid is
+"""The worked example of docs/glossary.md and strokelib.evaluation.metrics.toy_masks() cannot drift apart: the drawn grid is
 the function's masks, and every number the document works out by hand is the package's and the definitions'."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from scipy import ndimage
 from scipy.spatial.distance import directed_hausdorff
 
-from strokelib import metrics
+from strokelib.evaluation import metrics
 
 GLOSSARY = Path(__file__).resolve().parents[1] / "docs" / "glossary.md"
 ROW = re.compile(r"^\s*(\d)\s+([01]{8})\s+([01]{8})\s*$")

@@ -8,11 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from strokelib import inference, volume_inference
-from strokelib.datasets import Case, load_case
+from strokelib.data.cases import Case, load_case
 from strokelib.errors import ConfigError, ImageError, InferenceError
 from strokelib.files import export_smir
-from strokelib.sampling import grid_centres
+from strokelib.inference import maps as inference
+from strokelib.inference import whole_volume as volume_inference
+from strokelib.sampling.patches import grid_centres
 
 GATHERS = ("runs", "index")
 
@@ -275,7 +276,7 @@ def test_whole_volume_equals_patches_for_a_per_voxel_model(rng, tile):
 
 
 def test_whole_volume_sunet_ensemble_is_the_mean_of_its_models(rng):
-    from strokelib.model import SUNet
+    from strokelib.model.sunet import SUNet
 
     case = make_case(rng)
     models = []

@@ -11,10 +11,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from strokelib import isles22
+from strokelib.data import isles22
 from strokelib.errors import DataLayoutError, EvaluationError, ImageError, PreprocessingError
-from strokelib.midsagittal import mid_sagittal_plane, symmetry_ncc
-from strokelib.symmetry import symmetric_modalities
+from strokelib.preprocessing.midsagittal import mid_sagittal_plane, symmetry_ncc
+from strokelib.preprocessing.symmetric import symmetric_modalities
 
 DATA = Path(__file__).parent / "data" / "isles22"
 CASE = "sub-strokecase0009"

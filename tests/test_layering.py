@@ -70,11 +70,11 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_the_walker_sees_function_level_imports():
-    source = (PACKAGE / "training.py").read_text()
+    source = (PACKAGE / "training" / "cross_validation.py").read_text()
     module_level = {n.module for n in ast.parse(source).body if isinstance(n, ast.ImportFrom)}
-    assert "preprocessing" not in module_level  # imported inside _prepare only
+    assert "preprocessing.normalisation" not in {m.lstrip(".") for m in module_level if m}  # inside _prepare only
     graph = _graph()
-    assert "preprocessing" in graph["training"] and "errors" in graph["datasets"]
+    assert "preprocessing.normalisation" in graph["training.cross_validation"] and "errors" in graph["data.cases"]
 
 
 def test_no_import_cycle():
@@ -125,11 +125,36 @@ def test_every_module_opens_with_a_paragraph_naming_its_paper_section():
     assert not missing, f"module docstrings without a paper section (§) in their first paragraph: {missing}"
 
 
-def test_the_steps_named_in_the_layering_issue_import_only_downwards():
+# The stages of the paper in data-flow order, between the shared base and the entry points. A module imports only
+# modules of its own stage or of stages before it.
+BASE = {"errors", "progress", "config", "files", "provenance", "settings"}
+STAGES = ["data", "synthetic", "preprocessing", "sampling", "model", "training", "inference", "evaluation", "plotting"]
+ENTRY = {"estimates", "notebooks", "cli", "__init__"}
+
+
+def _stage(module: str) -> int:
+    top = module.split(".")[0]
+    if top in BASE:
+        return 0
+    if top in ENTRY:
+        return len(STAGES) + 1
+    return STAGES.index(top) + 1
+
+
+def test_every_module_belongs_to_the_base_a_stage_or_the_entry_points():
+    stray = [m for m in _graph() if m.split(".")[0] not in BASE | ENTRY | set(STAGES)]
+    assert not stray, f"modules outside the declared stages: {stray}"
+
+
+def test_stages_import_only_downwards():
     graph = _graph()
-    assert "training" not in graph["inference"]  # model files come from modelfiles
-    assert "inference" not in graph["postprocessing"]  # SMIR naming comes from files
-    assert not {"notebooks", "cli"} & graph["training"]  # settings come from settings
+    upward = sorted(f"{name} -> {dep}" for name, deps in graph.items() for dep in deps if _stage(dep) > _stage(name))
+    assert not upward, f"imports of a later stage: {upward}"
+
+
+def test_the_layering_check_catches_an_upward_import():
+    assert _stage("training.loop") < _stage("inference.segment") and _stage("settings") < _stage("data.cases")
+    assert _stage("cli") > _stage("plotting.base")
 
 
 def test_the_package_map_lists_every_module_in_an_order_the_imports_follow():
@@ -137,8 +162,10 @@ def test_the_package_map_lists_every_module_in_an_order_the_imports_follow():
     import re
 
     design = PACKAGE.parent / "docs" / "design.md"
-    rows = [r.rstrip("/") for r in re.findall(r"^\| `([\w/]+?)(?:\.py)?` \|", design.read_text(), re.M)]
-    position = {name: i for i, name in enumerate(rows)}
+    rows = [r.split("/")[0] for r in re.findall(r"^\| \**`([\w/]+?)(?:\.py)?`\** \|", design.read_text(), re.M)]
+    position = {}
+    for i, name in enumerate(rows):
+        position.setdefault(name, i)
     graph = {k: v - {"__init__"} for k, v in _graph().items() if k != "__init__"}
     top = {name: name.split(".")[0] for name in graph}
     assert sorted(set(top.values()) - set(position)) == [], "modules missing from the package map"

@@ -17,10 +17,10 @@ from strokelib.notebooks import notebook_paths, project_root
 ROOT = project_root()
 NOTEBOOKS = notebook_paths()
 LINK = re.compile(r"\]\((?!https?:|mailto:|#)([^)#\s]+)(?:#[^)\s]*)?\)")
-SHOWS_CODE = {"02": ["symmetry.flip_left_right", "symmetry.register_flipped"],
-              "03": ["samplers.balanced_centres"],
-              "04": ["model.DualRes", "model.MonoRes", "model.DownStep", "losses.focal_loss"],
-              "05": ["patch_inference._coverage", "patch_inference.predict_case"]}
+SHOWS_CODE = {"02": ["flip_left_right", "register_flipped"],
+              "03": ["balanced_centres"],
+              "04": ["DualRes", "MonoRes", "DownStep", "focal_loss"],
+              "05": ["_coverage", "predict_case"]}
 
 
 def _cells(path: Path) -> list:
@@ -81,10 +81,11 @@ def test_relative_links_in_the_sources_and_docs_resolve():
 
 
 def test_show_source_names_the_file_and_lines():
-    from strokelib import losses, notebooks
+    from strokelib import notebooks
+    from strokelib.model import losses
 
     shown = notebooks.show_source(losses.focal_loss)
-    assert shown.data.startswith("# strokelib/losses.py, lines ") and "def focal_loss(" in shown.data
+    assert shown.data.startswith("# strokelib/model/losses.py, lines ") and "def focal_loss(" in shown.data
     part = notebooks.show_source(losses.focal_loss, start="return", lines=1)
     assert len(part.data.splitlines()) == 2 and "return" in part.data.splitlines()[1]
     with pytest.raises(ValueError, match="not in the source"):

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from strokelib.errors import TrainingError
-from strokelib.losses import LOSSES, cross_entropy, focal_loss, l1_error_rate
+from strokelib.model.losses import LOSSES, cross_entropy, focal_loss, l1_error_rate
 
 
 def _logits_for(p_lesion: list[float]) -> torch.Tensor:

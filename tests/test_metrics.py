@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from strokelib import metrics, tables
 from strokelib.errors import EvaluationError
-from strokelib.postprocessing import binarize
+from strokelib.evaluation import metrics, tables
+from strokelib.inference.postprocessing import binarize
 
 
 def mask_with(shape, *voxels) -> np.ndarray:

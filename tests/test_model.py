@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from strokelib.errors import ConfigError
-from strokelib.model import SUNet, count_parameters, layer_table, parameter_split
+from strokelib.model.sunet import SUNet, count_parameters, layer_table, parameter_split
 
 
 @pytest.mark.parametrize(("in_channels", "expected"), [(8, 7_037_122), (14, 7_042_306)])

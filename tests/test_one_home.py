@@ -1,8 +1,7 @@
 """One home per name: a function, class or constant of strokelib is imported from the module that defines it.
 
 A re-export is a public name that a strokelib module binds from another strokelib module without using it itself,
-so that the name has a second import path. The only ones left are those that callers which cannot change in the
-same commit still use: the notebooks (their executed copies in docs/notebooks would go stale) and the command line.
+so that the name has a second import path. None is left; ALLOWED would name one that a caller cannot stop using yet.
 Facades of a package (``strokelib/__init__.py``, ``strokelib/plotting/__init__.py``) are exempt: gathering names is
 their job."""
 
@@ -17,17 +16,10 @@ from pathlib import Path
 import strokelib
 
 ROOT = Path(strokelib.__file__).parent.parent
-FACADES = {"strokelib", "strokelib.plotting"}
+FACADES = {"strokelib", "strokelib.plotting"}  # the stages' __init__ hold a docstring only
 
-# (old home, name): the file that still imports it from the old home. Home is the module that defines the name.
-ALLOWED = {
-    ("strokelib.datasets", "SISS_MODALITIES"): "strokelib/cli.py",  # cli: from .datasets import SISS_MODALITIES (home: layout)
-    ("strokelib.datasets", "SPES_MODALITIES"): "strokelib/cli.py",  # cli: from .datasets import SPES_MODALITIES (home: layout)
-    ("strokelib.datasets", "has_split"): "notebooks/05_inference_and_metrics.ipynb",  # notebook 05 imports it from here (home: layout)
-    ("strokelib.datasets", "read_on_case_grid"): "notebooks/05_inference_and_metrics.ipynb",  # notebook 05 imports it from here (home: files)
-    ("strokelib.notebooks", "display_path"): "notebooks/02_symmetric_augmentation.ipynb",  # notebooks 02-05 import it from here (home: settings)
-    ("strokelib.notebooks", "resolve_data_root"): "notebooks/01_data_inspection.ipynb",  # notebooks 01-05 import it from here (home: settings)
-}
+# (old home, name) -> the file that still imports it from there. Empty: every caller imports from the home.
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def _modules() -> dict[str, object]:

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 
-from strokelib import files, provenance, synthetic
+from strokelib import files, provenance
+from strokelib.synthetic import dataset as synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from strokelib import datasets, symmetry, synthetic
+from strokelib.data import cases as datasets
+from strokelib.preprocessing import symmetric as symmetry
+from strokelib.synthetic import dataset as synthetic
 
 base, me = Path(sys.argv[1]), sys.argv[2]
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")

@@ -9,7 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from strokelib import plotting, training
+from strokelib import plotting
+from strokelib.training import cross_validation as training
 
 
 def _history():
@@ -86,8 +87,8 @@ import pytest  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.contour import ContourSet  # noqa: E402
 
-from strokelib import sampling  # noqa: E402
-from strokelib.datasets import Case  # noqa: E402
+from strokelib.data.cases import Case  # noqa: E402
+from strokelib.sampling import patches as sampling  # noqa: E402
 
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73",
              "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7"}
@@ -192,7 +193,7 @@ def test_the_two_difference_figures_share_fixed_colour_limits_in_z_scores():
 
 
 def test_data_figures_carry_the_data_source_and_diagrams_do_not(no_data_source):
-    from strokelib import model
+    from strokelib.model import sunet as model
 
     assert plotting.data_source() is None
     assert "synthetic" not in plotting.training_curves(_history())._suptitle.get_text()

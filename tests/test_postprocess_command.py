@@ -12,10 +12,13 @@ import shutil
 import pandas as pd
 import pytest
 
-from strokelib import datasets, inference, metrics, modelfiles
 from strokelib.cli import main
 from strokelib.config import PAPER
-from strokelib.tuning import choose_postprocessing, found_steps
+from strokelib.data import cases as datasets
+from strokelib.evaluation import metrics
+from strokelib.evaluation.tuning import choose_postprocessing, found_steps
+from strokelib.inference import maps as inference
+from strokelib.model import checkpoints as modelfiles
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 STEP = (8, 8, 4)

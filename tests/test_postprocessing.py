@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from strokelib.errors import EvaluationError
-from strokelib.postprocessing import binarize, keep_components, label_components
+from strokelib.inference.postprocessing import binarize, keep_components, label_components
 
 
 def blobs() -> np.ndarray:

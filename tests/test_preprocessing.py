@@ -1,7 +1,7 @@
 """Brain mask, normalisation and symmetric modalities (paper §3.1) on phantoms with a known head pose.
 
 The phantoms are built here from nilearn's MNI152 template (mirror-symmetric about world x = 0), posed with a known
-rotation and shift, so the true mid-sagittal plane is known exactly; nothing depends on strokelib.synthetic.
+rotation and shift, so the true mid-sagittal plane is known exactly; nothing depends on strokelib.synthetic.dataset.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ import pytest
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
-from strokelib import datasets, midsagittal, symmetry
-from strokelib import preprocessing as pp
-from strokelib.datasets import Case
+from strokelib.data import cases as datasets
+from strokelib.data.cases import Case
+from strokelib.data.layout import SISS_MODALITIES, SPES_MODALITIES
 from strokelib.errors import ConfigError, PreprocessingError
-from strokelib.layout import SISS_MODALITIES, SPES_MODALITIES
+from strokelib.preprocessing import midsagittal
+from strokelib.preprocessing import normalisation as pp
+from strokelib.preprocessing import symmetric as symmetry
 
 LESION_CENTRE_MM = np.array([-30.0, -10.0, 20.0])  # template world, left hemisphere
 

@@ -10,9 +10,14 @@ import shutil
 import numpy as np
 import pytest
 
-from strokelib import datasets, inference, modelfiles, provenance, synthetic, training
+from strokelib import provenance
 from strokelib.config import PAPER
+from strokelib.data import cases as datasets
 from strokelib.errors import ProvenanceError
+from strokelib.inference import maps as inference
+from strokelib.model import checkpoints as modelfiles
+from strokelib.synthetic import dataset as synthetic
+from strokelib.training import cross_validation as training
 
 CFG = dataclasses.replace(PAPER, base_filters=4, patches_per_case=16, batch_size=8, max_epochs=1, n_folds=2)
 RUN = dict(folds=[0], device="cpu", progress=False, early_stopping="held_out", seed=0)
@@ -174,9 +179,10 @@ def test_a_code_change_has_its_own_message_and_an_explicit_opt_in(two_sets, trai
 
 def test_the_code_version_hashes_the_modules_that_decide_results():
     package = __import__("pathlib").Path(provenance.__file__).parent
-    assert all((package / f"{name}.py").is_file() for name in provenance.RESULT_MODULES)  # no name misspelt
-    assert {"trainer", "model", "losses", "patch_inference", "postprocessing"} <= set(provenance.RESULT_MODULES)
-    assert not {"cli", "plotting", "tables", "findings", "notebooks"} & set(provenance.RESULT_MODULES)
+    assert all((package / f"{name.replace('.', '/')}.py").is_file() for name in provenance.RESULT_MODULES)  # no typo
+    assert {"training.loop", "model.sunet", "model.losses", "inference.patches", "inference.postprocessing"} <= set(
+        provenance.RESULT_MODULES)
+    assert not {"cli", "plotting", "evaluation.tables", "evaluation.findings", "notebooks"} & set(provenance.RESULT_MODULES)
 
 
 def test_fresh_keeps_a_finished_fold_whose_record_matches(two_sets, tmp_path):

@@ -1,4 +1,4 @@
-"""Tests of strokelib.sampling: patch centres (§3.3, §4.1), augmentation ops, extraction, inference grid, dataset."""
+"""Tests of strokelib.sampling.patches: patch centres (§3.3, §4.1), augmentation ops, extraction, inference grid, dataset."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from strokelib import samplers, sampling
-from strokelib.datasets import Case
+from strokelib.data.cases import Case
 from strokelib.errors import SamplingError
+from strokelib.sampling import centres as samplers
+from strokelib.sampling import patches as sampling
 
 PATCH = (24, 24, 16)
 SHAPE = (48, 52, 34)

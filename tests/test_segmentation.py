@@ -14,10 +14,12 @@ import pandas as pd
 import pytest
 
 import strokelib
-from strokelib import datasets, layout, segmentation
 from strokelib.cli import main
+from strokelib.data import cases as datasets
+from strokelib.data import layout
 from strokelib.errors import ConfigError
 from strokelib.files import save_nifti
+from strokelib.inference import segment as segmentation
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 FAST = ["--task", "SPES", "--threshold", "0.5", "--min-size", "1", "--step", "8", "8", "4", "--device", "cpu"]
@@ -197,7 +199,7 @@ def test_fast_mode_is_recorded_and_agrees_with_patches(synth_root, models_dir, b
 
 
 def test_a_case_at_another_voxel_size_is_resampled_and_written_on_its_own_grid(synth_root, models_dir, tmp_path):
-    from strokelib import geometry
+    from strokelib.data import geometry
 
     files = datasets.find_isles2015(synth_root, "SPES", "testing")["1"]
     case = datasets.load_case(files, "SPES", "1")

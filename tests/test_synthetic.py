@@ -11,8 +11,12 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from strokelib import datasets, layout, synthetic, synthetic_anatomy, synthetic_pose
+from strokelib.data import cases as datasets
+from strokelib.data import layout
 from strokelib.errors import ConfigError, DataLayoutError
+from strokelib.synthetic import anatomy as synthetic_anatomy
+from strokelib.synthetic import dataset as synthetic
+from strokelib.synthetic import pose as synthetic_pose
 
 N_TRAIN = {"SISS": 3, "SPES": 4}
 TOKENS = {
@@ -236,7 +240,7 @@ def test_spes_contrasts():
 
 
 def test_ensure_synthetic_reuses_and_keys_folders_by_parameters(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="strokelib.synthetic")
+    caplog.set_level(logging.INFO, logger="strokelib.synthetic.dataset")
     folder = synthetic.ensure_synthetic(
         "spes", 1, seed=0, geometry="small", base_dir=tmp_path, progress=False
     )

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from strokelib import metrics, tables
+from strokelib.evaluation import metrics, tables
 
 
 def _per_case(rng, shift=0.1, n=8):

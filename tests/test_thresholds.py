@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strokelib import thresholds
-from strokelib.datasets import Case
+from strokelib.data.cases import Case
 from strokelib.errors import ConfigError
+from strokelib.evaluation import difficulty as thresholds
 
 
 def make_case(case_id: str, rng: np.random.Generator, lesion_value: float, confounder: bool) -> Case:

@@ -11,14 +11,15 @@ import pandas as pd
 import pytest
 import torch
 
-from strokelib import modelfiles, trainer, training
 from strokelib.config import PAPER
-from strokelib.datasets import Case
+from strokelib.data.cases import Case
 from strokelib.errors import ConfigError, ProvenanceError, TrainingError
-from strokelib.model import SUNet
-from strokelib.modelfiles import load_model, select_device
-from strokelib.trainer import early_stopping_status
-from strokelib.training import (
+from strokelib.model import checkpoints as modelfiles
+from strokelib.model.checkpoints import load_model, select_device
+from strokelib.model.sunet import SUNet
+from strokelib.training import cross_validation as training
+from strokelib.training import loop as trainer
+from strokelib.training.cross_validation import (
     APPROACHES,
     checkpoint_path,
     cross_validate,
@@ -26,6 +27,7 @@ from strokelib.training import (
     inner_split,
     train,
 )
+from strokelib.training.loop import early_stopping_status
 
 PATCH = (8, 8, 8)
 TINY = dataclasses.replace(PAPER, batch_size=8, max_epochs=3, patience=8, base_filters=4, patch_shape=PATCH, patches_per_case=24)
@@ -266,8 +268,8 @@ def fake_pipeline(monkeypatch):
         images = np.concatenate([case.images, case.images[:, ::-1]])
         return dataclasses.replace(case, images=images, modalities=case.modalities + tuple(f"sym_{m}" for m in case.modalities))
 
-    monkeypatch.setattr("strokelib.preprocessing.prepare_case", prepare_case, raising=False)
-    monkeypatch.setitem(sys.modules, "strokelib.sampling", types.SimpleNamespace(PatchDataset=Patches))
+    monkeypatch.setattr("strokelib.preprocessing.normalisation.prepare_case", prepare_case, raising=False)
+    monkeypatch.setitem(sys.modules, "strokelib.sampling.patches", types.SimpleNamespace(PatchDataset=Patches))
     return calls
 
 
@@ -329,8 +331,8 @@ def test_train_command_passes_profile_to_cross_validate(tmp_path, monkeypatch):
     profile = tmp_path / "p.yaml"
     profile.write_text("n_train: 4\ntrain_max_epochs: 2\ntrain_early_stopping: held_out\ntrain_sampler: reference\nseed: 3\n")
     seen = {}
-    monkeypatch.setattr("strokelib.settings.resolve_data_root", lambda root, task, *a, **k: tmp_path)
-    monkeypatch.setattr("strokelib.datasets.load_isles2015", lambda root, task, split, **kwargs: ["cases"])
+    monkeypatch.setattr("strokelib.synthetic.dataset.resolve_data_root", lambda root, task, *a, **k: tmp_path)
+    monkeypatch.setattr("strokelib.data.cases.load_isles2015", lambda root, task, split, **kwargs: ["cases"])
     monkeypatch.setattr(training, "cross_validate", lambda *a, **k: seen.update(args=a, kwargs=k) or "ran")
     assert training.train_command("SPES", "balanced", fold=2, profile=str(profile), out_dir=tmp_path, progress=False) == "ran"
     cases, task, approach, cfg, out = seen["args"]

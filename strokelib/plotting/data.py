@@ -121,7 +121,7 @@ def _histogram_panel(ax, volume: np.ndarray, brain: np.ndarray, classes, bins: i
 
 
 def lesion_volume_distribution(table, output_file=None):
-    """Histogram (log scale) of lesion volumes in mL from :func:`strokelib.datasets.case_table`."""
+    """Histogram (log scale) of lesion volumes in mL from :func:`strokelib.data.cases.case_table`."""
     volumes = table["lesion_ml"].to_numpy()
     volumes = volumes[volumes > 0]
     fig, ax = plt.subplots(figsize=(5, 3))

@@ -15,7 +15,7 @@ _SUNET_OP = {"inconv": "conv 3³", "dual": "2× BN·PReLU·conv\n+ x", "down": "
 
 
 def architecture_diagram(table, in_channels: int, patch_shape=(24, 24, 16), output_file=None):
-    """Figure 2-like schematic of SUNet from :func:`strokelib.model.layer_table`: blocks in execution order on a U,
+    """Figure 2-like schematic of SUNet from :func:`strokelib.model.sunet.layer_table`: blocks in execution order on a U,
     one row per resolution level, additive long skips as dashed bluish-green arrows; encoder sky blue,
     decoder orange."""
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
@@ -100,7 +100,7 @@ def focal_vs_cross_entropy(gammas=(0.0, 0.5, 1.0, 2.0, 5.0), alpha=(0.25, 0.75),
 
 def training_curves(history, output_file=None, title: str | None = None, loss_name: str = "loss"):
     """Per-fold training and validation loss, and the early-stopping metric (validation L1 + error rate, §3.4)
-    with each fold's best epoch starred. ``history`` is what :func:`strokelib.training.cross_validate` returns;
+    with each fold's best epoch starred. ``history`` is what :func:`strokelib.training.cross_validation.cross_validate` returns;
     its ``epoch`` and ``best_epoch`` are 1-based and plotted as they are. ``loss_name`` names the loss on the
     y axis (cross-entropy and focal loss have different scales: never compare them across figures)."""
     from matplotlib.ticker import MaxNLocator
@@ -138,7 +138,7 @@ _ROLE_CODE = {"held out": 0, "fit": 1, "validation": 2, "held out + validation":
 def fold_split_diagram(roles, output_file=None):
     """Cross-validation as a grid (§4.1): folds (rows) × cases (columns), each cell the case's role in that fold —
     held out and scored, fitted on, or watched by early stopping (§3.4). ``roles`` is
-    :func:`strokelib.training.fold_roles` (the split :func:`strokelib.training.cross_validate` uses); with the
+    :func:`strokelib.training.cross_validation.fold_roles` (the split :func:`strokelib.training.cross_validation.cross_validate` uses); with the
     released protocol the held-out cases are also the validation cases, drawn hatched."""
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 
-from .. import sampling
+from ..sampling import patches as sampling
 from .base import PALETTE, ROLE_COLOURS, _finish, _mark_sides, _outline, _robust_limits, _slice, lesion_slices
 
 HEALTHY_CENTRES = PALETTE["sky_blue"]
@@ -205,7 +205,7 @@ def augmentation_gallery(case, centre, patch_shape=(24, 24, 16), modality: str |
 
 
 def class_balance_bars(table, column: str = "lesion voxels % (all patch voxels)", output_file=None):
-    """Voxel-level lesion share of each patch set (rows of :func:`strokelib.sampling.balance_table`)."""
+    """Voxel-level lesion share of each patch set (rows of :func:`strokelib.sampling.patches.balance_table`)."""
     fig, ax = plt.subplots(figsize=(6.5, 0.5 * len(table) + 1.2))
     values = table[column].to_numpy(float)
     bars = ax.barh(np.arange(len(table)), values, color=["0.6"] + [ROLE_COLOURS["lesion"]] * (len(table) - 1))
@@ -221,7 +221,7 @@ def class_balance_bars(table, column: str = "lesion voxels % (all patch voxels)"
 
 def _seen_offsets(position: int, patch: int, step: int) -> np.ndarray:
     """The offsets inside a patch at which voxel ``position`` is seen by the inference patches of one axis: the
-    patches are centred every ``step`` voxels (:func:`strokelib.sampling.grid_centres`) and cover
+    patches are centred every ``step`` voxels (:func:`strokelib.sampling.patches.grid_centres`) and cover
     ``[c - patch//2, c - patch//2 + patch)``."""
     first = (position + patch // 2) % step
     return np.arange(first, patch, step)
@@ -272,7 +272,7 @@ def patch_overlap_diagram(patch_shape=(24, 24, 16), step=(4, 4, 1), border: int 
     ``border`` voxels of a patch border, where the network sees least context. Where that share changes from voxel
     to voxel, the averaged map inherits a lattice with the period of the step (8×8×8: 18 patches per voxel);
     at 4×4×1 (576 patches) every voxel is seen at as many positions of the patch as its neighbours. The title gives
-    :func:`strokelib.sampling.patches_per_voxel`.
+    :func:`strokelib.sampling.patches.patches_per_voxel`.
     """
     p = sampling.as_patch_shape(patch_shape)
     s = sampling.as_patch_shape(step)

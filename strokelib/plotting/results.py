@@ -113,7 +113,7 @@ def segmentation_overlays(cases, probabilities, predictions, titles=None, modali
 def score_heatmap(table, value: str = "score", output_file=None, title: str | None = None):
     """The Th × S_min grid of §4.1 as a heatmap of ``value`` (the Eq. 2 score by default), best cell boxed.
 
-    ``table`` is :func:`strokelib.metrics.grid_search` output; cells without a value (every HD undefined) are grey.
+    ``table`` is :func:`strokelib.evaluation.metrics.grid_search` output; cells without a value (every HD undefined) are grey.
     """
     from matplotlib.patches import Rectangle
 

@@ -116,9 +116,9 @@ def registration_check(case, modality: str | None = None, z_index: int | None = 
 
 
 def _brain_zscores(case, original: np.ndarray, mirror: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both images as z-scores over the case's brain mask (:func:`strokelib.preprocessing.normalise_images`), so a
+    """Both images as z-scores over the case's brain mask (:func:`strokelib.preprocessing.normalisation.normalise_images`), so a
     difference reads in one unit whether the images were raw or already normalised."""
-    from ..preprocessing import normalise_images
+    from ..preprocessing.normalisation import normalise_images
 
     z = normalise_images(np.stack([original, mirror]), case.brain_mask)
     return z[0], z[1]

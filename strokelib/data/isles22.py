@@ -1,0 +1,334 @@
+"""ISLES 2022 cases (the DWI/ADC successor of paper §2.2's SPES data) and the challenge's official metrics.
+
+The method was built on ISLES 2015; ISLES 2022 (Hernandez Petzsche et al., Scientific Data 9:762, 2022) is the
+real MRI the tests use (``tests/data/isles22/``, one sample case). Two layouts are read::
+
+    Zenodo release (full dataset)                        challenge repository sample (utils/data/)
+    ISLES-2022/sub-strokecaseNNNN/ses-0001/anat/..._FLAIR.nii.gz   rawdata/sub-strokecaseNNNN/ses-0001/..._flair.nii.gz
+    ISLES-2022/sub-strokecaseNNNN/ses-0001/dwi/..._dwi.nii.gz      rawdata/sub-strokecaseNNNN/ses-0001/..._dwi.nii.gz
+    ISLES-2022/sub-strokecaseNNNN/ses-0001/dwi/..._adc.nii.gz      rawdata/sub-strokecaseNNNN/ses-0001/..._adc.nii.gz
+    ISLES-2022/derivatives/sub-strokecaseNNNN/ses-0001/..._msk.nii.gz   derivatives/sub-strokecaseNNNN/ses-0001/..._msk.nii.gz
+
+DWI and ADC share one grid (about 2 mm); the lesion mask lies on it. FLAIR has its own grid (sub-millimetre in
+plane, thick slices): the loader refuses it unless the file already lies on the DWI grid, and :func:`register_flair`
+aligns it to DWI (rigid, mutual information) and resamples it there, with the registration's quality measured. A loaded case is a
+:class:`strokelib.data.cases.Case` in RAS+ voxel order, like every ISLES 2015 case (task ``"ISLES22"``).
+
+The metrics follow the challenge's ``utils/eval_utils.py`` (https://github.com/ezequieldlrosa/isles22): Dice,
+absolute volume difference in mL, absolute lesion-count difference, and lesion-wise F1 with 26-connected lesions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+from ..errors import DataLayoutError, EvaluationError, ImageError, PreprocessingError
+from .cases import Case, check_same_grid, load_case, read_volume
+from .layout import LABEL_TOKEN
+
+ISLES22_MODALITIES = ("DWI", "ADC", "FLAIR")
+TASK = "ISLES22"
+DEFAULT_MODALITIES = ("DWI", "ADC")
+GRID_MODALITY = "DWI"  # the grid of a loaded case; ADC and the mask lie on it
+CONNECTIVITY = 26  # lesions are 26-connected components (eval_utils.compute_number_of_clusters)
+
+_CASE_DIR = re.compile(r"^sub-[A-Za-z0-9]+$")
+_IMAGE = re.compile(r"_(?P<modality>adc|dwi|flair)\.nii(?:\.gz)?$", re.IGNORECASE)
+_MASK = re.compile(r"_msk\.nii(?:\.gz)?$", re.IGNORECASE)
+_DERIVATIVES = "derivatives"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Finding the files
+# ---------------------------------------------------------------------------------------------------------
+def _case_dirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and _CASE_DIR.match(p.name)) if folder.is_dir() else []
+
+
+def _image_bases(root: Path) -> list[Path]:
+    """Folders under ``root`` that hold ``sub-*`` case folders: root itself, ``rawdata/``, ``ISLES-2022/``."""
+    candidates = [root, root / "rawdata", root / "ISLES-2022", root / "ISLES-2022" / "rawdata"]
+    return [c for c in candidates if _case_dirs(c)]
+
+
+def _niftis(folder: Path, pattern: re.Pattern) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".") and pattern.search(p.name))
+
+
+def _mask_of(case_dir: Path) -> Path | None:
+    """The ``_msk`` file of a case in ``derivatives/<case>/`` beside the case folder or beside its parent."""
+    found: list[Path] = []
+    for derivatives in (case_dir.parent / _DERIVATIVES, case_dir.parent.parent / _DERIVATIVES):
+        if (derivatives / case_dir.name).is_dir():
+            found = _niftis(derivatives / case_dir.name, _MASK)
+            if found:
+                break
+    if len(found) > 1:
+        raise DataLayoutError(f"case {case_dir.name}: several lesion masks {[str(p) for p in found]}; keep one")
+    return found[0] if found else None
+
+
+def _case_table(case_dir: Path) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for path in _niftis(case_dir, _IMAGE):
+        modality = _IMAGE.search(path.name).group("modality").upper()
+        if modality in files:
+            raise DataLayoutError(
+                f"case {case_dir.name}: two {modality} images, {files[modality]} and {path}; keep one of them"
+            )
+        files[modality] = path
+    mask = _mask_of(case_dir)
+    if mask is not None:
+        files[LABEL_TOKEN] = mask
+    return files
+
+
+def find_isles22_cases(root: str | Path) -> dict[str, dict[str, Path]]:
+    """{case id: {"DWI", "ADC", "FLAIR" (if present), "OT" (the mask, if present): path}} of an ISLES 2022 folder.
+
+    ``root`` is the dataset root (holding ``sub-*`` folders, ``rawdata/`` or ``ISLES-2022/``) or one ``sub-*``
+    folder; both the Zenodo and the challenge-sample layouts are read (module docstring). Case ids are the folder
+    names (``sub-strokecase0009``). Raises :class:`DataLayoutError` when there is no such folder or no case in it.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataLayoutError(f"ISLES 2022 folder {root} does not exist or is not a folder")
+    if _CASE_DIR.match(root.name):
+        case_dirs = [root]
+    else:
+        case_dirs = [d for base in _image_bases(root) for d in _case_dirs(base)]
+    table = {d.name: files for d in case_dirs if (files := _case_table(d)).keys() - {LABEL_TOKEN}}
+    if not table:
+        raise DataLayoutError(
+            f"no ISLES 2022 case under {root}: expected sub-*/ses-*/[anat/|dwi/]sub-*_{{dwi,adc,flair}}.nii.gz in it "
+            "or in rawdata/ or ISLES-2022/ below it"
+        )
+    return table
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loading a case
+# ---------------------------------------------------------------------------------------------------------
+def _grid_text(img: nib.Nifti1Image) -> str:
+    zooms = "×".join(f"{z:g}" for z in img.header.get_zooms()[:3])
+    return f"shape {'×'.join(map(str, img.shape[:3]))}, spacing {zooms} mm"
+
+
+def _check_request(files: dict[str, Path], case_id: str, modalities: tuple[str, ...]) -> None:
+    unknown = [m for m in modalities if m not in ISLES22_MODALITIES]
+    if unknown or not modalities:
+        raise DataLayoutError(f"case {case_id}: unknown modalities {unknown}; choose from {ISLES22_MODALITIES}")
+    needed = (*modalities, *([GRID_MODALITY] if GRID_MODALITY not in modalities else []))
+    missing = [m for m in needed if m not in files]
+    if missing:
+        raise DataLayoutError(
+            f"case {case_id}: no {', '.join(missing)} image; modalities {', '.join(modalities)} need "
+            f"{', '.join(needed)} (the {GRID_MODALITY} image gives the grid), and the case has "
+            f"{', '.join(sorted(files)) or 'no files'}"
+        )
+
+
+def _check_on_dwi_grid(files: dict[str, Path], case_id: str, modalities: tuple[str, ...]) -> None:
+    """Every requested image lies on the DWI grid; FLAIR gets its own message (it needs registration)."""
+    dwi_path = Path(files[GRID_MODALITY])
+    dwi = nib.load(str(dwi_path))
+    for modality in (m for m in modalities if m != GRID_MODALITY):
+        path = Path(files[modality])
+        img = nib.load(str(path))
+        same = img.shape[:3] == dwi.shape[:3] and np.allclose(img.affine, dwi.affine, atol=1e-3)
+        if modality == "FLAIR" and not same:
+            raise PreprocessingError(
+                f"case {case_id}: FLAIR is on its own grid ({_grid_text(img)}; DWI: {_grid_text(dwi)}); register it "
+                f"onto DWI first ({path}); loading FLAIR is possible once a registered copy on the DWI grid replaces it"
+            )
+        check_same_grid(img, tuple(img.shape[:3]), path, (dwi, dwi_path, tuple(dwi.shape[:3])), case_id)
+
+
+def _read_mask(path: Path, case: Case) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The lesion mask as uint8 0/1 on the case's RAS+ grid (it must lie on the DWI grid and be binary)."""
+    img, raw = read_volume(path, case.case_id)
+    dwi_path = Path(case.files.get(GRID_MODALITY, next(iter(case.files.values()))))
+    check_same_grid(img, raw.shape, path, (nib.load(str(dwi_path)), dwi_path, case.source_shape), case.case_id)
+    values = tuple(int(v) for v in np.unique(raw)) if np.all(raw == np.round(raw)) else ()
+    if not values or not set(values) <= {0, 1}:
+        raise ImageError(
+            f"case {case.case_id}: lesion mask {path} has values {', '.join(f'{v:g}' for v in np.unique(raw)[:8])}; "
+            "an ISLES 2022 mask is binary "
+            "(0 = healthy, 1 = lesion)"
+        )
+    return np.ascontiguousarray(case.from_source(raw)).astype(np.uint8), values
+
+
+def load_isles22_case(files: dict[str, Path], case_id: str, modalities: tuple[str, ...] = DEFAULT_MODALITIES) -> Case:
+    """One ISLES 2022 case as a :class:`Case` on the DWI grid (RAS+), channels in ``modalities`` order.
+
+    ``files`` is one entry of :func:`find_isles22_cases`. The DWI image is always needed (it gives the grid); every
+    requested image and the mask (``"OT"``, optional) must lie on it. FLAIR on its own grid raises
+    :class:`PreprocessingError` (register it onto DWI first); a grid mismatch raises :class:`ImageError` naming
+    both files, a missing image :class:`DataLayoutError` naming what ``modalities`` need.
+    """
+    modalities = tuple(modalities)
+    _check_request(files, case_id, modalities)
+    _check_on_dwi_grid(files, case_id, modalities)
+    images = {k: Path(v) for k, v in files.items() if k != LABEL_TOKEN}
+    case = load_case(images, TASK, case_id, modalities)
+    case.files = {k: Path(v) for k, v in files.items()}
+    if LABEL_TOKEN in files:
+        case.label, case.label_values = _read_mask(Path(files[LABEL_TOKEN]), case)
+    return case
+
+
+# ---------------------------------------------------------------------------------------------------------
+# FLAIR onto the DWI grid (rigid, mutual information)
+# ---------------------------------------------------------------------------------------------------------
+MAX_FLAIR_ROTATION_DEG = 15.0
+MAX_FLAIR_SHIFT_MM = 30.0
+"""A FLAIR-to-DWI registration of one session that moves more than this is taken as failed, not trusted."""
+
+
+@dataclass(frozen=True)
+class FlairRegistration:
+    """How FLAIR was aligned to DWI: Mattes mutual information (negative; lower is better) at the scanner's header
+    alignment and after registration, the rigid motion found, and the time it took."""
+
+    mi_header: float
+    mi_registered: float
+    rotation_deg: float
+    shift_mm: float
+    seconds: float
+
+
+def _mutual_information(seed: int):
+    import SimpleITK as sitk
+
+    reg = sitk.ImageRegistrationMethod()
+    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
+    reg.SetMetricSamplingStrategy(reg.RANDOM)
+    # SimpleITK reads seed 0 as "wall clock" (a new draw every call): shift so that every seed is a fixed one
+    reg.SetMetricSamplingPercentage(0.25, int(seed) % (2**32 - 1) + 1)
+    reg.SetInterpolator(sitk.sitkLinear)
+    return reg
+
+
+def register_flair(files: dict[str, Path], case: Case, seed: int = 0) -> tuple[np.ndarray, FlairRegistration]:
+    """FLAIR resampled onto ``case``'s DWI grid (RAS+ voxel order) after a rigid registration by mutual information.
+
+    Starts from the header alignment (both images come from one session), refines a rigid transform (Mattes mutual
+    information, seeded random sampling, three resolution levels) and resamples FLAIR linearly. Raises
+    :class:`PreprocessingError` naming the files when the registration lowers the agreement or moves FLAIR by
+    more than :data:`MAX_FLAIR_ROTATION_DEG` / :data:`MAX_FLAIR_SHIFT_MM`: a failure is never silent.
+    """
+    import time
+
+    import SimpleITK as sitk
+
+    start = time.perf_counter()
+    fixed = sitk.ReadImage(str(files[GRID_MODALITY]), sitk.sitkFloat32)
+    moving = sitk.ReadImage(str(files["FLAIR"]), sitk.sitkFloat32)
+    transform = sitk.Euler3DTransform()
+    transform.SetCenter(fixed.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in fixed.GetSize()]))
+    reg = _mutual_information(seed)
+    reg.SetOptimizerAsRegularStepGradientDescent(learningRate=1.0, minStep=1e-4, numberOfIterations=200,
+                                                 relaxationFactor=0.5)
+    reg.SetOptimizerScalesFromPhysicalShift()
+    reg.SetShrinkFactorsPerLevel([4, 2, 1])
+    reg.SetSmoothingSigmasPerLevel([2.0, 1.0, 0.0])
+    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
+    reg.SetInitialTransform(transform, inPlace=False)
+    mi_header = reg.MetricEvaluate(fixed, moving)
+    try:
+        final = reg.Execute(fixed, moving)
+    except RuntimeError as exc:
+        raise PreprocessingError(f"case {case.case_id}: registering FLAIR {files['FLAIR']} onto DWI "
+                                 f"{files[GRID_MODALITY]} failed ({exc})") from exc
+    params = np.asarray(sitk.CompositeTransform(final).GetNthTransform(0).GetParameters())  # 3 angles, 3 shifts
+    info = FlairRegistration(
+        mi_header=float(mi_header), mi_registered=float(reg.GetMetricValue()),
+        rotation_deg=float(np.degrees(np.linalg.norm(params[:3]))),
+        shift_mm=float(np.linalg.norm(params[3:])), seconds=time.perf_counter() - start)
+    reg_check = _mutual_information(seed)  # the final agreement on the same samples as the header's
+    reg_check.SetInitialTransform(final)
+    info = replace(info, mi_registered=float(reg_check.MetricEvaluate(fixed, moving)))
+    if (info.mi_registered > info.mi_header or info.rotation_deg > MAX_FLAIR_ROTATION_DEG
+            or info.shift_mm > MAX_FLAIR_SHIFT_MM):
+        raise PreprocessingError(
+            f"case {case.case_id}: registering FLAIR {files['FLAIR']} onto DWI {files[GRID_MODALITY]} did not "
+            f"converge to a plausible alignment (mutual information {info.mi_header:.3f} at the header alignment, "
+            f"{info.mi_registered:.3f} after; rotation {info.rotation_deg:.1f}°, shift {info.shift_mm:.1f} mm); check "
+            "that both images belong to the same session and open correctly in a viewer")
+    resampled = sitk.Resample(moving, fixed, final, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    on_dwi = sitk.GetArrayFromImage(resampled).transpose(2, 1, 0)  # (z, y, x) -> the file's (x, y, z)
+    return case.from_source(on_dwi).astype(np.float32), info
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The challenge's metrics (utils/eval_utils.py)
+# ---------------------------------------------------------------------------------------------------------
+_STRUCTURE_26 = np.ones((3, 3, 3), dtype=bool)
+
+
+def _masks(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pred, truth = np.asarray(pred), np.asarray(truth)
+    if pred.shape != truth.shape or pred.ndim != 3:
+        raise EvaluationError(
+            f"ISLES 2022 metrics need two 3D masks of one shape; got prediction {pred.shape} and ground truth "
+            f"{truth.shape} (predict on the case's own grid)"
+        )
+    return pred > 0, truth > 0
+
+
+def lesions(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """26-connected components of a mask: (label array, number of lesions)."""
+    labels, n = ndimage.label(np.asarray(mask) > 0, structure=_STRUCTURE_26)
+    return labels, int(n)
+
+
+def isles22_dice(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Dice coefficient; 1.0 when both masks are empty (eval_utils.compute_dice)."""
+    pred, truth = _masks(pred, truth)
+    total = int(pred.sum()) + int(truth.sum())
+    return 1.0 if total == 0 else 2.0 * int(np.count_nonzero(pred & truth)) / total
+
+
+def lesion_counts(pred: np.ndarray, truth: np.ndarray) -> dict[str, int]:
+    """Lesion-wise detection counts: ``tp`` ground-truth lesions touched by a predicted voxel, ``fn`` those not
+    touched, ``fp`` predicted components touching no ground-truth voxel; and the lesion numbers of both masks."""
+    pred, truth = _masks(pred, truth)
+    truth_labels, n_truth = lesions(truth)
+    pred_labels, n_pred = lesions(pred)
+    touched = np.unique(truth_labels[pred & truth])
+    tp = int(np.count_nonzero(touched))  # label 0 never occurs where truth is set
+    hit_pred = np.unique(pred_labels[pred & truth])
+    fp = n_pred - int(np.count_nonzero(hit_pred))
+    return {"tp": tp, "fp": fp, "fn": n_truth - tp, "n_truth": n_truth, "n_pred": n_pred}
+
+
+def lesion_f1(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Lesion-wise F1 = tp / (tp + (fp + fn) / 2); 1.0 when neither mask has a lesion (eval_utils)."""
+    c = lesion_counts(pred, truth)
+    denominator = c["tp"] + (c["fp"] + c["fn"]) / 2
+    return 1.0 if denominator == 0 else c["tp"] / denominator
+
+
+def isles22_scores(pred: np.ndarray, truth: np.ndarray, voxel_ml: float) -> dict[str, float]:
+    """The four ISLES 2022 metrics of one case: ``dice``, ``abs_volume_diff_ml`` (voxel volume ``voxel_ml``, e.g.
+    :attr:`Case.voxel_volume_ml`), ``abs_lesion_count_diff`` and ``lesion_f1``, plus the lesion counts."""
+    voxel_ml = float(voxel_ml)
+    if not np.isfinite(voxel_ml) or voxel_ml <= 0:
+        raise EvaluationError(f"voxel_ml must be a positive voxel volume in mL (2 mm isotropic: 0.008), got {voxel_ml}")
+    pred, truth = _masks(pred, truth)
+    counts = lesion_counts(pred, truth)
+    denominator = counts["tp"] + (counts["fp"] + counts["fn"]) / 2
+    return {
+        "dice": isles22_dice(pred, truth),
+        "abs_volume_diff_ml": abs(int(pred.sum()) - int(truth.sum())) * voxel_ml,
+        "abs_lesion_count_diff": abs(counts["n_pred"] - counts["n_truth"]),
+        "lesion_f1": 1.0 if denominator == 0 else counts["tp"] / denominator,
+        **counts,
+    }
