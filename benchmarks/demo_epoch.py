@@ -37,19 +37,19 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     params = settings.load_profile(args.profile)
-    cfg, cv_args = training.training_setup(params, out_dir=tempfile.mkdtemp())
-    root = resolve_data_root("", params["task"], params["synthetic_geometry"], params["n_train"],
-                                      params["n_test"], params["seed"], phenomena=params.get("synthetic_phenomena"))
+    cfg, run = training.training_setup(params, out_dir=tempfile.mkdtemp())
+    root = resolve_data_root("", params["task"], params["synthetic_geometry"], params["n_train"], params["n_test"],
+                             params["seed"], phenomena=params.get("synthetic_phenomena"))
     cases = datasets.load_isles2015(root, params["task"], progress=False)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as cache:
         prepared = [preprocessing.prepare_case(c, symmetric=True, cache_dir=cache) for c in cases]
     prepare_s = time.perf_counter() - t0
     train_ids, _ = training.fold_splits([c.case_id for c in cases], cfg.n_folds)[0]
-    fit_ids, val_ids = training.inner_split(train_ids, cv_args["val_fraction"])
+    fit_ids, val_ids = training.inner_split(train_ids, run.val_fraction)
     by_id = {c.case_id: c for c in prepared}
     fit = PatchDataset([by_id[c] for c in fit_ids], "balanced", cfg.patches_per_case, cfg.patch_shape, progress=False)
-    val = PatchDataset([by_id[c] for c in val_ids], "balanced", cv_args["val_patches_per_case"] or cfg.patches_per_case,
+    val = PatchDataset([by_id[c] for c in val_ids], "balanced", run.val_patches_per_case or cfg.patches_per_case,
                        cfg.patch_shape, progress=False)
     device = modelfiles.select_device(args.device)
     model = SUNet(prepared[0].images.shape[0], 2, cfg.base_filters, cfg.dropout)

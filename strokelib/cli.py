@@ -13,9 +13,11 @@ import os
 import sys
 from pathlib import Path
 
-from .data.layout import SISS_MODALITIES, SPES_MODALITIES
+from .config import PAPER
+from .data.layout import SISS_MODALITIES, SPES_MODALITIES, SPLITS
 from .errors import ConfigError, StrokelibError
 from .provenance import ACCEPT_CODE_CHANGE_ENV, code_version
+from .settings import DEFAULTS, SETTINGS, TASKS
 
 log = logging.getLogger("strokelib")
 
@@ -148,11 +150,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _add_synth(sub) -> None:
     p = sub.add_parser("synth", help="write the embedded synthetic ISLES-like dataset in the ISLES 2015 layout")
     p.add_argument("out", type=Path, help="output folder (created)")
-    p.add_argument("--task", default="SPES", type=str.upper, choices=["SISS", "SPES"])
+    p.add_argument("--task", default=DEFAULTS.task, type=str.upper, choices=TASKS)
     p.add_argument("--n-train", type=int, default=30, help="training cases (with ground truth)")
     p.add_argument("--n-test", type=int, default=0, help="testing cases (no ground truth)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--geometry", default="paper", choices=["paper", "small"],
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    p.add_argument("--geometry", default=DEFAULTS.synthetic_geometry, choices=SETTINGS["synthetic_geometry"].choices,
                    help="'paper' = ISLES 2015 grid; 'small' = a reduced grid for quick runs")
     p.set_defaults(func=_cmd_synth)
 
@@ -183,8 +185,8 @@ def _add_run(sub) -> None:
 def _add_check_data(sub) -> None:
     p = sub.add_parser("check-data", help="list every problem of an ISLES 2015 dataset at once (exit 0 only when clean)")
     p.add_argument("root", type=Path, help="the unpacked ISLES 2015 folder (or a split folder)")
-    p.add_argument("--task", required=True, type=str.upper, choices=["SISS", "SPES"])
-    p.add_argument("--split", default="training", choices=["training", "testing"])
+    p.add_argument("--task", required=True, type=str.upper, choices=TASKS)
+    p.add_argument("--split", default="training", choices=SPLITS)
     p.add_argument("--penumbra-label", type=int, default=None,
                    help="SPES ground truth with two labels: the penumbra value (as for the loader and evaluate)")
     p.set_defaults(func=_cmd_check_data)
@@ -194,8 +196,8 @@ def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train the fold models of one approach (one fold with --fold, for one process per GPU)",
                        description="Cross-validated training (paper §3.4, §4.1). Folds run in parallel as separate "
                        "processes: CUDA_VISIBLE_DEVICES=K strokelib train --task SPES --approach proposed --fold K &")
-    p.add_argument("--task", required=True, type=str.upper, choices=["SISS", "SPES"])
-    p.add_argument("--approach", default="proposed", choices=["baseline", "balanced", "proposed"])
+    p.add_argument("--task", required=True, type=str.upper, choices=TASKS)
+    p.add_argument("--approach", default="proposed", choices=SETTINGS["train_approaches"].choices)
     p.add_argument("--fold", type=int, default=None, help="train only this fold (0-based); default: all folds")
     p.add_argument("--profile", default="paper", help="settings: smoke, demo, paper or a YAML file (default paper)")
     p.add_argument("--data-root", type=Path, default=None, help="ISLES 2015 folder; default: the profile's data_root")
@@ -236,10 +238,10 @@ def _add_segment(sub) -> None:
                    help="an ISLES 2015 case folder, a folder of case folders, or an ISLES 2015 folder (see --split)")
     p.add_argument("out", type=Path, help="output folder (not inside INPUT)")
     p.add_argument("--models", required=True, type=Path, help="folder of fold<k>.pt (outputs/<profile>/models/<task>/<approach>)")
-    p.add_argument("--task", required=True, type=str.upper, choices=["SISS", "SPES"])
+    p.add_argument("--task", required=True, type=str.upper, choices=TASKS)
     for flag in _MODALITY_FLAGS:
         p.add_argument(f"--{flag}", type=Path, default=None, metavar="FILE", help=f"{_MODALITY_FLAGS[flag]} image (instead of INPUT)")
-    p.add_argument("--split", default=None, choices=["training", "testing"],
+    p.add_argument("--split", default=None, choices=SPLITS,
                    help="which split of an ISLES 2015 folder holding both (default: the only one there)")
     p.add_argument("--shard", default=None, metavar="K/N",
                    help="only every N-th case from the K-th (cases sorted by id; K in 0..N-1); the summary goes to "
@@ -249,7 +251,8 @@ def _add_segment(sub) -> None:
                    "deviation from the paper's §3.5; about 16x faster than --step 8 8 4 on a CPU)")
     _add_reuse_flags(p, "skip such a case, with the reason in its row")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: cuda, then mps, then cpu)")
-    p.add_argument("--step", type=int, nargs=3, default=[4, 4, 1], metavar=("X", "Y", "Z"), help="patch grid step (paper 4 4 1)")
+    p.add_argument("--step", type=int, nargs=3, default=list(PAPER.inference_step), metavar=("X", "Y", "Z"),
+                   help="patch grid step (paper 4 4 1)")
     p.add_argument("--batch-size", type=int, default=None, help="patches per forward pass (default 64 on a CPU, 2048 on CUDA)")
     p.add_argument("--threshold", type=float, default=None, help="override the stored Th")
     p.add_argument("--min-size", type=int, default=None, help="override the stored S_min (voxels)")
@@ -260,7 +263,7 @@ def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="score predictions against ISLES 2015 ground truth (per-case CSV + summary)")
     p.add_argument("pred_dir", type=Path, help="predictions: <case>.nii.gz, <case>/mask.nii.gz or SMIR.<name>.<id>.nii")
     p.add_argument("gt_root", type=Path, help="ISLES 2015 training folder with ground truth")
-    p.add_argument("--task", required=True, type=str.upper, choices=["SISS", "SPES"])
+    p.add_argument("--task", required=True, type=str.upper, choices=TASKS)
     p.add_argument("--threshold", type=float, default=None, help="binarise probability maps with p > Th")
     p.add_argument("--min-size", type=int, default=1, help="remove components under this many voxels")
     p.add_argument("--mm", action="store_true", help="HD in mm (default: voxels, as the paper's Table 1)")

@@ -28,7 +28,7 @@ from .model.checkpoints import (
 from .model.losses import LOSSES
 from .model.sunet import SUNet
 from .sampling.patches import grid_centres
-from .training.cross_validation import fold_splits, get_approach, inner_split
+from .training.cross_validation import TrainRun, fold_splits, get_approach, inner_split
 from .training.loop import make_loader, resolve_precision, train_one_epoch
 
 
@@ -148,24 +148,21 @@ def _folds_to_train(out_dir, task: str, approach: str, folds: Sequence[int]) -> 
     return sum(not (p.is_file() and load_checkpoint(p).get("finished")) for p in paths)
 
 
-def cross_validation_estimate(cases: Sequence, approaches: Sequence[str], cfg: PaperConfig, cv_args: dict,
+def cross_validation_estimate(cases: Sequence, approaches: Sequence[str], cfg: PaperConfig, run: TrainRun,
                               device=None) -> str:
     """:func:`training_estimate` for notebook 04: the folds still to train, the inner validation splits and input
-    channels that :func:`strokelib.training.cross_validation.cross_validate` will use with ``cv_args``
-    (:func:`strokelib.training.cross_validation.training_setup`), at its precision."""
+    channels that :func:`strokelib.training.cross_validation.cross_validate` will use with ``run``, at its precision."""
     ids = [c.case_id for c in cases]
-    train_ids, _ = fold_splits(ids, cfg.n_folds, cv_args.get("shuffle", False), cv_args.get("seed", 0))[0]
-    if cv_args.get("early_stopping", "inner") == "inner":
-        fit, val = (len(part) for part in inner_split(train_ids, cv_args.get("val_fraction", 0.25)))
+    train_ids, _ = fold_splits(ids, cfg.n_folds, run.shuffle, run.seed)[0]
+    if run.early_stopping == "inner":
+        fit, val = (len(part) for part in inner_split(train_ids, run.val_fraction))
     else:
         fit, val = len(train_ids), len(ids) - len(train_ids)
     channels = {a: len(cases[0].modalities) * (2 if get_approach(a).symmetric else 1) for a in approaches}
-    planned = cv_args.get("folds") or range(cfg.n_folds)
-    out_dir = cv_args.get("out_dir")
-    folds = {a: (_folds_to_train(out_dir, str(cases[0].task).upper(), a, planned) if out_dir else len(planned))
-             for a in approaches}
-    return training_estimate(cfg, channels, folds, fit, val, cv_args.get("val_patches_per_case"),
-                             device or cv_args.get("device"), cv_args.get("precision", "auto"))
+    planned = run.folds or range(cfg.n_folds)
+    folds = {a: _folds_to_train(run.out_dir, str(cases[0].task).upper(), a, planned) for a in approaches}
+    return training_estimate(cfg, channels, folds, fit, val, run.val_patches_per_case, device or run.device,
+                             run.precision)
 
 
 def saved_models_estimate(out_dir, task: str, approaches: Sequence[str], cases: Sequence, step: Sequence[int],

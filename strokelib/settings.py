@@ -1,7 +1,8 @@
 """Run settings: one declared schema of every profile key and notebook parameter (the paper's §3–§4 knobs and the
 released code's choices), validation, profiles and where the repository and the data folders are. Shared by training (``strokelib train``), the command line and the notebooks.
 
-* :data:`SETTINGS` — every setting with its type, default, allowed values and a one-line help.
+* :class:`RunSettings` — every setting, declared once: its type, default, allowed values and a one-line help;
+  :data:`SETTINGS` is the same declaration by name and :data:`DEFAULTS` its defaults.
 * :func:`validate` — unknown keys (with a suggestion) and wrong types are a :class:`ConfigError`.
 * :func:`load_profile` — a validated profile; :func:`from_namespace` — a notebook's parameters as settings.
 * :func:`project_root`, :func:`synthetic_dir`, :func:`display_path` — where the repository and the embedded data are
@@ -10,10 +11,11 @@ released code's choices), validation, profiles and where the repository and the 
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 import yaml
@@ -53,88 +55,140 @@ class Setting:
     train: bool = False
 
 
-_TASKS = ("SISS", "SPES")
-_APPROACHES = ("baseline", "balanced", "proposed")
-_SAMPLERS = ("balanced", "baseline", "reference")
+TASKS = ("SISS", "SPES")
+APPROACH_NAMES = ("baseline", "balanced", "proposed")
+SAMPLER_NAMES = ("balanced", "baseline", "reference")
 NORMALISATIONS = ("brain", "whole_volume")
 TRANSFORMS = ("rigid", "affine", "none")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 EARLY_STOPPING = ("inner", "held_out")
 
-_S = Setting
-SETTINGS: dict[str, Setting] = {s.name: s for s in (
+
+def _setting(kind: str, default, help: str, *, choices: tuple = (), nullable: bool = False,
+             minimum: float | None = None, maximum: float | None = None, train: bool = False):
+    """One field of :class:`RunSettings`: its default and, as metadata, what :class:`Setting` declares."""
+    meta = {"kind": kind, "help": help, "choices": tuple(choices), "nullable": nullable, "minimum": minimum,
+            "maximum": maximum, "train": train}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Every run setting, declared once with its type, default, allowed values and help: the profiles, ``-p``, the
+    notebooks' ``parameters`` cells (their defaults are these, a test checks it), ``strokelib train`` and the command
+    line's choices read it. Building one checks every field and reports every problem at once (:class:`ConfigError`);
+    :meth:`from_params` also refuses unknown keys, with a suggestion."""
+
     # every notebook
-    _S("profile", "str", "interactive", "name of the profile the run uses (informational)"),
-    _S("data_root", "str", "", "unpacked ISLES 2015 folder; empty or null: the embedded synthetic dataset",
-       nullable=True, train=True),
-    _S("task", "str", "SPES", "ISLES 2015 sub-task", choices=_TASKS),
-    _S("synthetic_geometry", "str", "paper", "synthetic grid: 'paper' (ISLES 2015) or 'small' (quick runs)",
-       choices=("paper", "small"), train=True),
-    _S("synthetic_phenomena", "mapping", {}, "overrides of the synthetic data's phenomena (synthetic_lesions.Phenomena), "
-       "e.g. {mimic_p: 0}; empty: the task's defaults", train=True),
-    _S("n_train", "int", 30, "synthetic training cases", minimum=1, train=True),
-    _S("n_test", "int", 0, "synthetic testing cases", minimum=0, train=True),
-    _S("seed", "int", 0, "seed of the synthetic data, the folds and the training", minimum=0, train=True),
-    _S("interactive", "bool", False, "ipywidgets slice viewer (never under papermill)"),
-    _S("case_index", "int", 0, "the case the single-case figures show (0-based)", minimum=0),
-    _S("penumbra_label", "int", None, "SPES ground truth with two labels: the value that is the penumbra",
-       nullable=True, train=True),
-    _S("figures_dir", "str", "figures", "figures folder, relative to the repository root"),
-    _S("outputs_dir", "str", "outputs", "outputs folder (caches, models, tables), relative to the repository root",
-       train=True),
+    profile: str = _setting("str", "interactive", "name of the profile the run uses (informational)")
+    data_root: str | None = _setting("str", "",
+        "unpacked ISLES 2015 folder; empty or null: the embedded synthetic dataset", nullable=True,
+        train=True)
+    task: str = _setting("str", "SPES", "ISLES 2015 sub-task", choices=TASKS)
+    synthetic_geometry: str = _setting("str", "paper",
+        "synthetic grid: 'paper' (ISLES 2015) or 'small' (quick runs)", choices=("paper", "small"),
+        train=True)
+    synthetic_phenomena: dict = _setting("mapping", {},
+        "overrides of the synthetic data's phenomena (synthetic.lesions.Phenomena), e.g. {mimic_p: 0}; empty: the "
+        "task's defaults", train=True)
+    n_train: int = _setting("int", 4, "synthetic training cases (ISLES 2015: 28 SISS, 30 SPES)", minimum=1, train=True)
+    n_test: int = _setting("int", 0, "synthetic testing cases", minimum=0, train=True)
+    seed: int = _setting("int", 0, "seed of the synthetic data, the folds and the training", minimum=0,
+        train=True)
+    interactive: bool = _setting("bool", False, "ipywidgets slice viewer (never under papermill)")
+    case_index: int = _setting("int", 0, "the case the single-case figures show (0-based)", minimum=0)
+    penumbra_label: int | None = _setting("int", None,
+        "SPES ground truth with two labels: the value that is the penumbra", nullable=True, train=True)
+    figures_dir: str = _setting("str", "figures", "figures folder, relative to the repository root")
+    outputs_dir: str = _setting("str", "outputs/interactive",
+        "outputs folder (caches, models, tables), relative to the repository root", train=True)
     # 02 symmetric augmentation (§3.1)
-    _S("sym_reference", "str", "", "modality flipped and registered; empty or null: FLAIR (SISS), T1c (SPES)",
-       nullable=True, train=True),
-    _S("sym_transform", "str", "rigid", "registration of the flipped image ('none': the naive flip)",
-       choices=TRANSFORMS, train=True),
-    _S("normalisation", "str", "brain", "z-score over the brain mask or the whole volume (released code)",
-       choices=NORMALISATIONS, train=True),
-    _S("sym_cases", "int", 2, "cases notebook 02 measures (NCC, time); 0: all", minimum=0),
-    _S("sym_cache_dir", "str", "", "symmetric-modality cache; empty or null: <outputs_dir>/symmetric_cache",
-       nullable=True, train=True),
+    sym_reference: str | None = _setting("str", "",
+        "modality flipped and registered; empty or null: FLAIR (SISS), T1c (SPES)", nullable=True, train=True)
+    sym_transform: str = _setting("str", "rigid",
+        "registration of the flipped image ('none': the naive flip)", choices=TRANSFORMS, train=True)
+    normalisation: str = _setting("str", "brain",
+        "z-score over the brain mask or the whole volume (released code)", choices=NORMALISATIONS, train=True)
+    sym_cases: int = _setting("int", 2, "cases notebook 02 measures (NCC, time); 0: all", minimum=0)
+    sym_cache_dir: str | None = _setting("str", "",
+        "symmetric-modality cache; empty or null: <outputs_dir>/symmetric_cache", nullable=True, train=True)
     # 03 patch sampling (§3.3)
-    _S("sampling_method", "str", "balanced", "sampler notebook 03 shows", choices=_SAMPLERS),
-    _S("sampling_patches_per_case", "int", 2000, "patches per case in notebook 03 (the paper: 10 000)", minimum=1),
-    _S("sampling_lesion_fraction", "float", 0.5, "share of lesion-centred patches (§3.3: 0.5)", minimum=0, maximum=1),
-    _S("sampling_dataset_cases", "int", 2, "cases in notebook 03's PatchDataset example", minimum=1),
+    sampling_method: str = _setting("str", "balanced", "sampler notebook 03 shows", choices=SAMPLER_NAMES)
+    sampling_patches_per_case: int = _setting("int", 2000,
+        "patches per case in notebook 03 (the paper: 10 000)", minimum=1)
+    sampling_lesion_fraction: float = _setting("float", 0.5, "share of lesion-centred patches (§3.3: 0.5)",
+        minimum=0, maximum=1)
+    sampling_dataset_cases: int = _setting("int", 2, "cases in notebook 03's PatchDataset example", minimum=1)
     # 04 network and training (§3.2-3.4, §4.1)
-    _S("train_approaches", "names", ["proposed"], "Table 1 approaches to train and evaluate", choices=_APPROACHES),
-    _S("fold", "int", None, "train only this fold (0-based); null: every fold", nullable=True, minimum=0),
-    _S("train_n_folds", "int", 4, "cross-validation folds (§4.1: 4)", minimum=2, train=True),
-    _S("train_fold_shuffle", "bool", False, "shuffle the cases before splitting into folds", train=True),
-    _S("train_early_stopping", "str", "inner", "early stopping on an inner validation split or the scored fold",
-       choices=EARLY_STOPPING, train=True),
-    _S("train_val_fraction", "float", 0.25, "share of a fold's training cases held out for early stopping",
-       minimum=0, maximum=1, train=True),
-    _S("train_patches_per_case", "int", None, "training patches per case; null: the paper's 10 000",
-       nullable=True, minimum=1, train=True),
-    _S("train_val_patches_per_case", "int", None, "validation patches per case; null: as many as for training",
-       nullable=True, minimum=1, train=True),
-    _S("train_max_epochs", "int", None, "at most this many epochs; null: the paper's 200", nullable=True, minimum=1,
-       train=True),
-    _S("train_patience", "int", None, "early-stopping patience; null: the paper's 8", nullable=True, minimum=1,
-       train=True),
-    _S("train_base_filters", "int", None, "SUNet filters of the first level; null: the paper's 32", nullable=True,
-       minimum=1, train=True),
-    _S("train_batch_size", "int", None, "patches per training batch; null: the paper's 16", nullable=True, minimum=1,
-       train=True),
-    _S("train_sampler", "str", None, "replaces the balanced sampler; null: the approach's own", choices=_SAMPLERS,
-       nullable=True, train=True),
-    _S("device", "str", None, "cuda, mps or cpu; empty or null: cuda, then mps, then cpu", nullable=True, train=True),
-    _S("train_precision", "str", "auto", "'auto': bf16 on CUDA, fp32 elsewhere", choices=PRECISIONS, train=True),
-    _S("train_num_workers", "int", 0, "DataLoader worker processes", minimum=0, train=True),
-    _S("train_compile", "bool", False, "torch.compile with CUDA graphs (GPU only)", train=True),
+    train_approaches: list[str] = _setting("names", ["proposed"], "Table 1 approaches to train and evaluate",
+        choices=APPROACH_NAMES)
+    fold: int | None = _setting("int", None, "train only this fold (0-based); null: every fold",
+        nullable=True, minimum=0)
+    train_n_folds: int = _setting("int", 4, "cross-validation folds (§4.1: 4)", minimum=2, train=True)
+    train_fold_shuffle: bool = _setting("bool", False, "shuffle the cases before splitting into folds",
+        train=True)
+    train_early_stopping: str = _setting("str", "inner",
+        "early stopping on an inner validation split or the scored fold", choices=EARLY_STOPPING, train=True)
+    train_val_fraction: float = _setting("float", 0.25,
+        "share of a fold's training cases held out for early stopping", minimum=0, maximum=1, train=True)
+    train_patches_per_case: int | None = _setting("int", 200,
+        "training patches per case (the paper: 10 000); null: the paper's", nullable=True, minimum=1, train=True)
+    train_val_patches_per_case: int | None = _setting("int", 100,
+        "validation patches per case; null: as many as for training", nullable=True, minimum=1, train=True)
+    train_max_epochs: int | None = _setting("int", 3, "at most this many epochs (the paper: 200); null: the paper's",
+        nullable=True, minimum=1, train=True)
+    train_patience: int | None = _setting("int", 8, "early-stopping patience (§3.4: 8); null: the paper's",
+        nullable=True, minimum=1, train=True)
+    train_base_filters: int | None = _setting("int", 32,
+        "SUNet filters of the first level (§3.2: 32); null: the paper's", nullable=True, minimum=1, train=True)
+    train_batch_size: int | None = _setting("int", 16, "patches per training batch (§3.4: 16); null: the paper's",
+        nullable=True, minimum=1, train=True)
+    train_sampler: str | None = _setting("str", None,
+        "replaces the balanced sampler; null: the approach's own", choices=SAMPLER_NAMES, nullable=True,
+        train=True)
+    device: str | None = _setting("str", None, "cuda, mps or cpu; empty or null: cuda, then mps, then cpu",
+        nullable=True, train=True)
+    train_precision: str = _setting("str", "auto", "'auto': bf16 on CUDA, fp32 elsewhere",
+        choices=PRECISIONS, train=True)
+    train_num_workers: int = _setting("int", 0, "DataLoader worker processes", minimum=0, train=True)
+    train_compile: bool = _setting("bool", False, "torch.compile with CUDA graphs (GPU only)", train=True)
     # 05 inference and metrics (§3.5, §4)
-    _S("inference_step", "int3", [4, 4, 1], "patch grid step of whole-volume inference (§3.5: [4, 4, 1])"),
-    _S("inference_batch_size", "int", None, "patches per forward pass; null: 64 on a CPU, 2048 on CUDA",
-       nullable=True, minimum=1),
-    _S("smir_name", "str", "strokelib", "submission files SMIR.<smir_name>.<id>.nii"),
+    inference_step: list[int] = _setting("int3", [4, 4, 1],
+        "patch grid step of whole-volume inference (§3.5: [4, 4, 1])")
+    inference_batch_size: int | None = _setting("int", None,
+        "patches per forward pass; null: 64 on a CPU, 2048 on CUDA", nullable=True, minimum=1)
+    smir_name: str = _setting("str", "strokelib", "submission files SMIR.<smir_name>.<id>.nii")
     # 04 and 05: reused results (strokelib.provenance)
-    _S("fresh", "bool", False, "recompute the checkpoints and maps whose record differs from this run's (other data, "
-       "settings or code) instead of stopping with what differs; results whose record matches are kept", train=True),
-)}
-"""Every run setting, by name: profile keys, notebook ``parameters`` cells and what ``strokelib train`` reads."""
-del _S
+    fresh: bool = _setting("bool", False,
+        "recompute the checkpoints and maps whose record differs from this run's (other data, settings or code) "
+        "instead of stopping with what differs; results whose record matches are kept", train=True)
+
+    def __post_init__(self):
+        problems = [p for f in fields(self) if (p := check_value(f.name, getattr(self, f.name)))]
+        if problems:
+            raise ConfigError("settings: " + "; ".join(problems))
+
+    @classmethod
+    def from_params(cls, params: Mapping, source: str = "settings") -> RunSettings:
+        """The settings of ``params`` (a profile, ``-p`` values, a notebook's parameters), the others at their
+        declared defaults; unknown keys and wrong values are one :class:`ConfigError` naming ``source``."""
+        return cls(**validate(params, source))
+
+    def as_params(self) -> dict:
+        """{setting: value}, as a profile would list them."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+SETTINGS: dict[str, Setting] = {
+    f.name: Setting(f.name, f.metadata["kind"], f.default if f.default_factory is MISSING else f.default_factory(),
+                    f.metadata["help"], f.metadata["choices"], f.metadata["nullable"], f.metadata["minimum"],
+                    f.metadata["maximum"], f.metadata["train"])
+    for f in fields(RunSettings)
+}
+"""Every run setting, by name (read from :class:`RunSettings`): what validation and error messages use."""
+
 
 TRAIN_SETTINGS = tuple(name for name, s in SETTINGS.items() if s.train)
 """The settings :func:`strokelib.training.cross_validation.train_command` reads."""
@@ -212,6 +266,10 @@ def validate(params: Mapping, source: str = "settings", allowed=None) -> dict:
 def from_namespace(namespace: Mapping) -> dict:
     """The settings among ``namespace``'s names (a notebook's ``globals()`` after its parameters cell), validated."""
     return validate({k: namespace[k] for k in SETTINGS if k in namespace}, "notebook parameters")
+
+
+DEFAULTS = RunSettings()
+"""The declared defaults; function defaults across strokelib read them (e.g. ``DEFAULTS.normalisation``)."""
 
 
 def parse_value(text: str):

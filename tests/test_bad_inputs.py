@@ -301,13 +301,13 @@ def labelled_cases(n: int = 4) -> list[datasets.Case]:
 
 
 def unknown_approach(ctx):
-    training.cross_validate(labelled_cases(), "SPES", "fancy", out_dir=ctx.watch(ctx.tmp / "o"), device="cpu")
+    training.cross_validate(labelled_cases(), "SPES", "fancy", run=training.TrainRun(out_dir=ctx.watch(ctx.tmp / "o"), device="cpu"))
 
 
 def case_without_label(ctx):
     cases = labelled_cases()
     cases[2].label = None
-    training.cross_validate(cases, "SPES", "balanced", out_dir=ctx.watch(ctx.tmp / "o"), device="cpu")
+    training.cross_validate(cases, "SPES", "balanced", run=training.TrainRun(out_dir=ctx.watch(ctx.tmp / "o"), device="cpu"))
 
 
 def bad_fold_index(ctx):

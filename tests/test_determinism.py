@@ -64,8 +64,7 @@ def runs(cases, tmp_path_factory):
     base = tmp_path_factory.mktemp("cv")
     out = {}
     for name, seed in (("a", 0), ("b", 0), ("other", 1)):
-        history = training.cross_validate(cases, "SPES", "proposed", CFG, base / name, folds=[0], seed=seed,
-                                          device="cpu", progress=False)
+        history = training.cross_validate(cases, "SPES", "proposed", CFG, training.TrainRun(base / name, folds=[0], seed=seed, device="cpu", progress=False))
         out[name] = (base / name, history)
     return out
 

@@ -11,6 +11,7 @@ from strokelib import estimates
 from strokelib.config import PAPER
 from strokelib.sampling import patches as sampling
 from strokelib.training import cross_validation as training
+from strokelib.training.cross_validation import TrainRun
 
 TINY = dataclasses.replace(PAPER, patch_shape=(16, 16, 8), base_filters=4, batch_size=2, patches_per_case=6,
                            max_epochs=3, patience=2)
@@ -62,15 +63,15 @@ def test_patches_per_voxel():
     assert sampling.patches_per_voxel((24, 24, 16), (12, 12, 8)) == 8
 
 
-def test_cross_validation_estimate_uses_the_folds_and_channels(rng):
+def test_cross_validation_estimate_uses_the_folds_and_channels(rng, tmp_path):
     from strokelib.data.cases import Case
 
     cases = [Case(str(i), np.zeros((3, 8, 8, 8), np.float32), ("A", "B", "C"), None, np.eye(4), (1.0, 1.0, 1.0),
                   np.ones((8, 8, 8), bool)) for i in range(1, 9)]
     cfg = dataclasses.replace(TINY, n_folds=4)
     line = estimates.cross_validation_estimate(cases, ["balanced", "proposed"], cfg,
-                                               {"folds": None, "early_stopping": "inner", "val_fraction": 0.25,
-                                                "val_patches_per_case": 2}, device="cpu")
+                                               TrainRun(tmp_path, early_stopping="inner", val_fraction=0.25,
+                                                        val_patches_per_case=2), device="cpu")
     # 8 cases, 4 folds: 6 training cases per fold, an inner quarter (2) for early stopping -> 4 fit, 2 validation
     assert "folds to train (balanced 4, proposed 4) × ≤ 3 epochs × (24 training + 4 validation patches)" in line
     assert "at 3 channels" in line and "at 6 channels" in line
@@ -89,7 +90,7 @@ def test_finished_folds_are_not_counted(tmp_path):
                                modelfiles.checkpoint_path(tmp_path, "SISS", "proposed", 0))
     cfg = dataclasses.replace(TINY, n_folds=4)
     line = estimates.cross_validation_estimate(cases, ["balanced", "proposed"], cfg,
-                                               {"out_dir": tmp_path, "val_patches_per_case": 2}, device="cpu")
+                                               TrainRun(tmp_path, val_patches_per_case=2), device="cpu")
     assert "folds to train (proposed 4)" in line  # an unfinished fold still trains
-    everything = estimates.cross_validation_estimate(cases, ["balanced"], cfg, {"out_dir": tmp_path}, device="cpu")
+    everything = estimates.cross_validation_estimate(cases, ["balanced"], cfg, TrainRun(tmp_path), device="cpu")
     assert everything.startswith("⏱ nothing to train here")

@@ -40,7 +40,7 @@ def two_sets(tmp_path_factory):
 def trained(two_sets, tmp_path_factory):
     """Fold 0 of Baseline (no registration: fast) trained on the first set."""
     out = tmp_path_factory.mktemp("outputs")
-    training.cross_validate(two_sets[0][0], "SPES", "baseline", CFG, out, **RUN)
+    training.cross_validate(two_sets[0][0], "SPES", "baseline", CFG, training.TrainRun(out, **RUN))
     return out
 
 
@@ -49,14 +49,14 @@ def test_checkpoint_of_other_data_is_refused_with_what_differs(two_sets, trained
     path = training.checkpoint_path(trained, "SPES", "baseline", 0)
     stamp = path.stat().st_mtime_ns
     with pytest.raises(ProvenanceError) as info:
-        training.cross_validate(second, "SPES", "baseline", CFG, trained, **RUN)
+        training.cross_validate(second, "SPES", "baseline", CFG, training.TrainRun(trained, **RUN))
     message = str(info.value)
     assert "fold 0 in" in message and "fold0.pt" in message
     assert provenance.data_root(first) in message and provenance.data_root(second) in message
     assert "(4 cases)" in message and "pass fresh" in message and "another outputs_dir" in message
     assert path.stat().st_mtime_ns == stamp  # neither reused nor overwritten
     # the same data again: reused without training
-    again = training.cross_validate(first, "SPES", "baseline", CFG, trained, **RUN)
+    again = training.cross_validate(first, "SPES", "baseline", CFG, training.TrainRun(trained, **RUN))
     assert path.stat().st_mtime_ns == stamp and len(again)
 
 
@@ -64,7 +64,7 @@ def test_a_changed_case_is_named(two_sets, trained):
     first = two_sets[0][0]
     changed = [dataclasses.replace(c, files={}, images=c.images + 1) if c.case_id == "2" else c for c in first]
     with pytest.raises(ProvenanceError, match="other data in") as info:
-        training.cross_validate(changed, "SPES", "baseline", CFG, trained, **RUN)
+        training.cross_validate(changed, "SPES", "baseline", CFG, training.TrainRun(trained, **RUN))
     assert "cases 2 have other files" in str(info.value)
 
 
@@ -110,8 +110,8 @@ def test_maps_are_kept_per_approach_and_model_set(trained, tmp_path):
 
 def test_fresh_retrains_a_fold_of_other_data(two_sets, tmp_path):
     first, second = two_sets[0][0], two_sets[1][0]
-    training.cross_validate(first, "SPES", "baseline", CFG, tmp_path, **RUN)
-    training.cross_validate(second, "SPES", "baseline", CFG, tmp_path, fresh=True, **RUN)
+    training.cross_validate(first, "SPES", "baseline", CFG, training.TrainRun(tmp_path, **RUN))
+    training.cross_validate(second, "SPES", "baseline", CFG, training.TrainRun(tmp_path, fresh=True, **RUN))
     meta = training.load_checkpoint(training.checkpoint_path(tmp_path, "SPES", "baseline", 0))["meta"]
     assert meta["data_root"] == provenance.data_root(second)
     assert meta["data"] == provenance.normalised(provenance.data_fingerprint(second[c] for c in range(4)))
@@ -136,8 +136,7 @@ def test_no_recorded_setting_of_a_finished_fold_is_reused_when_it_changes(two_se
     path = training.checkpoint_path(trained, "SPES", "baseline", 0)
     stamp = path.stat().st_mtime_ns
     with pytest.raises(ProvenanceError, match="other settings"):
-        training.cross_validate(two_sets[0][0], "SPES", "baseline", dataclasses.replace(CFG, **cfg_changes), trained,
-                                **(RUN | changed))
+        training.cross_validate(two_sets[0][0], "SPES", "baseline", dataclasses.replace(CFG, **cfg_changes), training.TrainRun(trained, **RUN | changed))
     assert path.stat().st_mtime_ns == stamp and "already trained" not in caplog.text
 
 
@@ -146,17 +145,16 @@ def test_labels_read_otherwise_are_not_reused(two_sets, trained):
     relabelled = [dataclasses.replace(c, label=np.zeros_like(c.label)) if c.case_id == "3" else c
                   for c in two_sets[0][0]]
     with pytest.raises(ProvenanceError, match="labels"):
-        training.cross_validate(relabelled, "SPES", "baseline", CFG, trained, **RUN)
+        training.cross_validate(relabelled, "SPES", "baseline", CFG, training.TrainRun(trained, **RUN))
 
 
 def test_the_symmetric_reference_is_recorded_and_used_by_inference(two_sets, tmp_path):
     cases = two_sets[0][0]
-    training.cross_validate(cases, "SPES", "proposed", CFG, tmp_path, cache_dir=tmp_path / "cache", **RUN)
+    training.cross_validate(cases, "SPES", "proposed", CFG, training.TrainRun(tmp_path, cache_dir=tmp_path / "cache", **RUN))
     meta = training.load_checkpoint(training.checkpoint_path(tmp_path, "SPES", "proposed", 0))["meta"]
     assert meta["reference"] == "T1c"  # the SPES default, resolved and recorded
     with pytest.raises(ProvenanceError, match="reference"):
-        training.cross_validate(cases, "SPES", "proposed", CFG, tmp_path, reference="T2", cache_dir=tmp_path / "cache",
-                                **RUN)
+        training.cross_validate(cases, "SPES", "proposed", CFG, training.TrainRun(tmp_path, reference="T2", cache_dir=tmp_path / "cache", **RUN))
     prepared = inference.prepare_for_model(cases[0], {**meta, "reference": "T2"}, cache_dir=tmp_path / "cache")
     default = inference.prepare_for_model(cases[0], meta, cache_dir=tmp_path / "cache")
     assert not np.array_equal(prepared.images, default.images)  # the recorded reference decides the inputs
@@ -167,13 +165,13 @@ def test_a_code_change_has_its_own_message_and_an_explicit_opt_in(two_sets, trai
     stamp = path.stat().st_mtime_ns
     monkeypatch.setattr(provenance, "code_version", lambda: "9.9.9+000000000000")
     with pytest.raises(ProvenanceError, match="another version of strokelib") as info:
-        training.cross_validate(two_sets[0][0], "SPES", "baseline", CFG, trained, **RUN)
+        training.cross_validate(two_sets[0][0], "SPES", "baseline", CFG, training.TrainRun(trained, **RUN))
     assert "this is 9.9.9+000000000000" in str(info.value) and "--accept-code-change" in str(info.value)
     with pytest.raises(ProvenanceError, match="another version of strokelib"):
         inference.predict_cross_validation(two_sets[0][0], "SPES", "baseline", trained, step=STEP, device="cpu",
                                            progress=False)
     monkeypatch.setenv(provenance.ACCEPT_CODE_CHANGE_ENV, "1")
-    training.cross_validate(two_sets[0][0], "SPES", "baseline", CFG, trained, **RUN)
+    training.cross_validate(two_sets[0][0], "SPES", "baseline", CFG, training.TrainRun(trained, **RUN))
     assert path.stat().st_mtime_ns == stamp  # reused as it is, on request
 
 
@@ -187,10 +185,10 @@ def test_the_code_version_hashes_the_modules_that_decide_results():
 
 def test_fresh_keeps_a_finished_fold_whose_record_matches(two_sets, tmp_path):
     first = two_sets[0][0]
-    training.cross_validate(first, "SPES", "baseline", CFG, tmp_path, **RUN)
+    training.cross_validate(first, "SPES", "baseline", CFG, training.TrainRun(tmp_path, **RUN))
     path = training.checkpoint_path(tmp_path, "SPES", "baseline", 0)
     stamp = path.stat().st_mtime_ns
-    training.cross_validate(first, "SPES", "baseline", CFG, tmp_path, fresh=True, **RUN)
+    training.cross_validate(first, "SPES", "baseline", CFG, training.TrainRun(tmp_path, fresh=True, **RUN))
     assert path.stat().st_mtime_ns == stamp
 
 

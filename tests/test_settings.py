@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import inspect
 
 import papermill as pm
 import pytest
@@ -23,6 +22,40 @@ def test_notebook_parameters_are_settings_of_a_compatible_type(name):
     for key, param in DECLARED[name].items():
         assert key in SETTINGS, f"{name} declares {key}, which strokelib/settings.py does not"
         assert check_value(key, ast.literal_eval(param["default"])) is None, f"{name}: {key} = {param['default']}"
+
+
+def _differing_defaults(parameters: dict) -> dict:
+    """{name: (parameters cell default, declared default)} where they differ."""
+    cell = {key: ast.literal_eval(param["default"]) for key, param in parameters.items()}
+    return {key: (value, SETTINGS[key].default) for key, value in cell.items() if value != SETTINGS[key].default}
+
+
+@pytest.mark.parametrize("name", sorted(DECLARED))
+def test_notebook_parameter_defaults_are_the_declared_defaults(name):
+    differ = _differing_defaults(DECLARED[name])
+    assert not differ, f"{name}: parameters cell default vs RunSettings default: {differ}"
+
+
+def test_the_default_check_sees_a_changed_default():
+    assert _differing_defaults({"n_train": {"default": "3"}, "task": {"default": "'SPES'"}}) == {
+        "n_train": (3, settings.DEFAULTS.n_train)}
+
+
+def test_run_settings_is_typed_frozen_and_checks_every_field():
+    import dataclasses
+
+    run = settings.RunSettings()
+    assert run == settings.DEFAULTS and run.as_params() == {k: s.default for k, s in SETTINGS.items()}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.task = "SISS"
+    with pytest.raises(ConfigError) as info:
+        settings.RunSettings(task="SIS", n_train=0, inference_step=[4, 4])
+    message = str(info.value)
+    assert "task must be a string, one of 'SISS', 'SPES'" in message and "n_train must be an integer ≥ 1" in message
+    assert "inference_step must be three positive integers" in message
+    with pytest.raises(ConfigError, match=r"unknown setting n_trian \(did you mean n_train\?\)"):
+        settings.RunSettings.from_params({"n_trian": 3}, "here")
+    assert settings.RunSettings.from_params({"task": "SISS"}).task == "SISS"
 
 
 def test_every_setting_is_read_by_a_notebook_or_by_strokelib_train():
@@ -92,13 +125,28 @@ def test_strokelib_train_refuses_a_wrong_type_before_loading_data():
         training.train_command("SPES", profile="smoke", train_max_epochs="five")
 
 
-def test_training_setup_is_the_config_and_cross_validate_arguments(tmp_path):
+def test_training_setup_is_the_config_and_the_run(tmp_path):
     params = {**load_profile("smoke"), "train_batch_size": 8, "fold": 1, "sym_cache_dir": "", "device": ""}
-    cfg, kwargs = training.training_setup(params, out_dir=tmp_path)
+    cfg, run = training.training_setup(params, out_dir=tmp_path)
     assert (cfg.batch_size, cfg.max_epochs, cfg.base_filters, cfg.patch_shape) == (8, 1, 8, PAPER.patch_shape)
-    assert set(kwargs) <= set(inspect.signature(training.cross_validate).parameters)
-    assert kwargs["folds"] == [1] and kwargs["cache_dir"] == tmp_path / "symmetric_cache" and kwargs["device"] is None
-    assert (kwargs["early_stopping"], kwargs["num_workers"], kwargs["out_dir"]) == ("inner", 0, tmp_path)
+    assert isinstance(run, training.TrainRun)
+    assert run.folds == [1] and run.cache_dir == tmp_path / "symmetric_cache" and run.device is None
+    assert (run.early_stopping, run.num_workers, run.out_dir) == ("inner", 0, tmp_path)
+
+
+def test_null_training_sizes_are_the_paper_s():
+    cfg, _ = training.training_setup({"train_max_epochs": None, "train_patches_per_case": None})
+    assert (cfg.max_epochs, cfg.patches_per_case) == (PAPER.max_epochs, PAPER.patches_per_case)
+    cfg, _ = training.training_setup({})
+    assert (cfg.max_epochs, cfg.patches_per_case) == (settings.DEFAULTS.train_max_epochs,
+                                                      settings.DEFAULTS.train_patches_per_case)
+
+
+def test_train_run_defaults_are_the_declared_settings():
+    run = training.TrainRun()
+    d = settings.DEFAULTS
+    assert (run.early_stopping, run.val_fraction, run.normalisation, run.transform, run.precision, run.seed) == (
+        d.train_early_stopping, d.train_val_fraction, d.normalisation, d.sym_transform, d.train_precision, d.seed)
 
 
 def test_from_namespace_picks_the_settings():

@@ -15,19 +15,13 @@ from strokelib.config import PAPER
 from strokelib.data.cases import Case
 from strokelib.errors import ConfigError, ProvenanceError, TrainingError
 from strokelib.model import checkpoints as modelfiles
-from strokelib.model.checkpoints import load_model, select_device
+from strokelib.model.checkpoints import checkpoint_path, load_model, select_device
 from strokelib.model.sunet import SUNet
+from strokelib.settings import RunSettings
 from strokelib.training import cross_validation as training
 from strokelib.training import loop as trainer
-from strokelib.training.cross_validation import (
-    APPROACHES,
-    checkpoint_path,
-    cross_validate,
-    fold_splits,
-    inner_split,
-    train,
-)
-from strokelib.training.loop import early_stopping_status
+from strokelib.training.cross_validation import APPROACHES, TrainRun, cross_validate, fold_splits, inner_split
+from strokelib.training.loop import early_stopping_status, train
 
 PATCH = (8, 8, 8)
 TINY = dataclasses.replace(PAPER, batch_size=8, max_epochs=3, patience=8, base_filters=4, patch_shape=PATCH, patches_per_case=24)
@@ -276,7 +270,7 @@ def fake_pipeline(monkeypatch):
 def test_cross_validate_one_fold_then_the_rest(fake_pipeline, tmp_path):
     cases = [synthetic_case(str(i), i) for i in range(1, 5)]
     cfg = dataclasses.replace(TINY, max_epochs=1, patches_per_case=8)
-    one = cross_validate(cases, "spes", "proposed", cfg, tmp_path, folds=[1], device="cpu", progress=False)
+    one = cross_validate(cases, "spes", "proposed", cfg, TrainRun(tmp_path, folds=[1], device="cpu", progress=False))
     path = checkpoint_path(tmp_path, "SPES", "proposed", 1)
     assert path == tmp_path / "models" / "SPES" / "proposed" / "fold1.pt" and path.is_file()
     assert set(one["fold"]) == {1} and (one["approach"] == "proposed").all()
@@ -286,35 +280,33 @@ def test_cross_validate_one_fold_then_the_rest(fake_pipeline, tmp_path):
     assert set(meta["train_ids"]) | set(meta["val_ids"]) == {"1", "3", "4"}
     stamp = path.stat().st_mtime_ns
     fake_pipeline.clear()
-    again = cross_validate(cases, "SPES", "proposed", cfg, tmp_path, folds=[1], device="cpu", progress=False)
+    again = cross_validate(cases, "SPES", "proposed", cfg, TrainRun(tmp_path, folds=[1], device="cpu", progress=False))
     assert fake_pipeline == [] and path.stat().st_mtime_ns == stamp  # finished: nothing prepared, nothing trained
     pd.testing.assert_frame_equal(one, again)
-    every = cross_validate(cases, "SPES", "proposed", cfg, tmp_path, device="cpu", progress=False)
+    every = cross_validate(cases, "SPES", "proposed", cfg, TrainRun(tmp_path, device="cpu", progress=False))
     assert sorted(set(every["fold"])) == [0, 1, 2, 3] and path.stat().st_mtime_ns == stamp
     assert (tmp_path / "models" / "SPES" / "proposed" / "fold3_history.csv").is_file()
     with pytest.raises(ProvenanceError, match="patches_per_case"):  # never silently reuse a model of other settings
-        cross_validate(cases, "SPES", "proposed", dataclasses.replace(cfg, patches_per_case=9), tmp_path, folds=[1],
-                       device="cpu", progress=False)
+        cross_validate(cases, "SPES", "proposed", dataclasses.replace(cfg, patches_per_case=9), TrainRun(tmp_path, folds=[1], device="cpu", progress=False))
 
 
 def test_cross_validate_held_out_and_baseline(fake_pipeline, tmp_path):
     cases = [synthetic_case(str(i), i) for i in range(1, 5)]
     cfg = dataclasses.replace(TINY, max_epochs=1, patches_per_case=8)
-    cross_validate(cases, "SPES", "baseline", cfg, tmp_path, folds=[0], early_stopping="held_out", device="cpu", progress=False)
+    cross_validate(cases, "SPES", "baseline", cfg, TrainRun(tmp_path, folds=[0], early_stopping="held_out", device="cpu", progress=False))
     _, meta = load_model(checkpoint_path(tmp_path, "SPES", "baseline", 0), "cpu")
     assert meta["val_ids"] == meta["held_out"] == ["1"] and meta["in_channels"] == 2 and meta["loss"] == "cross_entropy"
     assert all(not sym for _, sym in fake_pipeline)
     with pytest.raises(ConfigError, match="approach"):
-        cross_validate(cases, "SPES", "fancy", cfg, tmp_path)
+        cross_validate(cases, "SPES", "fancy", cfg, TrainRun(tmp_path))
     with pytest.raises(ConfigError, match="out of range"):
-        cross_validate(cases, "SPES", "balanced", cfg, tmp_path, folds=[4])
+        cross_validate(cases, "SPES", "balanced", cfg, TrainRun(tmp_path, folds=[4]))
 
 
 def test_cross_validate_with_real_sampling_and_preprocessing(tmp_path):
     cases = [synthetic_case(str(i), i, shape=(32, 32, 16), modalities=("DWI", "T1c")) for i in range(1, 5)]
     cfg = dataclasses.replace(TINY, max_epochs=2, patches_per_case=16)
-    history = cross_validate(cases, "SPES", "proposed", cfg, tmp_path, folds=[3], device="cpu", progress=False,
-                             transform="none")
+    history = cross_validate(cases, "SPES", "proposed", cfg, TrainRun(tmp_path, folds=[3], device="cpu", progress=False, transform="none"))
     assert list(history["epoch"]) == [1, 2] and np.isfinite(history["val_l1_er"]).all()
     model, meta = load_model(checkpoint_path(tmp_path, "SPES", "proposed", 3))
     assert meta["held_out"] == ["4"] and meta["modalities"] == ["DWI", "T1c", "sym_DWI", "sym_T1c"]
@@ -322,9 +314,10 @@ def test_cross_validate_with_real_sampling_and_preprocessing(tmp_path):
         assert model(torch.zeros(1, 4, *PATCH)).shape == (1, 2, *PATCH)
 
 
-def test_config_from_params():
-    cfg = training.config_from_params({"train_patches_per_case": 50, "train_max_epochs": 3, "train_patience": None, "other": 1})
-    assert (cfg.patches_per_case, cfg.max_epochs, cfg.patience, cfg.batch_size) == (50, 3, PAPER.patience, 16)
+def test_config_from_settings():
+    run_settings = RunSettings(train_patches_per_case=50, train_max_epochs=3, train_patience=None, train_batch_size=8)
+    cfg = training.config_from_settings(run_settings)
+    assert (cfg.patches_per_case, cfg.max_epochs, cfg.patience, cfg.batch_size) == (50, 3, PAPER.patience, 8)
 
 
 def test_train_command_passes_profile_to_cross_validate(tmp_path, monkeypatch):
@@ -335,10 +328,10 @@ def test_train_command_passes_profile_to_cross_validate(tmp_path, monkeypatch):
     monkeypatch.setattr("strokelib.data.cases.load_isles2015", lambda root, task, split, **kwargs: ["cases"])
     monkeypatch.setattr(training, "cross_validate", lambda *a, **k: seen.update(args=a, kwargs=k) or "ran")
     assert training.train_command("SPES", "balanced", fold=2, profile=str(profile), out_dir=tmp_path, progress=False) == "ran"
-    cases, task, approach, cfg, out = seen["args"]
-    assert (cases, task, approach, cfg.max_epochs, out) == (["cases"], "SPES", "balanced", 2, tmp_path)
-    kw = seen["kwargs"]
-    assert kw["folds"] == [2] and kw["early_stopping"] == "held_out" and kw["sampler"] == "reference" and kw["seed"] == 3
+    cases, task, approach, cfg, run = seen["args"]
+    assert (cases, task, approach, cfg.max_epochs, run.out_dir) == (["cases"], "SPES", "balanced", 2, tmp_path)
+    assert run.folds == [2] and run.early_stopping == "held_out" and run.sampler == "reference" and run.seed == 3
+    assert run.progress is False
 
 
 def test_training_curves_figure(tmp_path):

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .. import provenance
+from ..config import PAPER
 from ..data.layout import case_files, task_modalities
 from ..data.new_cases import check_channels, check_headers, find_cases, whole_head_warning
 from ..errors import ConfigError, StrokelibError
@@ -300,7 +301,7 @@ def segment(
     out_dir: str | os.PathLike,
     *,
     split: str | None = None,
-    step: Sequence[int] = (4, 4, 1),
+    step: Sequence[int] = PAPER.inference_step,
     batch_size: int | None = None,
     device: str | None = None,
     threshold: float | None = None,

@@ -40,7 +40,7 @@ from ..data.cases import LABEL_TOKEN, task_modalities
 from ..errors import ConfigError, DataLayoutError, ProvenanceError
 from ..files import atomic_path, file_lock, replace_folder, write_text
 from ..progress import progress_bar
-from ..settings import synthetic_dir
+from ..settings import DEFAULTS, synthetic_dir
 from .anatomy import Geometry
 from .case import SyntheticCase, case_phenomena, synthesize_case
 from .case import geometry as _geometry
@@ -358,10 +358,10 @@ def phenomena_table(root: str | os.PathLike, split: str = "training") -> pd.Data
 def resolve_data_root(
     data_root: str | Path | None,
     task: str,
-    geometry: str = "paper",
-    n_train: int = 4,
-    n_test: int = 0,
-    seed: int = 0,
+    geometry: str = DEFAULTS.synthetic_geometry,
+    n_train: int = DEFAULTS.n_train,
+    n_test: int = DEFAULTS.n_test,
+    seed: int = DEFAULTS.seed,
     root: str | Path | None = None,
     phenomena: dict | None = None,
 ) -> Path:

@@ -4,8 +4,10 @@
 * :func:`cross_validate` — contiguous folds in case order (as released), one checkpoint per fold in
   ``<out_dir>/models/<task>/<approach>/fold<k>.pt``; ``folds=[k]`` trains one fold so folds can run in parallel.
   Each fold is trained by :func:`strokelib.training.loop.train` (the loop, early stopping, resume).
-* :func:`training_setup` and :func:`train_command` — validated settings (a profile, ``-p``) to a
-  :func:`cross_validate` call: what notebook 04 and ``strokelib train`` both run.
+* :class:`TrainRun` — how a cross-validation runs (folds, early stopping, seeds, pre-processing, device, precision),
+  built from the declared run settings; what a fold checkpoint records of it is :meth:`TrainRun.record`.
+* :func:`training_setup` and :func:`train_command` — run settings (a profile, ``-p``) to a :func:`cross_validate`
+  call: what notebook 04 and ``strokelib train`` both run.
 
 Where the released code and sound practice differ (``docs/released-code.md#cross-validation``), the option is named:
 early stopping on an inner validation split of the training cases (default) or on the held-out fold itself
@@ -35,7 +37,7 @@ from ..files import write_csv
 from ..model.checkpoints import checkpoint_path, load_checkpoint
 from ..model.sunet import SUNet
 from ..progress import progress_bar
-from ..settings import EARLY_STOPPING, SETTINGS
+from ..settings import DEFAULTS, EARLY_STOPPING, RunSettings, load_profile, project_root
 from .loop import derived_seed, train
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,64 @@ def get_approach(name: str) -> Approach:
     if name not in APPROACHES:
         raise ConfigError(f"unknown approach {name!r}; use one of {', '.join(APPROACHES)} (Table 1)")
     return APPROACHES[name]
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """How one cross-validation runs (§3.4, §4.1): everything :func:`cross_validate` needs besides the cases, the
+    task, the approach and the method's constants (:class:`PaperConfig`). Defaults are the declared settings'
+    (:data:`strokelib.settings.DEFAULTS`); :meth:`from_settings` builds one from validated run settings.
+
+    :meth:`record` holds the fields that change the trained weights: each fold's checkpoint records them and a
+    reused checkpoint must match them. ``folds=[k]`` trains only fold k so folds can run in parallel, one process per GPU;
+    ``sampler`` replaces the balanced sampler of ``balanced``/``proposed`` (``'reference'``: the released 2:1
+    sampling); ``early_stopping='held_out'`` monitors the scored fold, as the released code did."""
+
+    out_dir: Path = Path(DEFAULTS.outputs_dir)
+    folds: Sequence[int] | None = None
+    n_folds: int | None = None  # None: the config's
+    shuffle: bool = DEFAULTS.train_fold_shuffle
+    early_stopping: str = DEFAULTS.train_early_stopping
+    val_fraction: float = DEFAULTS.train_val_fraction
+    seed: int = DEFAULTS.seed
+    normalisation: str = DEFAULTS.normalisation
+    transform: str = DEFAULTS.sym_transform
+    reference: str | None = None  # None: the task's default reference modality
+    sampler: str | None = DEFAULTS.train_sampler
+    val_patches_per_case: int | None = None  # None: as many as for training
+    resample_each_epoch: bool = False
+    precision: str = DEFAULTS.train_precision
+    device: str | torch.device | None = None
+    cache_dir: Path | None = None
+    num_workers: int = DEFAULTS.train_num_workers
+    compile_model: bool = DEFAULTS.train_compile
+    progress: bool = True
+    fresh: bool = DEFAULTS.fresh
+
+    def record(self) -> dict:
+        """What a fold checkpoint records of this run (with the config, the data and the folds' cases): the fields
+        that change the weights. The sampler is recorded through the approach."""
+        return {"n_folds": self.n_folds, "early_stopping": self.early_stopping, "cv_seed": self.seed,
+                "normalisation": self.normalisation, "transform": self.transform, "reference": self.reference,
+                "val_patches_per_case": self.val_patches_per_case, "resample_each_epoch": self.resample_each_epoch,
+                "train_precision": self.precision}
+
+    @classmethod
+    def from_settings(cls, settings: RunSettings, out_dir: str | Path | None = None,
+                      root: str | Path | None = None) -> TrainRun:
+        """The run of validated ``settings``: ``out_dir`` defaults to ``<root>/<outputs_dir>``, the symmetric cache
+        to ``<root>/<sym_cache_dir>``, else ``<out_dir>/symmetric_cache`` (shared with notebook 02)."""
+        out_dir = Path(out_dir) if out_dir else project_root(root) / (settings.outputs_dir or "outputs")
+        cache = project_root(root) / settings.sym_cache_dir if settings.sym_cache_dir else out_dir / "symmetric_cache"
+        return cls(
+            out_dir=out_dir, folds=None if settings.fold is None else [int(settings.fold)],
+            shuffle=settings.train_fold_shuffle, early_stopping=settings.train_early_stopping,
+            val_fraction=settings.train_val_fraction, seed=settings.seed, normalisation=settings.normalisation,
+            transform=settings.sym_transform, reference=settings.sym_reference or None, sampler=settings.train_sampler,
+            val_patches_per_case=settings.train_val_patches_per_case, precision=settings.train_precision,
+            device=settings.device or None, cache_dir=cache, num_workers=settings.train_num_workers,
+            compile_model=settings.train_compile, fresh=settings.fresh,
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -215,19 +275,16 @@ def _fold_numbers(folds: Sequence[int] | None, n_folds: int) -> list[int]:
 
 
 def _fold_plan(k: int, split: tuple[list[str], list[str]], by_id: dict, task: str, approach: str, spec: Approach,
-               cfg: PaperConfig, n_folds: int, early_stopping: str, val_fraction: float, seed: int,
-               normalisation: str, transform: str, training: dict) -> dict:
-    """Everything that defines fold ``k``'s model: its cases, settings, the fingerprint of its data, the labels as
-    they were read (``penumbra_label`` changes them, not the files) and the code version — what its checkpoint
-    records and what a reused checkpoint must match. ``training`` holds the trainer's settings that change the
-    weights (symmetric reference, validation patches, patch re-drawing, precision)."""
+               cfg: PaperConfig, run: TrainRun) -> dict:
+    """Everything that defines fold ``k``'s model: its cases, the run's recorded settings (:meth:`TrainRun.record`),
+    the fingerprint of its data, the labels as they were read (``penumbra_label`` changes them, not the files) and
+    the code version — what its checkpoint records and what a reused checkpoint must match."""
     train_ids, held_out = split
-    fit_ids, val_ids = fit_and_validation(k, split, early_stopping, val_fraction, seed)
+    fit_ids, val_ids = fit_and_validation(k, split, run.early_stopping, run.val_fraction, run.seed)
     return {
         "task": task, "approach": approach, "symmetric": spec.symmetric, "sampler": spec.sampler, "loss": spec.loss,
-        "normalisation": normalisation, "transform": transform, "patch_shape": list(cfg.patch_shape), "fold": k,
-        "n_folds": n_folds, "held_out": held_out, "train_ids": fit_ids, "val_ids": val_ids,
-        "early_stopping": early_stopping, "cv_seed": seed, **training,
+        "patch_shape": list(cfg.patch_shape), "fold": k, "held_out": held_out, "train_ids": fit_ids,
+        "val_ids": val_ids, **run.record(),
         "data_root": provenance.data_root(list(by_id.values())),
         "data": provenance.data_fingerprint(by_id[c] for c in sorted({*fit_ids, *val_ids, *held_out})),
         "labels": {c: provenance.array_digest(by_id[c].label) for c in sorted({*fit_ids, *val_ids}, key=str)},
@@ -254,9 +311,8 @@ def _prepare(by_id: dict, needed: set, spec: Approach, progress: bool, **prepare
                                 disable=not progress, leave=False)}
 
 
-def _train_fold(plan: dict, path: Path, prepared: dict, by_id: dict, spec: Approach, cfg: PaperConfig, seed: int,
-                val_patches_per_case: int | None, resample_each_epoch: bool, progress: bool,
-                **train_kwargs) -> pd.DataFrame:
+def _train_fold(plan: dict, path: Path, prepared: dict, by_id: dict, spec: Approach, cfg: PaperConfig,
+                run: TrainRun) -> pd.DataFrame:
     """Sample the fold's training and validation patches and train its SUNet (:func:`strokelib.training.loop.train`)."""
     from ..sampling.patches import PatchDataset
 
@@ -264,31 +320,30 @@ def _train_fold(plan: dict, path: Path, prepared: dict, by_id: dict, spec: Appro
     fit = [prepared[c] for c in plan["train_ids"]]
     val = [prepared[c] for c in plan["val_ids"]]
     train_set = PatchDataset(fit, sampler=spec.sampler, n_patches=cfg.patches_per_case, patch_shape=cfg.patch_shape,
-                             lesion_fraction=cfg.lesion_fraction, seed=derived_seed(seed, k, 0),
-                             resample_each_epoch=resample_each_epoch, progress=progress)
-    val_set = PatchDataset(val, sampler=spec.sampler, n_patches=val_patches_per_case or cfg.patches_per_case,
+                             lesion_fraction=cfg.lesion_fraction, seed=derived_seed(run.seed, k, 0),
+                             resample_each_epoch=run.resample_each_epoch, progress=run.progress)
+    val_set = PatchDataset(val, sampler=spec.sampler, n_patches=run.val_patches_per_case or cfg.patches_per_case,
                            patch_shape=cfg.patch_shape, lesion_fraction=cfg.lesion_fraction,
-                           seed=derived_seed(seed, k, 1), progress=progress)
-    torch.manual_seed(seed)  # the same initial weights in every fold and every process
+                           seed=derived_seed(run.seed, k, 1), progress=run.progress)
+    torch.manual_seed(run.seed)  # the same initial weights in every fold and every process
     model = SUNet(fit[0].images.shape[0], 2, cfg.base_filters, cfg.dropout)
     log.debug("%s %s fold %d: %d training, %d validation cases, held out %s", plan["task"], plan["approach"], k,
              len(plan["train_ids"]), len(plan["val_ids"]), plan["held_out"])
-    return train(model, train_set, val_set, cfg, checkpoint=path, seed=derived_seed(seed, k), progress=progress,
+    return train(model, train_set, val_set, cfg, checkpoint=path, seed=derived_seed(run.seed, k), progress=run.progress,
                  loss=spec.loss, meta={**plan, "modalities": list(fit[0].modalities),
                                        **training_spacing([by_id[c] for c in plan["train_ids"] + plan["val_ids"]])},
-                 **train_kwargs)
+                 device=run.device, num_workers=run.num_workers, precision=run.precision,
+                 compile_model=run.compile_model)
 
 
 def _fold_history(plan: dict, path: Path, train_it: bool, prepared: dict, by_id: dict, spec: Approach,
-                  cfg: PaperConfig, seed: int, val_patches_per_case: int | None, resample_each_epoch: bool,
-                  progress: bool, **train_kwargs) -> pd.DataFrame:
+                  cfg: PaperConfig, run: TrainRun) -> pd.DataFrame:
     """Fold ``plan["fold"]``'s epoch history: trained now (``train_it``) or read from its finished checkpoint; also
     written beside the checkpoint as ``fold<k>_history.csv``."""
     k = plan["fold"]
     if train_it:
         start = time.perf_counter()
-        history = _train_fold(plan, path, prepared, by_id, spec, cfg, seed, val_patches_per_case, resample_each_epoch,
-                              progress, **train_kwargs)
+        history = _train_fold(plan, path, prepared, by_id, spec, cfg, run)
         last = history.iloc[-1]
         ended = "early stopping" if len(history) < cfg.max_epochs else f"the {cfg.max_epochs}-epoch cap"
         log.info("%s %s fold %d: %d epochs (ended by %s), best epoch %d, validation L1+ER %.4f, %.0f s", plan["task"],
@@ -307,66 +362,39 @@ def cross_validate(
     task: str,
     approach: str,
     cfg: PaperConfig = PAPER,
-    out_dir: str | Path = "outputs",
-    folds: Sequence[int] | None = None,
-    n_folds: int | None = None,
-    shuffle: bool = False,
-    early_stopping: str = "inner",
-    val_fraction: float = 0.25,
-    seed: int = 0,
-    device: str | torch.device | None = None,
-    cache_dir: str | Path | None = None,
-    progress: bool = True,
-    normalisation: str = "brain",
-    transform: str = "rigid",
-    val_patches_per_case: int | None = None,
-    resample_each_epoch: bool = False,
-    num_workers: int = 0,
-    precision: str = "auto",
-    sampler: str | None = None,
-    reference: str | None = None,
-    compile_model: bool = False,
-    fresh: bool = False,
+    run: TrainRun | None = None,
 ) -> pd.DataFrame:
     """Train one SUNet per fold for ``approach`` (§4.1, Table 1) and return all folds' epoch histories.
 
     ``cases`` are raw loaded training cases; each is prepared for the approach with
     :func:`strokelib.preprocessing.normalisation.prepare_case` (symmetric modalities for ``proposed``, then z-scores).
-    Every fold starts from the same initial weights (as released). ``early_stopping='inner'`` holds out
-    ``val_fraction`` of each fold's training cases for early stopping; ``'held_out'`` monitors the fold that
-    is then scored, as the released code did (optimistic, ``docs/released-code.md#cross-validation``). ``folds=[k]`` trains only fold
-    k (0-based), so folds can run in parallel, one process per GPU. Finished folds are skipped, an interrupted
-    one resumes. Writes ``fold<k>.pt`` and ``fold<k>_history.csv`` under ``<out_dir>/models/<task>/<approach>/``.
-    ``sampler`` replaces the balanced sampler of ``balanced``/``proposed`` (``'reference'``: the released 2:1
-    sampling); the Baseline keeps its own. ``normalisation``, ``transform``, ``reference`` and ``cache_dir`` go to
-    ``prepare_case`` (the cache is shared with notebook 02).
+    ``run`` (:class:`TrainRun`, default: the declared settings) says how: which folds, early stopping, seeds,
+    pre-processing, device and precision. Every fold starts from the same initial weights (as released).
+    ``early_stopping='inner'`` holds out ``val_fraction`` of each fold's training cases for early stopping;
+    ``'held_out'`` monitors the fold that is then scored, as the released code did (optimistic,
+    ``docs/released-code.md#cross-validation``). Finished folds are skipped, an interrupted one resumes. Writes
+    ``fold<k>.pt`` and ``fold<k>_history.csv`` under ``<run.out_dir>/models/<task>/<approach>/``.
 
     Each checkpoint records the data it was trained on (the data folder and a fingerprint of every case file of the
-    fold, :mod:`strokelib.provenance`) beside every setting; an existing checkpoint is reused only when all of them
-    match, and one made from other data or settings stops the run with a :class:`ProvenanceError` saying what
-    differs. ``fresh=True`` retrains such folds instead.
+    fold, :mod:`strokelib.provenance`) beside the config and :meth:`TrainRun.record`; an existing checkpoint is
+    reused only when all of them match, and one made from other data or settings stops the run with a
+    :class:`ProvenanceError` saying what differs. ``run.fresh`` retrains such folds instead.
     """
-    spec = _approach(approach, sampler, early_stopping)
+    run = run or TrainRun()
+    spec = _approach(approach, run.sampler, run.early_stopping)
     task = str(task).upper()
-    n_folds = n_folds or cfg.n_folds
     by_id = _labelled(cases)
-    splits = fold_splits(list(by_id), n_folds, shuffle, seed)
-    folds = _fold_numbers(folds, n_folds)
-    reference = _symmetric_reference(by_id, spec, reference)
-    training = {"reference": reference, "val_patches_per_case": val_patches_per_case,
-                "resample_each_epoch": resample_each_epoch, "train_precision": precision}
-    plans = {k: _fold_plan(k, splits[k], by_id, task, approach, spec, cfg, n_folds, early_stopping, val_fraction, seed,
-                           normalisation, transform, training) for k in folds}
-    todo = [k for k in folds if not _existing_matches(checkpoint_path(out_dir, task, approach, k), plans[k], cfg, fresh)]
-    prepared = _prepare(by_id, {c for k in todo for c in plans[k]["train_ids"] + plans[k]["val_ids"]}, spec, progress,
-                        normalisation=normalisation, transform=transform, cache_dir=cache_dir,
-                        reference=reference or None)
-    histories = [
-        _fold_history(plans[k], checkpoint_path(out_dir, task, approach, k), k in todo, prepared, by_id, spec, cfg, seed,
-                      val_patches_per_case, resample_each_epoch, progress, device=device, num_workers=num_workers,
-                      precision=precision, compile_model=compile_model)
-        for k in folds
-    ]
+    run = dataclasses.replace(run, n_folds=run.n_folds or cfg.n_folds,
+                              reference=_symmetric_reference(by_id, spec, run.reference))
+    splits = fold_splits(list(by_id), run.n_folds, run.shuffle, run.seed)
+    folds = _fold_numbers(run.folds, run.n_folds)
+    plans = {k: _fold_plan(k, splits[k], by_id, task, approach, spec, cfg, run) for k in folds}
+    paths = {k: checkpoint_path(run.out_dir, task, approach, k) for k in folds}
+    todo = [k for k in folds if not _existing_matches(paths[k], plans[k], cfg, run.fresh)]
+    prepared = _prepare(by_id, {c for k in todo for c in plans[k]["train_ids"] + plans[k]["val_ids"]}, spec,
+                        run.progress, normalisation=run.normalisation, transform=run.transform,
+                        cache_dir=run.cache_dir, reference=run.reference)
+    histories = [_fold_history(plans[k], paths[k], k in todo, prepared, by_id, spec, cfg, run) for k in folds]
     result = pd.concat(histories, ignore_index=True)
     result.insert(0, "approach", approach)
     result.insert(0, "task", task)
@@ -412,46 +440,22 @@ def scale_notes(cfg: PaperConfig, base: PaperConfig = PAPER) -> list[str]:
     return lines
 
 
-def config_from_params(params: dict, base: PaperConfig = PAPER) -> PaperConfig:
-    """``base`` with the training keys of a profile (:data:`PROFILE_KEYS`) applied; absent or null keys keep the paper's value."""
-    changes = {field: params[key] for key, field in PROFILE_KEYS.items() if params.get(key) is not None}
+def config_from_settings(settings: RunSettings, base: PaperConfig = PAPER) -> PaperConfig:
+    """``base`` with the run's training sizes applied (:data:`PROFILE_KEYS`); a null setting keeps the paper's value."""
+    changes = {field: getattr(settings, key) for key, field in PROFILE_KEYS.items() if getattr(settings, key) is not None}
     return dataclasses.replace(base, **changes)
 
 
-def training_setup(params: dict, out_dir: str | Path | None = None, root: str | Path | None = None,
-                   base: PaperConfig = PAPER) -> tuple[PaperConfig, dict]:
-    """The :class:`PaperConfig` and the :func:`cross_validate` keyword arguments of validated settings ``params``.
+def training_setup(settings: RunSettings | dict, out_dir: str | Path | None = None, root: str | Path | None = None,
+                   base: PaperConfig = PAPER) -> tuple[PaperConfig, TrainRun]:
+    """The :class:`PaperConfig` and the :class:`TrainRun` of run settings (a :class:`RunSettings`, or a mapping of
+    settings that is validated, absent ones at their declared defaults).
 
-    What ``strokelib train`` and notebook 04 both run: ``cross_validate(cases, task, approach, cfg, **kwargs)``.
-    ``out_dir`` defaults to ``<root>/<outputs_dir>``; the symmetric cache to ``<root>/<sym_cache_dir>``, else
-    ``<out_dir>/symmetric_cache`` (shared with notebook 02). Absent settings take their declared default.
+    What ``strokelib train`` and notebook 04 both run: ``cross_validate(cases, task, approach, cfg, run)``.
     """
-    from ..settings import project_root, validate
-
-    params = validate(params, "training settings")
-    get = {name: s.default for name, s in SETTINGS.items()} | params
-    out_dir = Path(out_dir) if out_dir else project_root(root) / (get["outputs_dir"] or "outputs")
-    fold = get["fold"]
-    kwargs = {
-        "out_dir": out_dir,
-        "folds": None if fold is None else [int(fold)],
-        "shuffle": bool(get["train_fold_shuffle"]),
-        "early_stopping": get["train_early_stopping"],
-        "val_fraction": get["train_val_fraction"],
-        "seed": get["seed"],
-        "device": get["device"] or None,
-        "cache_dir": project_root(root) / get["sym_cache_dir"] if get["sym_cache_dir"] else out_dir / "symmetric_cache",
-        "normalisation": get["normalisation"],
-        "transform": get["sym_transform"],
-        "reference": get["sym_reference"] or None,
-        "val_patches_per_case": get["train_val_patches_per_case"],
-        "num_workers": get["train_num_workers"],
-        "precision": get["train_precision"],
-        "sampler": get["train_sampler"],
-        "compile_model": bool(get["train_compile"]),
-        "fresh": bool(get["fresh"]),
-    }
-    return config_from_params(params, base), kwargs
+    if not isinstance(settings, RunSettings):
+        settings = RunSettings.from_params(settings, "training settings")
+    return config_from_settings(settings, base), TrainRun.from_settings(settings, out_dir, root)
 
 
 def train_command(
@@ -481,12 +485,12 @@ def train_command(
         raise ConfigError(f"training has no parameter {settings.unknown_hint(unknown, settings.TRAIN_SETTINGS)}; check the "
                           f"spelling (training reads {', '.join(settings.TRAIN_SETTINGS)})")
     overrides = settings.validate(overrides, "strokelib train -p")
-    params = {**settings.load_profile(profile), **{k: v for k, v in overrides.items() if v is not None}}
+    params = {**load_profile(profile), **{k: v for k, v in overrides.items() if v is not None}}
     params.update({k: str(v) for k, v in (("data_root", data_root), ("device", device)) if v is not None})
     params["fold"] = fold
-    root = resolve_data_root(params.get("data_root"), task, params.get("synthetic_geometry", "paper"),
-                                      params.get("n_train", 30), params.get("n_test", 0), params.get("seed", 0),
-                                      phenomena=params.get("synthetic_phenomena"))
-    cases = load_isles2015(root, task, "training", penumbra_label=params.get("penumbra_label"), progress=progress)
-    cfg, kwargs = training_setup(params, out_dir)
-    return cross_validate(cases, task, approach, cfg, kwargs.pop("out_dir"), progress=progress, **kwargs)
+    run_settings = RunSettings.from_params(params, "strokelib train")
+    root = resolve_data_root(run_settings.data_root, task, run_settings.synthetic_geometry, run_settings.n_train,
+                             run_settings.n_test, run_settings.seed, phenomena=run_settings.synthetic_phenomena)
+    cases = load_isles2015(root, task, "training", penumbra_label=run_settings.penumbra_label, progress=progress)
+    cfg, run = training_setup(run_settings, out_dir)
+    return cross_validate(cases, task, approach, cfg, dataclasses.replace(run, progress=progress))
