@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -90,3 +91,12 @@ def test_show_source_names_the_file_and_lines():
     assert len(part.data.splitlines()) == 2 and "return" in part.data.splitlines()[1]
     with pytest.raises(ValueError, match="not in the source"):
         notebooks.show_source(losses.focal_loss, start="no such text")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name[:2])
+def test_a_kernel_without_strokelib_is_told_how_to_install_it(path, monkeypatch):
+    setup = next(c.source for c in _cells(path) if c.cell_type == "code" and "%matplotlib" in c.source)
+    code = "\n".join(line for line in setup.splitlines() if not line.startswith("%"))
+    monkeypatch.setitem(sys.modules, "strokelib", None)  # `import strokelib` now fails as in a kernel without it
+    with pytest.raises(SystemExit, match=r"strokelib is not installed .*pip install"):
+        exec(compile(code, path.name, "exec"), {})
