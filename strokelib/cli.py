@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from .config import PAPER
-from .data.layout import SISS_MODALITIES, SPES_MODALITIES, SPLITS
+from .data.layout import ISLES22, SISS_MODALITIES, SPES_MODALITIES, SPLITS
 from .errors import ConfigError, StrokelibError
 from .provenance import ACCEPT_CODE_CHANGE_ENV, code_version
 from .settings import DEFAULTS, SETTINGS, TASKS
@@ -44,9 +44,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_data(args: argparse.Namespace) -> int:
-    from .data.checks import check_dataset
+    from .data.checks import check_dataset, check_isles22
 
-    problems = check_dataset(args.root, args.task, args.split, penumbra_label=args.penumbra_label)
+    if args.task == ISLES22:
+        problems = check_isles22(args.root, _isles22_modalities(args.modalities), args.split)
+    else:
+        problems = check_dataset(args.root, args.task, args.split, penumbra_label=args.penumbra_label)
     for problem in problems:
         print(problem)
     print(f"{len(problems)} problem(s) in {args.root} ({args.task} {args.split})" if problems
@@ -131,12 +134,39 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     return 1 if len(problems) else 0
 
 
+def _isles22_modalities(text: str) -> tuple[str, ...]:
+    from .data.isles22 import ISLES22_MODALITIES
+
+    modalities = tuple(m.strip().upper() for m in text.split(",") if m.strip())
+    unknown = [m for m in modalities if m not in ISLES22_MODALITIES]
+    if unknown or "DWI" not in modalities:
+        raise ConfigError(f"--modalities {text!r}: give DWI plus any of ADC, FLAIR, comma-separated (e.g. DWI,ADC)")
+    return modalities
+
+
+def _evaluate_isles22(args: argparse.Namespace) -> int:
+    from .data.isles22 import load_isles22
+    from .evaluation.metrics import evaluate_isles22_predictions
+    from .files import write_csv
+
+    per_case = evaluate_isles22_predictions(load_isles22(args.gt_root, ("DWI",)), args.pred_dir, args.threshold,
+                                            args.min_size)
+    out = args.out or args.pred_dir / f"evaluation_{args.task}.csv"
+    write_csv(per_case, out, index=False)
+    columns = ["dice", "abs_volume_diff_ml", "abs_lesion_count_diff", "lesion_f1"]
+    print(per_case[columns].agg(["mean", "std"]).T.round(3).to_string())
+    print(f"per-case metrics: {out} ({len(per_case)} cases; the ISLES 2022 challenge's metrics)")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .data.cases import load_isles2015
     from .evaluation.metrics import evaluate_predictions
     from .evaluation.tables import summary_table
     from .files import write_csv
 
+    if args.task == ISLES22:
+        return _evaluate_isles22(args)
     cases = load_isles2015(args.gt_root, args.task, "training", penumbra_label=args.penumbra_label)
     per_case = evaluate_predictions(cases, args.pred_dir, args.threshold, args.min_size, mm=args.mm)
     out = args.out or args.pred_dir / f"evaluation_{args.task}.csv"
@@ -183,9 +213,13 @@ def _add_run(sub) -> None:
 
 
 def _add_check_data(sub) -> None:
-    p = sub.add_parser("check-data", help="list every problem of an ISLES 2015 dataset at once (exit 0 only when clean)")
-    p.add_argument("root", type=Path, help="the unpacked ISLES 2015 folder (or a split folder)")
-    p.add_argument("--task", required=True, type=str.upper, choices=TASKS)
+    p = sub.add_parser("check-data", help="list every problem of an ISLES 2015 or 2022 dataset at once (exit 0 only "
+                       "when clean)")
+    p.add_argument("root", type=Path, help="the unpacked ISLES 2015 folder (or a split folder), or an ISLES 2022 folder "
+                   "(BIDS root or one sub-* folder)")
+    p.add_argument("--task", required=True, type=str.upper, choices=(*TASKS, ISLES22))
+    p.add_argument("--modalities", default="DWI,ADC",
+                   help="ISLES22: the images the model reads, DWI,ADC (default) or DWI,ADC,FLAIR")
     p.add_argument("--split", default="training", choices=SPLITS)
     p.add_argument("--penumbra-label", type=int, default=None,
                    help="SPES ground truth with two labels: the penumbra value (as for the loader and evaluate)")
@@ -260,10 +294,12 @@ def _add_segment(sub) -> None:
 
 
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="score predictions against ISLES 2015 ground truth (per-case CSV + summary)")
+    p = sub.add_parser("evaluate", help="score predictions against ISLES 2015 or 2022 ground truth (per-case CSV + "
+                       "summary)")
     p.add_argument("pred_dir", type=Path, help="predictions: <case>.nii.gz, <case>/mask.nii.gz or SMIR.<name>.<id>.nii")
-    p.add_argument("gt_root", type=Path, help="ISLES 2015 training folder with ground truth")
-    p.add_argument("--task", required=True, type=str.upper, choices=TASKS)
+    p.add_argument("gt_root", type=Path, help="ISLES 2015 training folder, or ISLES 2022 folder, with ground truth")
+    p.add_argument("--task", required=True, type=str.upper, choices=(*TASKS, ISLES22),
+                   help="SISS, SPES (Table 1's metrics) or ISLES22 (the 2022 challenge's metrics)")
     p.add_argument("--threshold", type=float, default=None, help="binarise probability maps with p > Th")
     p.add_argument("--min-size", type=int, default=1, help="remove components under this many voxels")
     p.add_argument("--mm", action="store_true", help="HD in mm (default: voxels, as the paper's Table 1)")

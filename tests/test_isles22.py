@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 
 from strokelib.data import isles22
@@ -251,3 +252,61 @@ def test_symmetric_modalities_on_the_real_dwi(case):
     assert (table["gain"] > 0.03).all()  # the registered mirror lines up better than the naive array flip
     assert angle < 8.0  # the head is nearly straight in the scanner frame
     assert abs(voxel_point[0] - (case.shape[0] - 1) / 2) < 4.0  # the plane lies near the grid's centre
+
+
+# ---------------------------------------------------------------------------------------------------------
+# strokelib check-data and evaluate on ISLES 2022
+# ---------------------------------------------------------------------------------------------------------
+def _case_copy(root: Path, case_id: str, skip: tuple[str, ...] = ()) -> dict[str, Path]:
+    """The sample case under another id in the Zenodo layout below ``root``: {key: path}."""
+    files = {}
+    for key, relative in ZENODO_FILES.items():
+        if key in skip:
+            continue
+        path = root / relative.replace(CASE, case_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(DATA / SAMPLE_FILES[key], path)
+        files[key] = path
+    return files
+
+
+def test_check_data_names_every_broken_case_and_passes_the_clean_one(tmp_path, capsys):
+    from strokelib.cli import main
+
+    _case_copy(tmp_path, "sub-strokecase0001")  # clean
+    _case_copy(tmp_path, "sub-strokecase0002", skip=("ADC",))
+    flair_mask = _case_copy(tmp_path, "sub-strokecase0003")
+    shutil.copyfile(flair_mask["FLAIR"], flair_mask["OT"])  # a mask on the FLAIR grid
+    four_d = _case_copy(tmp_path, "sub-strokecase0004")
+    dwi = nib.load(str(four_d["DWI"]))
+    data = np.asarray(dwi.dataobj)
+    nib.save(nib.Nifti1Image(np.stack([data, data], axis=-1), dwi.affine), str(four_d["DWI"]))  # all b-values
+    _case_copy(tmp_path, "sub-strokecase0005", skip=("FLAIR",))
+    assert main(["check-data", str(tmp_path), "--task", "ISLES22"]) == 1
+    out = capsys.readouterr().out
+    assert "sub-strokecase0001" not in out and "sub-strokecase0005" not in out  # a DWI+ADC model needs no FLAIR
+    assert "sub-strokecase0002: no ADC image" in out
+    assert "sub-strokecase0003_ses-0001_msk.nii.gz has shape (512, 512, 29) but" in out  # the FLAIR grid
+    assert "sub-strokecase0004_ses-0001_dwi.nii.gz is 4-D (112×112×73×2)" in out and "b=1000" in out
+    assert "3 problem(s)" in out
+    assert main(["check-data", str(tmp_path), "--task", "ISLES22", "--modalities", "DWI,ADC,FLAIR"]) == 1
+    assert "sub-strokecase0005: no FLAIR image" in capsys.readouterr().out
+    assert main(["check-data", str(DATA / "rawdata" / CASE), "--task", "ISLES22", "--split", "testing"]) == 0
+
+
+def test_evaluate_scores_with_the_challenge_metrics(tmp_path, case, capsys):
+    from strokelib.cli import main
+
+    predictions = tmp_path / "pred"
+    predictions.mkdir()
+    shutil.copyfile(DATA / SAMPLE_FILES["OT"], predictions / f"{CASE}.nii.gz")  # the mask itself
+    assert main(["evaluate", str(predictions), str(DATA), "--task", "ISLES22"]) == 0
+    row = pd.read_csv(predictions / "evaluation_ISLES22.csv").iloc[0]
+    assert (row["case"], row["dice"], row["lesion_f1"], row["abs_volume_diff_ml"]) == (CASE, 1.0, 1.0, 0.0)
+    mask = nib.load(str(DATA / SAMPLE_FILES["OT"]))
+    shifted = np.roll(np.asarray(mask.dataobj), 2, axis=0)
+    nib.save(nib.Nifti1Image(shifted, mask.affine), str(predictions / f"{CASE}.nii.gz"))
+    assert main(["evaluate", str(predictions), str(DATA), "--task", "ISLES22"]) == 0
+    row = pd.read_csv(predictions / "evaluation_ISLES22.csv").iloc[0]
+    assert row["dice"] == pytest.approx(SHIFT_DICE, abs=1e-3) and row["lesion_f1"] == pytest.approx(0.444, abs=1e-3)
+    assert "lesion_f1" in capsys.readouterr().out

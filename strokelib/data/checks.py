@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import ImageError, StrokelibError
 from . import cases as datasets
-from . import layout
+from . import isles22, layout
 
 
 @dataclass(frozen=True)
@@ -98,3 +98,39 @@ def _label_warnings(path: Path, values: tuple[int, ...], penumbra_label: int | N
     if len(positive) == 1 and positive[0] != 1 and positive[0] != penumbra_label:
         return [Problem(path, f"ground truth label value is {positive[0]}, not 1", "it is read as lesion; save it as 0/1")]
     return []
+
+
+def _isles22_case_dir(case_id: str, files: dict[str, Path]) -> Path:
+    """The ``sub-*`` folder of a case (the first file's ancestor of that name)."""
+    first = Path(next(iter(files.values())))
+    return next((p for p in first.parents if p.name == case_id), first.parent)
+
+
+def check_isles22(root: str | Path, modalities: tuple[str, ...] = isles22.DEFAULT_MODALITIES,
+                  split: str = "training") -> list[Problem]:
+    """Every problem of an ISLES 2022 folder (a BIDS root in either layout, or one ``sub-*`` folder) for a model
+    that reads ``modalities``, one per case: a missing image those need, an unreadable or 4-D image, DWI and ADC
+    (or the mask) on different grids, a non-binary mask; with ``split='training'`` also a case without a mask.
+    FLAIR only has to be present and readable: it lies on its own grid and is registered onto DWI before use."""
+    try:
+        table = isles22.find_isles22_cases(root)
+    except StrokelibError as exc:
+        return [Problem(Path(root), str(exc), "point ROOT at the ISLES 2022 folder or one sub-* folder")]
+    on_dwi = tuple(m for m in modalities if m != "FLAIR") or (isles22.GRID_MODALITY,)
+    problems: list[Problem] = []
+    for case_id, files in sorted(table.items()):
+        case_dir = _isles22_case_dir(case_id, files)
+        try:
+            isles22.load_isles22_case(files, case_id, on_dwi)
+            if "FLAIR" in modalities:
+                if "FLAIR" not in files:
+                    raise StrokelibError(f"case {case_id}: no FLAIR image, which a model with modalities "
+                                         f"{', '.join(modalities)} needs; the case has {', '.join(sorted(files))}")
+                datasets.read_volume(files["FLAIR"], case_id)
+        except StrokelibError as exc:
+            problems.append(Problem(case_dir, str(exc)))
+        if split == "training" and datasets.LABEL_TOKEN not in files:
+            problems.append(Problem(case_dir, f"case {case_id}: no lesion mask",
+                                    f"add derivatives/{case_id}/ses-*/{case_id}_ses-*_msk.nii.gz"))
+    return problems
+

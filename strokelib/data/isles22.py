@@ -30,10 +30,9 @@ from scipy import ndimage
 
 from ..errors import DataLayoutError, EvaluationError, ImageError, PreprocessingError
 from .cases import Case, check_same_grid, load_case, read_volume
-from .layout import LABEL_TOKEN
+from .layout import ISLES22, LABEL_TOKEN
 
 ISLES22_MODALITIES = ("DWI", "ADC", "FLAIR")
-TASK = "ISLES22"
 DEFAULT_MODALITIES = ("DWI", "ADC")
 GRID_MODALITY = "DWI"  # the grid of a loaded case; ADC and the mask lie on it
 CONNECTIVITY = 26  # lesions are 26-connected components (eval_utils.compute_number_of_clusters)
@@ -138,6 +137,10 @@ def _check_on_dwi_grid(files: dict[str, Path], case_id: str, modalities: tuple[s
     """Every requested image lies on the DWI grid; FLAIR gets its own message (it needs registration)."""
     dwi_path = Path(files[GRID_MODALITY])
     dwi = nib.load(str(dwi_path))
+    if len(dwi.shape) == 4 and dwi.shape[3] > 1:
+        raise ImageError(f"case {case_id}: {dwi_path} is 4-D ({'×'.join(map(str, dwi.shape))}): it holds several "
+                         "diffusion volumes (b-values or directions); give the 3-D b=1000 trace image, as ISLES 2022 "
+                         "distributes it")
     for modality in (m for m in modalities if m != GRID_MODALITY):
         path = Path(files[modality])
         img = nib.load(str(path))
@@ -177,11 +180,16 @@ def load_isles22_case(files: dict[str, Path], case_id: str, modalities: tuple[st
     _check_request(files, case_id, modalities)
     _check_on_dwi_grid(files, case_id, modalities)
     images = {k: Path(v) for k, v in files.items() if k != LABEL_TOKEN}
-    case = load_case(images, TASK, case_id, modalities)
+    case = load_case(images, ISLES22, case_id, modalities)
     case.files = {k: Path(v) for k, v in files.items()}
     if LABEL_TOKEN in files:
         case.label, case.label_values = _read_mask(Path(files[LABEL_TOKEN]), case)
     return case
+
+
+def load_isles22(root: str | Path, modalities: tuple[str, ...] = DEFAULT_MODALITIES) -> list[Case]:
+    """Every case of an ISLES 2022 folder (:func:`find_isles22_cases`) loaded with :func:`load_isles22_case`."""
+    return [load_isles22_case(files, case_id, modalities) for case_id, files in sorted(find_isles22_cases(root).items())]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ SPES_MODALITIES = ("DWI", "CBF", "CBV", "T1c", "T2", "Tmax", "TTP")
 TASK_MODALITIES = {"SISS": SISS_MODALITIES, "SPES": SPES_MODALITIES}
 LABEL_TOKEN = "OT"
 SPLITS = ("training", "testing")
+ISLES22 = "ISLES22"
+"""The ISLES 2022 task (:mod:`strokelib.data.isles22`): check-data, evaluate and its loader know it."""
 
 # ".MR_<token>.<id>" or ".OT.<id>", optionally followed by the NIfTI suffix; matched on whole segments so that
 # MR_T1 never matches MR_T1c.

@@ -30,6 +30,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from ..config import PAPER
+from ..data.isles22 import isles22_scores
 from ..errors import EvaluationError
 from ..inference.postprocessing import keep_components, label_components, read_prediction
 from ..progress import progress_bar
@@ -381,6 +382,21 @@ def evaluate_predictions(cases: Sequence, pred_dir: str | Path, threshold: float
         pred = read_prediction(pred_dir, case, threshold, min_size)
         row = evaluate(pred, case.label.astype(bool), spacing=case.spacing if mm else None)
         rows.append({"case": case.case_id, **row})
+    return pd.DataFrame(rows)
+
+
+def evaluate_isles22_predictions(cases: Sequence, pred_dir: str | Path, threshold: float | None = None,
+                                 min_size: int = 1) -> pd.DataFrame:
+    """One row per ISLES 2022 case: the challenge's metrics (:func:`strokelib.data.isles22.isles22_scores`: Dice,
+    absolute volume difference in mL, absolute lesion-count difference, lesion-wise F1) of the prediction found in
+    ``pred_dir`` (:func:`strokelib.inference.postprocessing.read_prediction`) against the case's mask."""
+    rows = []
+    for case in cases:
+        if case.label is None:
+            raise EvaluationError(f"case {case.case_id} has no lesion mask to score against; evaluate on cases with "
+                                  "derivatives/<case>/ses-*/<case>_ses-*_msk.nii.gz")
+        pred = read_prediction(pred_dir, case, threshold, min_size)
+        rows.append({"case": case.case_id, **isles22_scores(pred, case.label, case.voxel_volume_ml)})
     return pd.DataFrame(rows)
 
 

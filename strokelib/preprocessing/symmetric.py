@@ -29,6 +29,7 @@ import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
 
+from ..data.layout import ISLES22
 from ..errors import ConfigError, PreprocessingError
 from ..files import atomic_path, file_lock, save_nifti, write_text
 from ..progress import progress_bar
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 METRICS = ("correlation", "mean_squares")
 SYM_PREFIX = "sym_"
-DEFAULT_REFERENCE = {"SISS": "Flair", "SPES": "T1c", "ISLES22": "DWI"}  # the image the others were co-registered to
+DEFAULT_REFERENCE = {"SISS": "Flair", "SPES": "T1c", ISLES22: "DWI"}  # the image the others were co-registered to
 LR_AXIS = 0  # left–right axis of an (X, Y, Z) volume; axis 1 of (C, X, Y, Z) images
 SYM_ZERO_LIMIT = 0.5
 """A symmetric reference channel that is exactly 0 on more than this share of the voxels where the reference is
