@@ -121,15 +121,39 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
 # ---------------------------------------------------------------------------------------------------------
 
 
+ITK_SUFFIXES = (".mha", ".mhd", ".nrrd")
+"""Images read with SimpleITK instead of nibabel: MetaImage (what the ISLES 2022 grand-challenge containers receive)
+and NRRD."""
+
+
+def _itk_as_nifti(path: Path) -> nib.Nifti1Image:
+    """A MetaImage or NRRD file as an in-memory NIfTI image. SimpleITK gives voxels in (z, y, x) order and positions
+    in LPS; the affine maps the (x, y, z) voxel index to nibabel's RAS world, so the file is placed exactly as its
+    NIfTI conversion would be."""
+    import SimpleITK as sitk
+
+    img = sitk.ReadImage(str(path))
+    if img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
+        raise ValueError(f"{img.GetDimension()}-D image with {img.GetNumberOfComponentsPerPixel()} component(s) per "
+                         "voxel; expected one 3-D volume")
+    lps_to_ras = np.diag([-1.0, -1.0, 1.0])
+    affine = np.eye(4)
+    affine[:3, :3] = lps_to_ras @ np.reshape(img.GetDirection(), (3, 3)) @ np.diag(img.GetSpacing())
+    affine[:3, 3] = lps_to_ras @ np.asarray(img.GetOrigin())
+    return nib.Nifti1Image(np.ascontiguousarray(sitk.GetArrayFromImage(img).T, dtype=np.float32), affine)
+
+
 def read_image(path: Path, case_id: str) -> nib.Nifti1Image:
-    """Load a NIfTI file, turning any reader failure into an :class:`ImageError` that names the file."""
+    """Load a NIfTI file (or a MetaImage/NRRD file, :data:`ITK_SUFFIXES`), turning any reader failure into an
+    :class:`ImageError` that names the file."""
     try:
-        img = nib.load(str(path))
+        img = _itk_as_nifti(Path(path)) if str(path).lower().endswith(ITK_SUFFIXES) else nib.load(str(path))
         img.get_fdata(dtype=np.float32)  # force a full read so truncated files fail here
     except Exception as exc:  # noqa: BLE001 - any reader failure means the same thing to the user
         raise ImageError(
-            f"case {case_id}: cannot read {path} ({type(exc).__name__}: {exc}); re-extract it from the archive "
-            "or check it opens in a NIfTI viewer"
+            f"case {case_id}: cannot read {path} ({type(exc).__name__}: {' '.join(str(exc).split())[-300:]}); "
+            "re-extract it from the archive "
+            "or check it opens in an image viewer (NIfTI .nii/.nii.gz, or MetaImage .mha/.mhd, NRRD .nrrd)"
         ) from exc
     return img
 

@@ -310,3 +310,19 @@ def test_evaluate_scores_with_the_challenge_metrics(tmp_path, case, capsys):
     row = pd.read_csv(predictions / "evaluation_ISLES22.csv").iloc[0]
     assert row["dice"] == pytest.approx(SHIFT_DICE, abs=1e-3) and row["lesion_f1"] == pytest.approx(0.444, abs=1e-3)
     assert "lesion_f1" in capsys.readouterr().out
+
+
+def test_mha_images_load_exactly_as_their_nifti(tmp_path, case):
+    """The grand-challenge containers receive .mha files: read with SimpleITK, placed in RAS like the NIfTI."""
+    import SimpleITK as sitk
+
+    mha = {}
+    for key in ("DWI", "ADC", "OT"):
+        mha[key] = tmp_path / f"{key.lower()}.mha"
+        sitk.WriteImage(sitk.ReadImage(str(DATA / SAMPLE_FILES[key])), str(mha[key]))
+    loaded = isles22.load_isles22_case(mha, CASE)
+    assert np.allclose(loaded.affine, case.affine, atol=1e-5) and loaded.spacing == pytest.approx(case.spacing)
+    assert np.allclose(loaded.images, case.images, atol=1e-3) and np.array_equal(loaded.label, case.label)
+    (tmp_path / "broken.mha").write_text("ObjectType = Image\nNDims = 3\n")
+    with pytest.raises(ImageError, match=r"cannot read .*broken.mha .*MetaImage .mha"):
+        isles22.load_isles22_case({**mha, "ADC": tmp_path / "broken.mha"}, CASE)

@@ -29,6 +29,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import DataLayoutError, EvaluationError, ImageError, PreprocessingError
+from ..files import read_image
 from .cases import Case, check_same_grid, load_case, read_volume
 from .layout import ISLES22, LABEL_TOKEN
 
@@ -136,14 +137,14 @@ def _check_request(files: dict[str, Path], case_id: str, modalities: tuple[str, 
 def _check_on_dwi_grid(files: dict[str, Path], case_id: str, modalities: tuple[str, ...]) -> None:
     """Every requested image lies on the DWI grid; FLAIR gets its own message (it needs registration)."""
     dwi_path = Path(files[GRID_MODALITY])
-    dwi = nib.load(str(dwi_path))
+    dwi = read_image(dwi_path, case_id)
     if len(dwi.shape) == 4 and dwi.shape[3] > 1:
         raise ImageError(f"case {case_id}: {dwi_path} is 4-D ({'×'.join(map(str, dwi.shape))}): it holds several "
                          "diffusion volumes (b-values or directions); give the 3-D b=1000 trace image, as ISLES 2022 "
                          "distributes it")
     for modality in (m for m in modalities if m != GRID_MODALITY):
         path = Path(files[modality])
-        img = nib.load(str(path))
+        img = read_image(path, case_id)
         same = img.shape[:3] == dwi.shape[:3] and np.allclose(img.affine, dwi.affine, atol=1e-3)
         if modality == "FLAIR" and not same:
             raise PreprocessingError(
@@ -157,7 +158,7 @@ def _read_mask(path: Path, case: Case) -> tuple[np.ndarray, tuple[int, ...]]:
     """The lesion mask as uint8 0/1 on the case's RAS+ grid (it must lie on the DWI grid and be binary)."""
     img, raw = read_volume(path, case.case_id)
     dwi_path = Path(case.files.get(GRID_MODALITY, next(iter(case.files.values()))))
-    check_same_grid(img, raw.shape, path, (nib.load(str(dwi_path)), dwi_path, case.source_shape), case.case_id)
+    check_same_grid(img, raw.shape, path, (read_image(dwi_path, case.case_id), dwi_path, case.source_shape), case.case_id)
     values = tuple(int(v) for v in np.unique(raw)) if np.all(raw == np.round(raw)) else ()
     if not values or not set(values) <= {0, 1}:
         raise ImageError(
