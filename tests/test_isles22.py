@@ -326,3 +326,26 @@ def test_mha_images_load_exactly_as_their_nifti(tmp_path, case):
     (tmp_path / "broken.mha").write_text("ObjectType = Image\nNDims = 3\n")
     with pytest.raises(ImageError, match=r"cannot read .*broken.mha .*MetaImage .mha"):
         isles22.load_isles22_case({**mha, "ADC": tmp_path / "broken.mha"}, CASE)
+
+
+def test_flair_is_registered_once_then_read_from_its_cache(tmp_path, case, caplog):
+    import logging
+
+    files = isles22.find_isles22_cases(DATA)[CASE]
+    start = time.perf_counter()
+    with caplog.at_level(logging.INFO, logger="strokelib.data.isles22"):
+        first, info = isles22.load_isles22_with_flair(files, CASE, cache_dir=tmp_path)
+    registered_s = time.perf_counter() - start
+    assert first.modalities == ("DWI", "ADC", "FLAIR") and first.images.shape == (3, *case.shape)
+    assert np.array_equal(first.images[:2], case.images) and np.array_equal(first.label, case.label)
+    assert info.mi_registered < info.mi_header and "mutual information" in caplog.text
+    entries = list(tmp_path.glob(f"{CASE}/flair_*/registration.json"))
+    assert len(entries) == 1
+    start = time.perf_counter()
+    again, info_again = isles22.load_isles22_with_flair(files, CASE, ("FLAIR", "DWI"), cache_dir=tmp_path)
+    assert time.perf_counter() - start < registered_s / 2  # read, not registered again
+    assert info_again == info and again.modalities == ("FLAIR", "DWI")
+    assert np.allclose(again.images[0], first.images[2], atol=1e-4)
+    assert isles22.flair_cache_key(files, 1) != isles22.flair_cache_key(files, 0)  # another seed, another entry
+    with pytest.raises(DataLayoutError, match="no FLAIR image"):
+        isles22.load_isles22_with_flair({k: v for k, v in files.items() if k != "FLAIR"}, CASE)

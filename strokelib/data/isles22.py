@@ -20,6 +20,10 @@ absolute volume difference in mL, absolute lesion-count difference, and lesion-w
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import logging
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,9 +33,12 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import DataLayoutError, EvaluationError, ImageError, PreprocessingError
-from ..files import read_image
+from ..files import file_lock, read_image, save_nifti, write_text
+from ..provenance import file_digest
 from .cases import Case, check_same_grid, load_case, read_volume
 from .layout import ISLES22, LABEL_TOKEN
+
+log = logging.getLogger(__name__)
 
 ISLES22_MODALITIES = ("DWI", "ADC", "FLAIR")
 DEFAULT_MODALITIES = ("DWI", "ADC")
@@ -274,6 +281,72 @@ def register_flair(files: dict[str, Path], case: Case, seed: int = 0) -> tuple[n
     resampled = sitk.Resample(moving, fixed, final, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
     on_dwi = sitk.GetArrayFromImage(resampled).transpose(2, 1, 0)  # (z, y, x) -> the file's (x, y, z)
     return case.from_source(on_dwi).astype(np.float32), info
+
+
+FLAIR_CACHE_VERSION = 1  # bump when register_flair changes its result
+
+
+def flair_cache_key(files: dict[str, Path], seed: int) -> str:
+    """Hash of the DWI and FLAIR files' contents, the seed and the registration's version: another file, seed or
+    registration code gives another key (as the symmetric-modality cache, :mod:`strokelib.preprocessing.symmetric`)."""
+    digests = {m: file_digest(files[m]) for m in (GRID_MODALITY, "FLAIR")}
+    text = json.dumps({"files": digests, "seed": int(seed), "version": FLAIR_CACHE_VERSION}, sort_keys=True)
+    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+
+
+def _read_flair_cache(folder: Path, case: Case) -> tuple[np.ndarray, FlairRegistration] | None:
+    info_file = folder / "registration.json"  # written last: its presence marks a complete entry
+    if not info_file.is_file():
+        return None
+    img = read_image(folder / "flair_on_dwi.nii.gz", case.case_id)
+    flair = case.from_source(np.asarray(img.get_fdata(dtype=np.float32)))
+    return flair, FlairRegistration(**json.loads(info_file.read_text()))
+
+
+def flair_on_dwi(files: dict[str, Path], case: Case, cache_dir: str | Path | None = None,
+                 seed: int = 0) -> tuple[np.ndarray, FlairRegistration]:
+    """:func:`register_flair`, cached: with ``cache_dir`` the FLAIR on the DWI grid and its registration figures live
+    in ``<cache_dir>/<case_id>/flair_<key>/`` (:func:`flair_cache_key`), computed once under a file lock and read
+    afterwards. The registration's quality (mutual information before and after, the motion) is logged either way."""
+    if cache_dir is None:
+        flair, info = register_flair(files, case, seed)
+    else:
+        folder = Path(cache_dir) / case.case_id / f"flair_{flair_cache_key(files, seed)}"
+        cached = _read_flair_cache(folder, case)
+        if cached is None:
+            with file_lock(folder.with_name(f"{folder.name}.lock"), f"FLAIR registration cache entry {folder}"):
+                cached = _read_flair_cache(folder, case)
+                if cached is None:
+                    flair, info = register_flair(files, case, seed)
+                    save_nifti(flair, case, folder / "flair_on_dwi.nii.gz", dtype=np.float32)
+                    write_text(folder / "registration.json", json.dumps(dataclasses.asdict(info), indent=2))
+                    cached = flair, info
+        flair, info = cached
+    log.info("case %s: FLAIR on the DWI grid, mutual information %.3f -> %.3f, rotation %.1f°, shift %.1f mm",
+             case.case_id, info.mi_header, info.mi_registered, info.rotation_deg, info.shift_mm)
+    return flair, info
+
+
+def load_isles22_with_flair(files: dict[str, Path], case_id: str,
+                            modalities: tuple[str, ...] = ISLES22_MODALITIES, cache_dir: str | Path | None = None,
+                            seed: int = 0) -> tuple[Case, FlairRegistration]:
+    """A case whose ``modalities`` include FLAIR: the others loaded on the DWI grid (:func:`load_isles22_case`), FLAIR
+    registered onto it (:func:`flair_on_dwi`, cached with ``cache_dir``) and put in its place in the channel order."""
+    modalities = tuple(modalities)
+    if "FLAIR" not in modalities:
+        raise DataLayoutError(f"case {case_id}: load_isles22_with_flair needs FLAIR among the modalities "
+                              f"({', '.join(modalities)}); use load_isles22_case")
+    if "FLAIR" not in files:
+        raise DataLayoutError(f"case {case_id}: no FLAIR image, which modalities {', '.join(modalities)} need; the "
+                              f"case has {', '.join(sorted(files))}")
+    others = tuple(m for m in modalities if m != "FLAIR") or (GRID_MODALITY,)
+    case = load_isles22_case({k: v for k, v in files.items() if k != "FLAIR"}, case_id, others)
+    case.files = {k: Path(v) for k, v in files.items()}
+    flair, info = flair_on_dwi(files, case, cache_dir, seed)
+    channels = {**dict(zip(others, case.images, strict=True)), "FLAIR": flair}
+    case.images = np.stack([channels[m] for m in modalities]).astype(np.float32)
+    case.modalities = modalities
+    return case, info
 
 
 # ---------------------------------------------------------------------------------------------------------
