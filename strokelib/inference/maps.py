@@ -39,9 +39,8 @@ log = logging.getLogger(__name__)
 
 def prepare_for_model(case: Case, meta: dict, cache_dir: str | Path | None = None) -> Case:
     """Prepare a raw case exactly as the model described by ``meta`` was trained (symmetric channels, normalisation)."""
-    prepared = prepare_case(case, symmetric=bool(meta.get("symmetric", False)),
-                            normalisation=meta.get("normalisation", "brain"), transform=meta.get("transform", "rigid"),
-                            cache_dir=cache_dir, reference=meta.get("reference") or None)
+    prepared = prepare_case(case, symmetric=bool(meta["symmetric"]), normalisation=meta["normalisation"],
+                            transform=meta["transform"], cache_dir=cache_dir, reference=meta["reference"] or None)
     if list(prepared.modalities) != list(meta["modalities"]):
         raise InferenceError(
             f"case {case.case_id}: channels {list(prepared.modalities)} differ from the model's {meta['modalities']}; "
@@ -90,7 +89,7 @@ def _load_or_predict(path: Path, models, case: Case, meta: dict, cache_dir, mode
     """
     import nibabel as nib
 
-    patch = triple(meta.get("patch_shape", PAPER.patch_shape), "patch_shape")
+    patch = triple(meta["patch_shape"], "patch_shape")
     step = triple(predict_kwargs.get("step", PAPER.inference_step), "step")
     record = _map_record(case, meta, model_digests, patch, step)
     record_path = path.with_name(path.name.removesuffix(".nii.gz") + MAP_RECORD_SUFFIX)
@@ -152,7 +151,7 @@ def predict_cross_validation(
 
 
 def _fold_patch(path: Path) -> tuple[int, int, int]:
-    return triple(load_checkpoint(path)["meta"].get("patch_shape", PAPER.patch_shape), "patch_shape")
+    return triple(load_checkpoint(path)["meta"]["patch_shape"], "patch_shape")
 
 
 def cv_map_folder(out_dir: str | Path, task: str, approach: str, step: Sequence[int] = PAPER.inference_step) -> Path:
@@ -186,7 +185,7 @@ def predict_ensemble(
     digests = meta.get("model_files") or [provenance.array_digest(*[v.detach().cpu().numpy() for v in m.state_dict().values()])
                                           for m in models]
     folder = probability_folder(out_dir, task, name, "test",
-                                model_set_key(digests, triple(meta.get("patch_shape", PAPER.patch_shape), "patch_shape"),
+                                model_set_key(digests, triple(meta["patch_shape"], "patch_shape"),
                                               triple(step, "step")))
     return {
         case.case_id: _load_or_predict(folder / f"{case.case_id}.nii.gz", list(models), case, meta, cache_dir, digests,
@@ -209,7 +208,7 @@ def compare_steps(case: Case, task: str, approach: str, out_dir: str | Path, ste
         raise InferenceError(f"case {case.case_id} is held out by no trained fold of {task} {approach}")
     model, meta = load_model(path, device)
     prepared = prepare_for_model(case, meta, cache_dir)
-    patch = triple(meta.get("patch_shape", PAPER.patch_shape), "patch_shape")
+    patch = triple(meta["patch_shape"], "patch_shape")
     maps, rows = {}, []
     for step in steps:
         step = triple(step, "step")

@@ -110,8 +110,8 @@ def _segment_one(case_id, files, task, models, meta, step, post, batch_size, dev
     if warning:
         log.warning("case %s: %s", case_id, warning)
     work = case  # the models' voxel size: resample there, predict, bring the map back to the input grid
-    trained = meta.get("spacing")
-    if trained and geometry.spacing_differs(case.spacing, trained):
+    trained = meta["spacing"]
+    if geometry.spacing_differs(case.spacing, trained):
         log.warning("case %s: voxel size %s mm differs from the models' %s mm; resampling to it and back", case_id,
                     geometry.format_spacing(case.spacing), geometry.format_spacing(trained))
         work = geometry.resample_case(case, trained)

@@ -207,7 +207,7 @@ def load_model(path: str | Path, device: str | torch.device | None = None) -> tu
     meta = dict(state["meta"])
     if "in_channels" not in meta or state.get("best_model") is None:
         raise TrainingError(f"checkpoint {path} holds no trained SUNet yet; let its first epoch finish, then load it")
-    model = SUNet(meta["in_channels"], meta.get("n_classes", 2), meta.get("base_filters", 32), meta.get("dropout", 0.2))
+    model = SUNet(meta["in_channels"], meta["n_classes"], meta["base_filters"], meta["dropout"])
     model.load_state_dict(state["best_model"])
     meta |= {"best_epoch": state["best_epoch"], "history": pd.DataFrame(state["history"]), "finished": state["finished"],
              "config": state["config"]}
@@ -246,7 +246,7 @@ def fold_checkpoints(out_dir: str | Path, task: str, approach: str) -> list[Path
 
 def early_stopping_protocol(out_dir: str | Path, task: str, approach: str) -> str:
     """How the fold models of one approach were early-stopped, as tables name it (:data:`EARLY_STOPPING_LABELS`)."""
-    modes = {load_checkpoint(p)["meta"].get("early_stopping", "inner") for p in fold_checkpoints(out_dir, task, approach)}
+    modes = {load_checkpoint(p)["meta"]["early_stopping"] for p in fold_checkpoints(out_dir, task, approach)}
     return "; ".join(EARLY_STOPPING_LABELS.get(m, m) for m in sorted(modes))
 
 
@@ -260,8 +260,8 @@ def load_models(folder: str | Path, device=None) -> tuple[list[nn.Module], dict]
     """Every ``fold<k>.pt`` model in ``folder`` (a self-describing models folder), and the meta they share.
 
     ``meta["spacing"]`` is the voxel size (mm, RAS axes) and ``meta["orientation"]`` the voxel order (``"RAS"``)
-    the models were trained at (:func:`strokelib.training.cross_validation.training_spacing`); both are None for checkpoints written before
-    strokelib recorded them. Folds trained at different voxel sizes are refused.
+    the models were trained at (:func:`strokelib.training.cross_validation.training_spacing`). Folds trained at
+    different voxel sizes are refused.
     """
     folder = Path(folder)
     paths = fold_files(folder)
@@ -272,8 +272,8 @@ def load_models(folder: str | Path, device=None) -> tuple[list[nn.Module], dict]
     for key in ("task", "modalities", "symmetric", "normalisation", "transform", "reference", "patch_shape", "orientation"):
         if any(m.get(key) != metas[0].get(key) for m in metas):
             raise InferenceError(f"the fold models in {folder} disagree on {key}; retrain them with one setting")
-    spacings = [m.get("spacing") for m in metas]
-    if any((s is None) != (spacings[0] is None) or (s is not None and spacing_differs(s, spacings[0])) for s in spacings):
+    spacings = [m["spacing"] for m in metas]
+    if any(spacing_differs(s, spacings[0]) for s in spacings):
         raise InferenceError(f"the fold models in {folder} were trained at different voxel sizes {spacings}; "
                              "retrain them on cases of one voxel size")
     return [model for model, _ in loaded], {**metas[0], "model_files": [provenance.file_digest(p) for p in paths]}
