@@ -8,8 +8,8 @@ the offending value) AND a hint of the fix. A trigger that writes files first ca
 the error that folder must hold exactly the files it held before (same names, same bytes), so nothing partial or
 temporary is left behind.
 
-Shared, read-only fixtures: one small synthetic SPES set (``strokelib synth --geometry small``) and one tiny trained
-fold (``strokelib train --profile smoke``, base filters 4, 8 patches per case), as in ``test_cli.py``.
+Shared, read-only fixtures: the session's small synthetic SPES set (``strokelib synth --geometry small``) and tiny
+trained fold (``strokelib train --profile smoke``, base filters 4, 8 patches per case), from ``conftest.py``.
 """
 
 from __future__ import annotations
@@ -562,17 +562,15 @@ ROWS: list[tuple[str, Callable, type[Exception], tuple[str, ...]]] = [
 
 
 @pytest.fixture(scope="module")
-def spes(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("bad_inputs") / "SPES"
-    cli("synth", root, "--task", "SPES", "--n-train", "4", "--n-test", "1", "--geometry", "small")
-    return root
+def spes(spes_root) -> Path:
+    return spes_root
 
 
 @pytest.fixture(scope="module")
-def trained(spes, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("bad_inputs_train")
-    cli("train", *TRAIN_ARGS, "--fold", "0", "--data-root", spes, "--out", out)
-    return out
+def trained(spes_train_out) -> Path:
+    """The --out of the shared fold, trained with the settings of TRAIN_ARGS (checkpoint_of_other_settings relies
+    on it: only train_patches_per_case differs)."""
+    return spes_train_out
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -1,4 +1,6 @@
-"""The command line end to end on a tiny synthetic set: synth, check-data, train one fold, segment, evaluate."""
+"""The command line end to end on a tiny synthetic set: synth, check-data, train one fold, segment, evaluate.
+
+The set (4 training, 3 testing cases) and the fold are the session's shared read-only ones (``conftest.py``)."""
 
 from __future__ import annotations
 
@@ -16,20 +18,15 @@ from strokelib.files import save_nifti
 
 
 @pytest.fixture(scope="module")
-def synth_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli") / "SPES"
-    assert main(["synth", str(root), "--task", "SPES", "--n-train", "4", "--n-test", "1", "--geometry", "small"]) == 0
-    return root
+def synth_root(spes_root):
+    """``strokelib synth`` as a user runs it: the session's shared set (read-only: copied before it is broken)."""
+    return spes_root
 
 
 @pytest.fixture(scope="module")
-def models_dir(synth_root, tmp_path_factory):
-    out = tmp_path_factory.mktemp("train")
-    code = main(["train", "--task", "SPES", "--approach", "balanced", "--fold", "0", "--profile", "smoke",
-                 "--data-root", str(synth_root), "--out", str(out), "--device", "cpu",
-                 "-p", "train_base_filters", "4", "-p", "train_patches_per_case", "8"])
-    assert code == 0
-    return out / "models" / "SPES" / "balanced"
+def models_dir(spes_balanced_models):
+    """``strokelib train --approach balanced --fold 0``: the session's shared fold (read-only)."""
+    return spes_balanced_models
 
 
 def test_check_data_clean_then_lists_every_problem(synth_root, tmp_path, capsys):

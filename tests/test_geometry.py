@@ -6,7 +6,6 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from strokelib.cli import main
 from strokelib.data import cases as datasets
 from strokelib.data import geometry
 from strokelib.errors import ConfigError
@@ -15,7 +14,6 @@ from strokelib.inference import maps as inference
 from strokelib.model import checkpoints as modelfiles
 from strokelib.preprocessing import midsagittal
 from strokelib.preprocessing import normalisation as preprocessing
-from strokelib.synthetic import dataset as synthetic
 from strokelib.training import cross_validation as training
 
 # (name, new array axis k = old axis PERM[k], then flip these new axes): same world geometry, other voxel order
@@ -48,20 +46,12 @@ def rewrite(files: dict, folder, perm, flips) -> dict:
     return out
 
 
+# spes_root: the session's shared read-only synthetic set (conftest.py); its training cases 1-4 are the cases
+# make_synthetic_isles(root, "SPES", 4, geometry="small") writes (seed 0; training cases are generated first).
 @pytest.fixture(scope="module")
-def spes_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("geometry") / "SPES"
-    synthetic.make_synthetic_isles(root, "SPES", 4, geometry="small", progress=False)
-    return root
-
-
-@pytest.fixture(scope="module")
-def models_dir(spes_root, tmp_path_factory):
-    out = tmp_path_factory.mktemp("train")
-    assert main(["train", "--task", "SPES", "--approach", "proposed", "--fold", "0", "--profile", "smoke",
-                 "--data-root", str(spes_root), "--out", str(out), "--device", "cpu",
-                 "-p", "train_base_filters", "4", "-p", "train_patches_per_case", "8"]) == 0
-    return out / "models" / "SPES" / "proposed"
+def models_dir(spes_proposed_models):
+    """A fold of the symmetric ("proposed") approach, so new cases get the symmetric modalities: shared, read-only."""
+    return spes_proposed_models
 
 
 def test_every_voxel_order_gives_the_ras_case_and_writes_back_on_its_own_grid(spes_root, models_dir, tmp_path):

@@ -1,6 +1,7 @@
 """``strokelib postprocess`` (§4.1, Eq. 2): Th and S_min of a models folder chosen by the grid search over its
 cross-validated maps, as notebook 05 chooses them, and written to ``postprocessing.json`` for ``strokelib segment``.
-Two tiny folds on four synthetic cases, trained once for the module (as in ``test_cli.py``)."""
+Two tiny folds on the four training cases of the session's shared read-only synthetic set (``conftest.py``),
+trained once for the module: a 2-fold run of their own, as postprocess writes into its models folder."""
 
 from __future__ import annotations
 
@@ -25,10 +26,8 @@ STEP = (8, 8, 4)
 
 
 @pytest.fixture(scope="module")
-def synth_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pp") / "SPES"
-    assert main(["synth", str(root), "--task", "SPES", "--n-train", "4", "--n-test", "1", "--geometry", "small"]) == 0
-    return root
+def synth_root(spes_root):
+    return spes_root
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """``strokelib segment`` and ``strokelib.segment`` on folders of cases: per-case outputs, summary, resume, shards,
-a broken case among good ones, and the whole-head warning. One tiny trained fold, as in ``test_cli.py``."""
+a broken case among good ones, and the whole-head warning. On the session's shared read-only synthetic set (its 3
+testing cases) and tiny trained fold (``conftest.py``)."""
 
 from __future__ import annotations
 
@@ -26,19 +27,13 @@ FAST = ["--task", "SPES", "--threshold", "0.5", "--min-size", "1", "--step", "8"
 
 
 @pytest.fixture(scope="module")
-def synth_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("seg") / "SPES"
-    assert main(["synth", str(root), "--task", "SPES", "--n-train", "4", "--n-test", "3", "--geometry", "small"]) == 0
-    return root
+def synth_root(spes_root):
+    return spes_root
 
 
 @pytest.fixture(scope="module")
-def models_dir(synth_root, tmp_path_factory):
-    out = tmp_path_factory.mktemp("seg_train")
-    assert main(["train", "--task", "SPES", "--approach", "balanced", "--fold", "0", "--profile", "smoke",
-                 "--data-root", str(synth_root), "--out", str(out), "--device", "cpu",
-                 "-p", "train_base_filters", "4", "-p", "train_patches_per_case", "8"]) == 0
-    return out / "models" / "SPES" / "balanced"
+def models_dir(spes_balanced_models):
+    return spes_balanced_models
 
 
 @pytest.fixture(scope="module")
