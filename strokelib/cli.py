@@ -25,9 +25,21 @@ log = logging.getLogger("strokelib")
 def _cmd_synth(args: argparse.Namespace) -> int:
     from .synthetic.dataset import make_synthetic_isles
 
+    if args.task == ISLES22:
+        return _synth_isles22(args)
     root = make_synthetic_isles(args.out, args.task, n_train=args.n_train, n_test=args.n_test, seed=args.seed,
                                 geometry=args.geometry)
     print(f"wrote {args.n_train} training and {args.n_test} testing {args.task.upper()} cases to {root}")
+    return 0
+
+
+def _synth_isles22(args: argparse.Namespace) -> int:
+    from .synthetic.isles22 import make_synthetic_isles22
+
+    if args.n_test:
+        raise ConfigError("--task ISLES22 writes training cases only (every case has its mask): drop --n-test")
+    root = make_synthetic_isles22(args.out, args.n_train, seed=args.seed, geometry=args.geometry)
+    print(f"wrote {args.n_train} ISLES22 cases (DWI, ADC, FLAIR and mask, Zenodo layout) to {root}")
     return 0
 
 
@@ -178,14 +190,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _add_synth(sub) -> None:
-    p = sub.add_parser("synth", help="write the embedded synthetic ISLES-like dataset in the ISLES 2015 layout")
+    p = sub.add_parser("synth", help="write the embedded synthetic ISLES-like dataset in the ISLES 2015 layout "
+                       "(ISLES22: the ISLES 2022 Zenodo layout)")
     p.add_argument("out", type=Path, help="output folder (created)")
-    p.add_argument("--task", default=DEFAULTS.task, type=str.upper, choices=TASKS)
+    p.add_argument("--task", default=DEFAULTS.task, type=str.upper, choices=(*TASKS, ISLES22),
+                   help="SISS or SPES (ISLES 2015-like), or ISLES22 (DWI, ADC, FLAIR on its own grid, mask)")
     p.add_argument("--n-train", type=int, default=30, help="training cases (with ground truth)")
     p.add_argument("--n-test", type=int, default=0, help="testing cases (no ground truth)")
     p.add_argument("--seed", type=int, default=DEFAULTS.seed)
     p.add_argument("--geometry", default=DEFAULTS.synthetic_geometry, choices=SETTINGS["synthetic_geometry"].choices,
-                   help="'paper' = ISLES 2015 grid; 'small' = a reduced grid for quick runs")
+                   help="'paper' = ISLES 2015 grid (ISLES22: DWI at 2 mm); 'small' = a reduced grid for quick runs")
     p.set_defaults(func=_cmd_synth)
 
 

@@ -40,6 +40,7 @@ CONTRASTS: dict[str, tuple[float, float, float]] = {
     "Flair": (1.15, 1.0, 0.25),  # CSF suppressed
     "T2": (1.2, 1.0, 2.6),  # CSF brightest
     "DWI": (1.1, 1.0, 0.35),
+    "ADC": (1.15, 1.0, 4.2),  # apparent diffusion coefficient: CSF about 3, tissue 0.7-0.9 (10^-3 mm^2/s)
     "CBF": (2.4, 1.0, 0.25),
     "CBV": (2.0, 1.0, 0.5),
     "Tmax": (0.9, 1.0, 2.5),  # CSF: long, noisy delays

@@ -264,6 +264,20 @@ def _file_fingerprints(root: Path) -> dict[str, str]:
             for f in sorted(root.rglob("*.nii*")) if f.is_file()}
 
 
+def _check_unchanged(folder: Path, stored: dict, wanted: dict) -> None:
+    """Raise :class:`~strokelib.errors.ProvenanceError` unless the synthetic dataset ``folder`` was made with the
+    parameters ``wanted`` and every image file still has the fingerprint recorded at generation."""
+    fix = f"delete {folder} to generate it again"
+    provenance.check(f"synthetic dataset {folder}", stored, wanted, fix)
+    files = provenance.read_record(folder / FILES_FILE)
+    if files is not None and _file_fingerprints(folder) != files:
+        changed = sorted(set(files.items()) ^ set(_file_fingerprints(folder).items()))
+        raise ProvenanceError(
+            f"synthetic dataset {folder}: {len({k for k, _ in changed})} image files changed since it was generated "
+            f"(e.g. {changed[0][0]}); {fix}"
+        )
+
+
 def ensure_synthetic(
     task: str,
     n_train: int,
@@ -300,15 +314,7 @@ def ensure_synthetic(
                 log.info("no synthetic %s dataset in %s yet: generating it", task, folder)
                 geo = _check_request(folder, task, geometry, n_train, n_test, n_jobs)
                 return _generate(folder, task, geo, n_train, n_test, seed, geometry, progress, n_jobs, phenomena)
-    fix = f"delete {folder} to generate it again"
-    provenance.check(f"synthetic dataset {folder}", stored, wanted, fix)
-    files = provenance.read_record(folder / FILES_FILE)
-    if files is not None and _file_fingerprints(folder) != files:
-        changed = sorted(set(files.items()) ^ set(_file_fingerprints(folder).items()))
-        raise ProvenanceError(
-            f"synthetic dataset {folder}: {len({k for k, _ in changed})} image files changed since it was generated "
-            f"(e.g. {changed[0][0]}); {fix}"
-        )
+    _check_unchanged(folder, stored, wanted)
     log.info("reusing synthetic %s dataset in %s (%d training, %d testing, seed %d)", task, folder, n_train, n_test, seed)
     return folder
 
