@@ -77,7 +77,8 @@ def timed_predict(model, case, device, args, gather: str) -> tuple[float, float]
     """Wall and process CPU seconds of one predict_case (CPU time is robust to a shared, busy machine)."""
     _sync(torch.device(device))
     start, cpu_start = time.perf_counter(), time.process_time()
-    predict_case(model, case, args.patch, args.step, args.batch_size, device, progress=False, gather=gather, amp=args.amp)
+    predict_case(model, case, args.patch, args.step, args.batch_size, device, progress=False, gather=gather,
+                 precision="auto" if args.amp else "fp32")
     _sync(torch.device(device))
     return time.perf_counter() - start, time.process_time() - cpu_start
 
@@ -158,7 +159,8 @@ def main() -> None:
     parser.add_argument("--sunet-patches", type=int, default=128, help="patches predicted with SUNet on a CPU")
     parser.add_argument("--no-sunet", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--no-amp", dest="amp", action="store_false")
+    parser.add_argument("--no-amp", dest="amp", action="store_false",
+                        help="fp32 everywhere (default: precision auto, strokelib.model.precision)")
     parser.add_argument("--channels-last-model", action="store_true", help="convert SUNet to channels_last_3d")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -173,7 +175,7 @@ def main() -> None:
         "patch": list(args.patch),
         "step": list(args.step),
         "batch_size": args.batch_size,
-        "amp": args.amp and device.type == "cuda",
+        "precision": "auto" if args.amp else "fp32",
         "goal_ms_per_patch": GOAL_MS_PER_PATCH,
         "released_ms_per_patch": RELEASED_MS_PER_PATCH,
         "goal_non_network_share": GOAL_NON_NETWORK_SHARE,

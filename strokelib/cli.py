@@ -17,7 +17,7 @@ from .config import PAPER
 from .data.layout import ISLES22, SISS_MODALITIES, SPES_MODALITIES, SPLITS
 from .errors import ConfigError, StrokelibError
 from .provenance import ACCEPT_CODE_CHANGE_ENV, code_version
-from .settings import DEFAULTS, SETTINGS, TASKS
+from .settings import DEFAULTS, PRECISIONS, SETTINGS, TASKS
 
 log = logging.getLogger("strokelib")
 
@@ -129,7 +129,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     files = _segment_files(args)
     table = segment(files if files is not None else args.input, args.models, args.task, args.out, split=args.split,
                     step=args.step, batch_size=args.batch_size, device=args.device, threshold=args.threshold,
-                    min_size=args.min_size, shard=args.shard, fresh=args.fresh, fast=args.fast)
+                    min_size=args.min_size, shard=args.shard, fresh=args.fresh, fast=args.fast,
+                    precision=args.precision)
     for row in table.itertuples():
         if row.status == "done":
             print(f"case {row.case}: lesion volume: {row.lesion_ml:.1f} mL ({int(row.voxels)} voxels; Th {row.Th}, "
@@ -304,6 +305,10 @@ def _add_segment(sub) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="patches per forward pass (default 64 on a CPU, 2048 on CUDA)")
     p.add_argument("--threshold", type=float, default=None, help="override the stored Th")
     p.add_argument("--min-size", type=int, default=None, help="override the stored S_min (voxels)")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="number format of the network: auto (default: bf16 on CUDA; on a CPU bf16 only where it is "
+                   "native and a short calibration, cached per machine and model width, measured it faster), fp32, "
+                   "bf16 (refused on a CPU without native bf16) or fp16; recorded in each case's segmentation.json")
     p.set_defaults(func=_cmd_segment)
 
 

@@ -26,6 +26,7 @@ from .model.checkpoints import (
     select_device,
 )
 from .model.losses import LOSSES
+from .model.precision import autocast, choose_precision
 from .model.sunet import SUNet
 from .sampling.patches import grid_centres
 from .training.cross_validation import TrainRun, fold_splits, get_approach, inner_split
@@ -55,10 +56,10 @@ def training_rate(in_channels: int, cfg: PaperConfig, device=None, precision: st
     ``cfg.base_filters``: two warm-up batches, then one timed pass over ``batches`` + 2 batches, as
     :func:`strokelib.training.loop.train` runs them (device, precision, ``channels_last_3d``)."""
     device = select_device(device)
-    precision = resolve_precision(device, precision)
     channels_last = channels_last_helps(device)
     model = SUNet(in_channels, 2, cfg.base_filters, cfg.dropout)
     model.to(device, memory_format=torch.channels_last_3d if channels_last else torch.preserve_format)
+    precision = resolve_precision(device, precision, model, cfg.batch_size, cfg.patch_shape)
     optimizer = torch.optim.Adadelta(model.parameters(), lr=cfg.adadelta_lr, rho=cfg.adadelta_rho)
     loss = LOSSES["focal"]
     data = _RandomPatches((batches + 2) * cfg.batch_size, in_channels, cfg.patch_shape)
@@ -68,16 +69,17 @@ def training_rate(in_channels: int, cfg: PaperConfig, device=None, precision: st
 
 
 def inference_rate(in_channels: int, cfg: PaperConfig, batch_size: int = 64, device=None, batches: int = 3) -> float:
-    """Patches per second of one SUNet forward pass in eval mode (inference and validation): the median of
-    ``batches`` timed batches after two warm-up batches (the first calls pay for kernel selection)."""
+    """Patches per second of one SUNet forward pass in eval mode (inference and validation) in the precision ``auto``
+    picks for inference: the median of ``batches`` timed batches after two warm-up batches (the first calls pay for
+    kernel selection)."""
     device = select_device(device)
     model = SUNet(in_channels, 2, cfg.base_filters, cfg.dropout).to(device).eval()
     x = torch.randn(batch_size, in_channels, *cfg.patch_shape, device=device)
     if channels_last_helps(device):
         model, x = model.to(memory_format=torch.channels_last_3d), x.contiguous(memory_format=torch.channels_last_3d)
-    amp = device.type == "cuda"
+    precision = choose_precision(device, "auto", "inference", model, batch_size, cfg.patch_shape).precision
     seconds = []
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+    with torch.inference_mode(), autocast(device.type, precision):
         for i in range(2 + batches):
             start = time.perf_counter()
             model(x)

@@ -4,7 +4,11 @@
 :func:`predict_ensemble` predicts new cases with the mean of all fold models (§4.2). Each map is predicted by
 :func:`strokelib.inference.patches.predict_case` (overlapping patches, §3.5) on the case prepared exactly as the
 models were trained, and saved as NIfTI on the case's own grid beside a record of the case files, the model files,
-the patch and the step; a later run reuses a map only when its record matches (:mod:`strokelib.provenance`).
+the patch and the step; a later run reuses a map only when its record matches (:mod:`strokelib.provenance`). The
+record also says in which precision the map was predicted (``precision``, ``precision_reason``), as information that
+the match ignores: bf16 and fp32 maps of the same models differ only by rounding (a CUDA bf16 map was within 2e-4 of
+the CPU fp32 one), and ``auto`` resolves per machine, so a map stays reusable on another machine or after another
+calibration; pass ``fresh`` with another ``precision`` to predict it again.
 
 The prediction functions themselves live in :mod:`strokelib.inference.patches` and :mod:`strokelib.inference.whole_volume`,
 the models folder in :mod:`strokelib.model.checkpoints` and the SMIR export in :mod:`strokelib.files`.
@@ -30,7 +34,7 @@ from ..files import save_nifti
 from ..model.checkpoints import fold_checkpoints, load_checkpoint, load_model
 from ..preprocessing.normalisation import prepare_case
 from ..progress import progress_bar
-from .patches import predict_case, triple
+from .patches import inference_precision, predict_case, triple
 
 if TYPE_CHECKING:
     from ..data.cases import Case
@@ -50,6 +54,8 @@ def prepare_for_model(case: Case, meta: dict, cache_dir: str | Path | None = Non
 
 
 MAP_RECORD_SUFFIX = ".json"
+PRECISION_KEYS = ("precision", "precision_reason")
+"""Keys of a map record that say how it was computed, not what from: written, shown, never compared."""
 
 
 def model_set_key(model_digests: Sequence[str], patch_shape: Sequence[int], step: Sequence[int]) -> str:
@@ -80,12 +86,13 @@ def _map_record(case: Case, meta: dict, model_digests: Sequence[str], patch, ste
 
 
 def _load_or_predict(path: Path, models, case: Case, meta: dict, cache_dir, model_digests: Sequence[str],
-                     fresh: bool = False, **predict_kwargs) -> np.ndarray:
+                     fresh: bool = False, precision: str = "auto", **predict_kwargs) -> np.ndarray:
     """Read a saved probability map when its record matches, or predict and save it (atomically, map then record).
 
     A map whose record differs (data, models, settings or code version) stops with a :class:`ProvenanceError`
     (``fresh=True`` predicts it again; a matching map is reused with or without ``fresh``); a map without a record
-    (an interrupted write, or an older strokelib) is predicted again.
+    (an interrupted write, or an older strokelib) is predicted again. The record's :data:`PRECISION_KEYS` are not
+    compared.
     """
     import nibabel as nib
 
@@ -94,6 +101,8 @@ def _load_or_predict(path: Path, models, case: Case, meta: dict, cache_dir, mode
     record = _map_record(case, meta, model_digests, patch, step)
     record_path = path.with_name(path.name.removesuffix(".nii.gz") + MAP_RECORD_SUFFIX)
     stored = provenance.read_record(record_path)
+    if stored is not None:
+        stored = {k: v for k, v in stored.items() if k not in PRECISION_KEYS}
     if path.is_file() and (stored is None or not fresh or provenance.matches(stored, record)):
         if stored is None:
             log.warning("%s has no record of what produced it; predicting it again", path)
@@ -106,9 +115,10 @@ def _load_or_predict(path: Path, models, case: Case, meta: dict, cache_dir, mode
             log.warning("%s has shape %s, not the case's %s; predicting again", path, probability.shape, case.source_shape)
     record_path.unlink(missing_ok=True)  # a map without its record is never reused
     prepared = prepare_for_model(case, meta, cache_dir)
-    probability = predict_case(models, prepared, patch_shape=patch, **predict_kwargs)
+    choice = inference_precision(models, predict_kwargs.get("device"), precision, predict_kwargs.get("batch_size"), patch)
+    probability = predict_case(models, prepared, patch_shape=patch, precision=choice.precision, **predict_kwargs)
     save_nifti(probability, case, path, dtype=np.float32)
-    provenance.write_record(record_path, record)
+    provenance.write_record(record_path, {**record, "precision": choice.precision, "precision_reason": choice.reason})
     return probability
 
 
@@ -123,13 +133,15 @@ def predict_cross_validation(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     fresh: bool = False,
+    precision: str = "auto",
 ) -> dict[str, np.ndarray]:
     """Probability map of every training case from the model of the fold that held it out (§4.1).
 
     Maps are saved as ``<case>.nii.gz`` with the case's header in :func:`probability_folder` (split ``cv``, keyed
     by the fold models' files, the patch and the step), each beside a ``<case>.json`` record of what produced it.
     A second run (or notebook 05 after an interruption) predicts only what is missing; a map made from other data
-    stops the run (:class:`ProvenanceError`) unless ``fresh``. :func:`cv_map_folder` gives the folder.
+    stops the run (:class:`ProvenanceError`) unless ``fresh``. :func:`cv_map_folder` gives the folder. ``precision``
+    as :func:`~strokelib.inference.patches.predict_case`; the one used is recorded beside each map, not compared.
     """
     by_id = {c.case_id: c for c in cases}
     paths = fold_checkpoints(out_dir, task, approach)
@@ -142,7 +154,7 @@ def predict_cross_validation(
         for case_id in progress_bar(held_out, desc=f"{approach} fold {meta['fold']}", disable=not progress, leave=False):
             maps[case_id] = _load_or_predict(
                 folder / f"{case_id}.nii.gz", model, by_id[case_id], meta, cache_dir, [model_digest], fresh,
-                step=step, batch_size=batch_size, device=device, progress=False,
+                precision, step=step, batch_size=batch_size, device=device, progress=False,
             )
     missing = [c for c in by_id if c not in maps]
     if missing:
@@ -173,6 +185,7 @@ def predict_ensemble(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     fresh: bool = False,
+    precision: str = "auto",
 ) -> dict[str, np.ndarray]:
     """Probability maps of new cases (e.g. the challenge test set) from the mean of all fold models (§4.2).
 
@@ -189,7 +202,8 @@ def predict_ensemble(
                                               triple(step, "step")))
     return {
         case.case_id: _load_or_predict(folder / f"{case.case_id}.nii.gz", list(models), case, meta, cache_dir, digests,
-                                       fresh, step=step, batch_size=batch_size, device=device, progress=False)
+                                       fresh, precision, step=step, batch_size=batch_size, device=device,
+                                       progress=False)
         for case in progress_bar(cases, desc=f"{task} ensemble", disable=not progress, leave=False)
     }
 

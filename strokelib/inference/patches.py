@@ -15,6 +15,9 @@ single contiguous block and a batch reaches the network as a ``channels_last_3d`
 patches are implemented (``gather=``): ``"runs"`` copies each run of consecutive z-centres as one strided view and
 puts the probabilities back with one ``fold`` per run; ``"index"`` gathers the batch with one advanced-indexing
 call and puts it back with one ``index_add_``. Both give the same map; ``benchmarks/inference.py`` times them.
+
+Precision: ``precision="auto"`` runs bf16 autocast on CUDA, and on a CPU only where it computes bf16 natively and a
+calibration on the model measured bf16 faster (:func:`inference_precision`, :mod:`strokelib.model.precision`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from torch import Tensor, nn
 from ..config import PAPER
 from ..errors import ConfigError, InferenceError
 from ..model.checkpoints import channels_last_helps
+from ..model.precision import PrecisionChoice, autocast, choose_precision
 from ..progress import progress_bar
 from ..sampling.patches import grid_centres
 
@@ -120,10 +124,11 @@ def _accumulate_runs(total: Tensor, runs, prob: Tensor, patch, step_z: int) -> N
         total[x : x + px, y : y + py, z : z + length] += summed.view(px, py, length)
 
 
-def ensemble_forward(models: list[nn.Module], x: Tensor, patch, case_id: str, modalities, amp: bool) -> Tensor:
-    """Mean lesion-class softmax of all models for one batch (the fold ensemble, §3.5)."""
+def ensemble_forward(models: list[nn.Module], x: Tensor, patch, case_id: str, modalities, precision: str) -> Tensor:
+    """Mean lesion-class softmax of all models for one batch (the fold ensemble, §3.5), the network run in
+    ``precision`` (``fp32``, or ``bf16``/``fp16`` autocast); the softmax is computed in fp32."""
     prob = None
-    with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=amp):
+    with autocast(x.device.type, precision):
         for model in models:
             try:
                 logits = model(x)
@@ -219,8 +224,8 @@ def _index_windows(box: _Box, patch) -> tuple[Tensor, Tensor]:
     return windows, offsets
 
 
-def _sum_patches(models: list[nn.Module], case: Case, box: _Box, patch, step, batch_size: int, gather: str, amp: bool,
-                 progress: bool) -> None:
+def _sum_patches(models: list[nn.Module], case: Case, box: _Box, patch, step, batch_size: int, gather: str,
+                 precision: str, progress: bool) -> None:
     """Run every patch of the box through the models and add its lesion probabilities into ``box.total``."""
     starts, starts_dev, extent = box.starts, box.starts_dev, box.extent
     if gather == "index":
@@ -240,7 +245,7 @@ def _sum_patches(models: list[nn.Module], case: Case, box: _Box, patch, step, ba
                 runs = _runs(batch, step[2])
                 x = buffer[: len(batch)]
                 _gather_runs(box.volume, runs, patch, step[2], x)
-            prob = ensemble_forward(models, x.permute(0, 4, 1, 2, 3), patch, case.case_id, case.modalities, amp)
+            prob = ensemble_forward(models, x.permute(0, 4, 1, 2, 3), patch, case.case_id, case.modalities, precision)
             if gather == "index":
                 base = (b[:, 0] * extent[1] + b[:, 1]) * extent[2] + b[:, 2]
                 flat_total.index_add_(0, (base[:, None] + offsets).reshape(-1), prob.reshape(-1))
@@ -255,6 +260,17 @@ def default_batch_size(device: torch.device) -> int:
     return 2048 if device.type == "cuda" else 64
 
 
+def inference_precision(models: nn.Module | Sequence[nn.Module], device=None, precision: str = "auto",
+                        batch_size: int | None = None, patch_shape: Sequence[int] = PAPER.patch_shape) -> PrecisionChoice:
+    """The precision inference with ``models`` runs in on ``device`` (None: the first model's) and why
+    (:func:`strokelib.model.precision.choose_precision`, mode ``inference``): on a CPU with native bf16, ``auto``
+    calibrates the first model at ``batch_size`` (default :func:`default_batch_size`) and ``patch_shape``."""
+    models = as_models(models)
+    device = model_device(models, device)
+    return choose_precision(device, precision, "inference", models[0], batch_size or default_batch_size(device),
+                            triple(patch_shape, "patch_shape"))
+
+
 def predict_case(
     models: nn.Module | Sequence[nn.Module],
     case: Case,
@@ -264,7 +280,7 @@ def predict_case(
     device: str | torch.device | None = None,
     progress: bool = True,
     gather: str = "auto",
-    amp: bool = True,
+    precision: str = "auto",
     brain_only: bool = True,
 ) -> np.ndarray:
     """Lesion probability map of one prepared case from overlapping patches, averaged over patches and models (§3.5).
@@ -278,7 +294,8 @@ def predict_case(
     batch_size : patches per forward pass; None = 64 on a CPU (as the released code) and 2048 on CUDA.
     device : where patches are gathered, run and accumulated; None = the first model's device.
     gather : ``"runs"``, ``"index"`` or ``"auto"`` (runs on CPU, index on GPU); see the module docstring.
-    amp : bfloat16 autocast on CUDA; ignored on CPU.
+    precision : ``auto`` (bf16 autocast on CUDA; on a CPU bf16 only where it is native and was measured faster,
+        :func:`inference_precision`), ``fp32``, ``bf16`` or ``fp16``.
     brain_only : set the map to 0 outside the brain mask (as the released code saved ``probs * foreground``):
         patches reach into the background, where the network has no lesion to find.
 
@@ -304,11 +321,12 @@ def predict_case(
     if gather == "auto":
         gather = "index" if device.type == "cuda" else "runs"
     batch_size = batch_size or default_batch_size(device)
+    precision = inference_precision(models, device, precision, batch_size, patch).precision
     box = _Box.around(images, centres, patch, device)
-    log.debug("case %s: %d patches of %s on %s (%s gather, %d model(s))", case.case_id, len(box.starts), patch, device,
-             gather, len(models))
+    log.debug("case %s: %d patches of %s on %s (%s gather, %s, %d model(s))", case.case_id, len(box.starts), patch,
+              device, gather, precision, len(models))
     with eval_mode(models, device, channels_last=channels_last_helps(device)):
-        _sum_patches(models, case, box, patch, step, batch_size, gather, amp and device.type == "cuda", progress)
+        _sum_patches(models, case, box, patch, step, batch_size, gather, precision, progress)
     probability = np.zeros(images.shape[1:], dtype=np.float32)
     probability[box.src] = (box.total / box.count.clamp_min(1.0))[box.dst].cpu().numpy()
     if brain_only:

@@ -6,7 +6,8 @@ post-processing): one case, a folder of cases, or an ISLES 2015 dataset root.
     OUT/<case>/probability.nii.gz   float32 lesion probability, with the input's own header and affine
     OUT/<case>/mask.nii.gz          uint8 mask after Th and S_min
     OUT/<case>/segmentation.json    what produced them: model file hashes, patch shape, step, Th, S_min, and a
-                                    fingerprint (size and content hash) of the case's image files
+                                    fingerprint (size and content hash) of the case's image files; and the result,
+                                    with the precision the network ran in and why
 
 and one row per case in ``OUT/segmentation_summary.csv`` (``segmentation_summary.shard-K-of-N.csv`` for
 ``shard=(K, N)``, so that shards running at once never overwrite each other's table), rewritten atomically after
@@ -15,7 +16,9 @@ every case so that an interrupted batch keeps what finished.
 A case's files are written into a hidden staging folder and renamed onto ``OUT/<case>`` only once all three exist,
 so a case that fails leaves no folder and an interrupted one no half-written NIfTI. A re-run with the same models
 and settings skips the cases whose record matches; a case whose folder holds outputs of other models, settings or
-input files is skipped with the reason in its row, and recomputed only with ``fresh=True``.
+input files is skipped with the reason in its row, and recomputed only with ``fresh=True``. The precision is part
+of the result, not of the record compared (as for :mod:`strokelib.inference.maps`): ``auto`` resolves per machine, and
+bf16 and fp32 outputs of the same models differ only by rounding.
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ def _finished(case_out: Path) -> bool:
 
 
 def _segment_one(case_id, files, task, models, meta, step, post, batch_size, device, stage: Path,
-                 fast: bool = False) -> dict:
+                 fast: bool = False, precision: str = "auto") -> dict:
     from ..data import geometry
     from ..data.cases import load_case
     from ..files import save_nifti
@@ -117,10 +120,10 @@ def _segment_one(case_id, files, task, models, meta, step, post, batch_size, dev
         work = geometry.resample_case(case, trained)
     prepared = prepare_for_model(work, meta, cache_dir=None)
     if fast:
-        probability = predict_whole_volume(models, prepared, device=device, progress=False)
+        probability = predict_whole_volume(models, prepared, device=device, progress=False, precision=precision)
     else:
         probability = predict_case(models, prepared, patch_shape=meta["patch_shape"], step=step,
-                                   batch_size=batch_size, device=device, progress=False)
+                                   batch_size=batch_size, device=device, progress=False, precision=precision)
     if work is not case:
         probability = geometry.probability_to_input(probability, work, case)
     mask = binarize(probability, post["threshold"], int(post["min_size"]))
@@ -249,9 +252,11 @@ def _compute(cid: str, files: Mapping[str, Path], record: dict, out_dir: Path, s
     os.umask(umask)
     stage.chmod(0o777 & ~umask)  # mkdtemp makes 0700; give the case folder the usual permissions
     try:
+        choice = run["precision"]
         result = _segment_one(cid, files, run["task"], run["models"], run["meta"], run["step"], run["post"],
-                              run["batch_size"], run["device"], stage, run["fast"])
-        result["seconds"] = round(time.perf_counter() - start, 2)
+                              run["batch_size"], run["device"], stage, run["fast"], choice.precision)
+        result |= {"seconds": round(time.perf_counter() - start, 2), "precision": choice.precision,
+                   "precision_reason": choice.reason}
         provenance.write_record(stage / RECORD_FILE, {"provenance": record, "result": result})
         _publish(stage, out_dir / cid)
     finally:
@@ -312,6 +317,7 @@ def segment(
     keep_going: bool | None = None,
     case_id: str | None = None,
     progress: bool = True,
+    precision: str = "auto",
 ) -> pd.DataFrame:
     """Segment one case or every case of a folder with the fold ensemble in ``models``; one summary row per case.
 
@@ -335,12 +341,17 @@ def segment(
     keep_going : record a failing case in the summary and go on (default for a folder of cases), or raise its
         error with nothing written (default for a single case).
     progress : show a progress bar over the cases.
+    precision : ``auto`` (bf16 on CUDA; on a CPU bf16 only where it is native and a calibration on the models measured
+        it faster, :mod:`strokelib.model.precision`), ``fp32``, ``bf16`` (refused on a CPU without native bf16) or
+        ``fp16``. Decided once, logged, and recorded in each case's ``segmentation.json`` result.
 
     Returns
     -------
     The summary table, columns ``COLUMNS``: status is ``done``, ``skipped`` (finished earlier with the same record,
     or outputs of other settings without ``fresh``) or ``failed``; ``reason`` says why for the last two.
     """
+    from .patches import inference_precision
+
     task = str(task).upper()
     out_dir, shard, step = Path(out_dir), parse_shard(shard), _checked_step(step)
     _check_out(out_dir, inputs)
@@ -350,10 +361,11 @@ def segment(
     keep_going = (not single) if keep_going is None else keep_going
     resolved = _resolve_files(cases, task, keep_going)  # layout problems first: before the models load
     loaded, meta, post = _load(models, task, device, threshold, min_size, step)
+    choice = inference_precision(loaded, device, precision, batch_size, meta["patch_shape"])
     mode = "whole volume (fast)" if fast else "patches " + "x".join(map(str, step))
     summary = _Summary(out_dir / summary_name(shard))
     run = {"task": task, "models": loaded, "meta": meta, "step": step, "post": post, "batch_size": batch_size,
-           "device": device, "fast": fast}
+           "device": device, "fast": fast, "precision": choice}
     for cid, files in progress_bar(resolved.items(), desc=f"segment {task}", unit="case", disable=not progress or len(cases) < 2):
         _segment_row(summary, cid, files, out_dir, mode, fresh, keep_going, run)
     table = summary.table()

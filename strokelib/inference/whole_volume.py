@@ -20,7 +20,7 @@ from torch import nn
 from ..errors import ConfigError, InferenceError
 from ..model.checkpoints import channels_last_helps
 from ..progress import progress_bar
-from .patches import as_models, ensemble_forward, eval_mode, model_device, triple
+from .patches import as_models, ensemble_forward, eval_mode, inference_precision, model_device, triple
 
 if TYPE_CHECKING:
     from ..data.cases import Case
@@ -87,7 +87,7 @@ def predict_whole_volume(
     overlap: Sequence[int] = WHOLE_VOLUME_OVERLAP,
     device: str | torch.device | None = None,
     progress: bool = True,
-    amp: bool = True,
+    precision: str = "auto",
     brain_only: bool = True,
 ) -> np.ndarray:
     """Lesion probability map of one prepared case from whole-volume forward passes (``--fast``).
@@ -101,7 +101,8 @@ def predict_whole_volume(
 
     Parameters
     ----------
-    models, case, device, amp, brain_only : as :func:`~strokelib.inference.patches.predict_case`.
+    models, case, device, precision, brain_only : as :func:`~strokelib.inference.patches.predict_case`; ``auto``
+        follows the calibration of patch inference at the default batch size (a whole-volume pass is not timed).
     tile : None = one pass over the whole box; else (X, Y, Z) tile size in voxels (multiples of 8) when the box
         does not fit in memory: tiles overlap by ``overlap`` voxels and overlapping predictions are averaged with
         equal weight (e.g. ``tile=(96, 96, 64)``).
@@ -117,7 +118,7 @@ def predict_whole_volume(
     padded = tuple(int(-(-b // 8) * 8) for b in box)
     tile_shape, corners = _tiles(tile, overlap, padded)
     device = model_device(models, device)
-    amp = amp and device.type == "cuda"
+    precision = inference_precision(models, device, precision).precision
     src = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     volume = torch.zeros((1, images.shape[0], *padded), dtype=torch.float32, device=device)
     volume[(slice(None), slice(None), *(slice(0, int(b)) for b in box))] = torch.from_numpy(
@@ -133,7 +134,7 @@ def predict_whole_volume(
             x = volume[(slice(None), slice(None), *region)]
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last_3d)
-            total[region] += ensemble_forward(models, x, tile_shape, case.case_id, case.modalities, amp)[0]
+            total[region] += ensemble_forward(models, x, tile_shape, case.case_id, case.modalities, precision)[0]
             count[region] += 1.0
     probability = np.zeros(images.shape[1:], dtype=np.float32)
     probability[src] = (total / count.clamp_min(1.0))[tuple(slice(0, int(b)) for b in box)].cpu().numpy()

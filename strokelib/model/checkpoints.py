@@ -13,12 +13,9 @@ Both training and inference read and write model files only through this module.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import logging
-import platform
 import random
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,32 +42,6 @@ EARLY_STOPPING_LABELS = {
     "held_out": "early stopping on the scored fold (the released protocol; optimistic)",
 }
 """How tables name each early-stopping mode: ``held_out`` monitors the very cases that are then scored."""
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_supports_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively: x86 with AVX512_BF16 or AMX_BF16, Arm with the BF16 extension.
-
-    Read from the CPU's own flags (``/proc/cpuinfo``; ``sysctl`` on macOS), never assumed from the architecture.
-    Without native support bf16 autocast is emulated: on an AVX2-only CPU bf16 inference was 25× slower than fp32.
-    """
-    system = platform.system()
-    if system == "Darwin":
-        try:
-            out = subprocess.run(["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True, text=True, timeout=5)
-            return out.stdout.strip() == "1"
-        except (OSError, subprocess.SubprocessError):
-            return False
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags = set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            flags |= set(value.split())
-    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
 def channels_last_helps(device: torch.device) -> bool:

@@ -4,13 +4,13 @@
 L1 + error rate with patience 8 and min-delta 1e-4, at most 200 epochs, and ends with the best epoch's weights. A
 checkpoint (:mod:`strokelib.model.checkpoints`) is written atomically after every epoch, so an interrupted run resumes and
 ends with the same weights. Where the loop runs and in which precision is decided in one place, the "device and
-precision" section below (:func:`resolve_precision`, :func:`_place_model`, :func:`_autocast`, :func:`_to_device`).
+precision" section below (:func:`resolve_precision`, :func:`_place_model`, :func:`_to_device`); how ``auto`` picks the
+precision (per device, and on a CPU from a calibration) is :mod:`strokelib.model.precision`.
 Which cases and settings a fold trains on is :mod:`strokelib.training.cross_validation`'s business.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import math
@@ -31,7 +31,6 @@ from ..model.checkpoints import (
     channels_last_helps,
     checkpoint_state,
     cpu_state,
-    cpu_supports_bf16,
     load_checkpoint,
     model_meta,
     save_checkpoint,
@@ -39,8 +38,8 @@ from ..model.checkpoints import (
     set_rng_state,
 )
 from ..model.losses import LOSSES, l1_error_rate
+from ..model.precision import autocast, choose_precision
 from ..progress import progress_bar
-from ..settings import PRECISIONS
 
 log = logging.getLogger(__name__)
 
@@ -114,29 +113,15 @@ def make_loader(
 # ---------------------------------------------------------------------------------------------------------
 
 
-def resolve_precision(device: torch.device, precision: str = "auto") -> str:
-    """``auto``: bf16 on CUDA (fp16 where bf16 is unsupported), fp32 elsewhere.
+def resolve_precision(device: torch.device, precision: str = "auto", model: torch.nn.Module | None = None,
+                      batch_size: int = PAPER.batch_size, patch_shape=PAPER.patch_shape) -> str:
+    """The precision training runs in (:func:`strokelib.model.precision.choose_precision`, mode ``training``).
 
-    On a CPU ``auto`` stays fp32: with ``channels_last_3d`` bf16 training steps were no faster even on a CPU with
-    native bf16, and on one without it bf16 is emulated (25× slower measured). Asking for ``bf16`` on a CPU that
-    lacks native support (:func:`strokelib.model.checkpoints.cpu_supports_bf16`) is refused rather than run that slowly.
+    ``auto``: bf16 on CUDA (fp16 where bf16 is unsupported), fp32 on MPS; on a CPU fp32 unless it computes bf16
+    natively and a calibration on ``model`` at ``batch_size`` (cached per machine and width) measured bf16 at least
+    10 % faster. Asking for ``bf16`` on a CPU without native bf16 is refused rather than emulated about 25× slower.
     """
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision {precision!r} unknown; use one of {', '.join(PRECISIONS)}")
-    if precision == "auto":
-        if device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "fp32"
-    if precision == "bf16" and device.type == "cpu" and not cpu_supports_bf16():
-        raise ConfigError("precision 'bf16' on this CPU: it has no native bfloat16 (no AVX512_BF16, AMX or Arm BF16), "
-                          "so bf16 would be emulated, about 25× slower than fp32; use precision 'auto' or 'fp32'")
-    return precision
-
-
-def _autocast(device: torch.device, precision: str):
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+    return choose_precision(device, precision, "training", model, batch_size, patch_shape).precision
 
 
 def _to_device(x: torch.Tensor, y: torch.Tensor, device: torch.device, channels_last: bool):
@@ -144,20 +129,21 @@ def _to_device(x: torch.Tensor, y: torch.Tensor, device: torch.device, channels_
     return x.to(device, non_blocking=True, memory_format=fmt), y.to(device, non_blocking=True)
 
 
-def _place_model(model: torch.nn.Module, device, precision: str, channels_last: bool | None,
-                 compile_model: bool) -> tuple[torch.device, str, bool, torch.nn.Module]:
+def _place_model(model: torch.nn.Module, device, precision: str, channels_last: bool | None, compile_model: bool,
+                 cfg: PaperConfig = PAPER) -> tuple[torch.device, str, bool, torch.nn.Module]:
     """Move ``model`` to the training device: (device, precision, channels_last, the network to call).
 
     CUDA → MPS → CPU unless ``device`` says otherwise; ``channels_last_3d`` by default where it was measured faster
     (:func:`strokelib.model.checkpoints.channels_last_helps`: CUDA and CPU); cuDNN benchmarking on
     CUDA (fixed patch shapes); ``compile_model`` wraps the model in ``torch.compile`` (the wrapper shares the weights).
+    The precision is resolved on the placed model at ``cfg``'s batch size and patch shape (:func:`resolve_precision`).
     """
     device = select_device(device)
-    precision = resolve_precision(device, precision)
     channels_last = channels_last_helps(device) if channels_last is None else channels_last
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed patch shapes: let cuDNN pick the fastest kernels once
     model.to(device, memory_format=torch.channels_last_3d if channels_last else torch.preserve_format)
+    precision = resolve_precision(device, precision, model, cfg.batch_size, cfg.patch_shape)
     net = torch.compile(model, mode="reduce-overhead", dynamic=False) if compile_model else model  # shares the weights
     return device, precision, channels_last, net
 
@@ -176,7 +162,7 @@ def _step(model, x, y, optimizer, loss_fn: Callable, device: torch.device, preci
           channels_last: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Forward, loss, backward and one optimiser step on one batch: (the batch's labels on the device, logits, loss)."""
     x, y = _to_device(x, y, device, channels_last)
-    with _autocast(device, precision):
+    with autocast(device.type, precision):
         logits = model(x)
     loss = loss_fn(logits, y)
     optimizer.zero_grad(set_to_none=True)
@@ -257,7 +243,7 @@ def evaluate(
     n_patches = n_voxels = 0
     for x, y in progress_bar(loader, desc="validate", unit="batch", disable=not progress, leave=False):
         x, y = _to_device(x, y, device, channels_last)
-        with _autocast(device, precision):
+        with autocast(device.type, precision):
             logits = model(x)
         # every metric is a voxel mean: weight each batch by its size so the result is the mean over all voxels
         sums += torch.stack(
@@ -407,7 +393,7 @@ def train(
     ``set_epoch(epoch)`` (:class:`strokelib.sampling.patches.PatchDataset`).
     """
     _check_inputs(cfg, train_set, val_set)
-    device, precision, channels_last, net = _place_model(model, device, precision, channels_last, compile_model)
+    device, precision, channels_last, net = _place_model(model, device, precision, channels_last, compile_model, cfg)
     optimizer = torch.optim.Adadelta(model.parameters(), lr=cfg.adadelta_lr, rho=cfg.adadelta_rho)
     run = _Run(model, net, optimizer, _loss_function(loss, cfg), device, precision, _grad_scaler(device, precision),
                channels_last)
