@@ -7,7 +7,7 @@ BROWSER_STAMP := $(VENV)/.browser-installed
 # torch is pinned and installed first: an unpinned torch can pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup demo test lab figures bench lint clean browser-setup browser-chromium browser-test
+.PHONY: setup demo test test-installed lab figures bench lint clean browser-setup browser-chromium browser-test
 
 setup: $(STAMP)
 
@@ -24,6 +24,9 @@ demo: setup          ## all notebooks with the demo profile (the main job)
 
 test: setup          ## unit tests + every notebook under the smoke profile
 	$(BIN)/python -m pytest -q
+
+test-installed: setup   ## the wheel in a fresh venv: notebooks 01 and 03, synth and notebooks from an empty folder
+	STROKELIB_TEST_INSTALLED=1 $(BIN)/python -m pytest -q -m installed tests/test_installed.py
 
 lab: setup           ## JupyterLab on notebooks/
 	$(BIN)/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)

@@ -1,5 +1,6 @@
-"""The ``strokelib`` command line over paper §2–§4: ``synth``, ``run`` (notebooks), ``train``, ``postprocess``,
-``segment``, ``evaluate``, ``check-data``. It only parses arguments, calls library functions and prints.
+"""The ``strokelib`` command line over paper §2–§4: ``synth``, ``run`` (notebooks), ``notebooks`` (copies of them),
+``train``, ``postprocess``, ``segment``, ``evaluate``, ``check-data``. It only parses arguments, calls library
+functions and prints.
 
 Every command prints a clear message and exits non-zero on bad input; library errors are
 :class:`strokelib.errors.StrokelibError` and never reach the user as a traceback.
@@ -49,9 +50,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     params = {name: parse_value(value) for name, value in (args.param or [])} | ({"fresh": True} if args.fresh else {})
     only = [s for part in (args.only or []) for s in part.split(",") if s]
+    if args.workdir is not None:
+        _use_workdir(args.workdir)
     done = run_notebooks(args.profile, only=only or None, parameters=params, output_dir=args.executed_dir)
     for path in done:
         print(f"executed {path}")
+    return 0
+
+
+def _use_workdir(folder: Path) -> None:
+    """``--workdir DIR``: create DIR and make it the working folder of this process and its kernels."""
+    from .workspace import WORKDIR_ENV
+
+    blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ConfigError(f"--workdir {folder}: {blocker} is a file, not a folder; choose another DIR")
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ[WORKDIR_ENV] = str(folder.resolve())
+
+
+def _cmd_notebooks(args: argparse.Namespace) -> int:
+    from .workspace import copy_notebooks
+
+    written = copy_notebooks(args.dir, force=args.force)
+    for path in written:
+        print(f"wrote {path}")
+    notebooks = sum(p.suffix == ".ipynb" for p in written)
+    print(f"{notebooks} notebooks and {len(written) - notebooks} profiles in {args.dir / 'notebooks'}; from {args.dir}, "
+          "`strokelib run --profile smoke` runs these copies and writes outputs/ there (or `jupyter lab notebooks/`)")
     return 0
 
 
@@ -223,8 +249,20 @@ def _add_run(sub) -> None:
                    help="override one notebook parameter (YAML value), e.g. -p data_root /data/ISLES2015")
     _add_reuse_flags(p, "stop and say what differs")
     p.add_argument("--executed-dir", type=Path, default=None,
-                   help="where the executed copies go (default outputs/notebooks/<profile>/)")
+                   help="where the executed copies go (default outputs/notebooks/<profile>/ in the working folder)")
+    p.add_argument("--workdir", type=Path, default=None, metavar="DIR",
+                   help="the working folder: outputs, figures, executed notebooks and the synthetic data go under DIR "
+                   "(created), and DIR/notebooks/ is run when it holds notebooks (default: the checkout around the "
+                   "current folder, else the current folder); sets STROKELIB_WORKDIR=DIR")
     p.set_defaults(func=_cmd_run)
+
+
+def _add_notebooks(sub) -> None:
+    p = sub.add_parser("notebooks", help="copy the numbered notebooks and their profiles into DIR/notebooks/, to open "
+                       "in JupyterLab or edit and run from DIR")
+    p.add_argument("dir", type=Path, metavar="DIR", help="the working folder to copy them into (created)")
+    p.add_argument("--force", action="store_true", help="overwrite files that exist (default: refuse, naming them)")
+    p.set_defaults(func=_cmd_notebooks)
 
 
 def _add_check_data(sub) -> None:
@@ -331,7 +369,10 @@ class _Version(argparse.Action):
     """``--version``, computed only when asked for (hashing the source is not part of building the parser)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        print(f"strokelib {code_version()}")
+        from .provenance import code_commit
+
+        commit = code_commit()  # informational: records store it beside the code version, never compare it
+        print(f"strokelib {code_version()}" + (f" (git commit {commit})" if commit else ""))
         parser.exit()
 
 
@@ -342,10 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser.add_argument("--version", action=_Version, nargs=0,
-                        help="the package version and a hash of the source that decides results, as records store it")
+                        help="the package version and a hash of the source that decides results, as records store it; "
+                        "in a git checkout also its commit (-dirty: with changes)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_synth(sub)
     _add_run(sub)
+    _add_notebooks(sub)
     _add_check_data(sub)
     _add_train(sub)
     _add_postprocess(sub)

@@ -25,6 +25,7 @@ from .settings import (
     unknown_hint,
     validate,
 )
+from .workspace import WORKDIR_ENV, notebooks_folder
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,9 @@ TCP_WARNING = "Kernel is running over TCP without encryption"
 
 
 def notebook_paths(root: str | Path | None = None, only: list[str] | None = None) -> list[Path]:
-    """The numbered notebooks ``NN_*.ipynb`` in order, optionally only those whose number is in ``only``."""
-    folder = project_root(root) / "notebooks"
+    """The numbered notebooks ``NN_*.ipynb`` in order, optionally only those whose number is in ``only``: the working
+    folder's ``notebooks/``, or those strokelib carries (:func:`strokelib.workspace.notebooks_folder`)."""
+    folder = notebooks_folder(project_root(root))
     paths = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
     if only:
         wanted = {f"{int(n):02d}" for n in only}
@@ -58,7 +60,9 @@ def run_notebooks(
     """Execute the numbered notebooks in order with papermill; stop at the first failure.
 
     Executed copies go to ``outputs/notebooks/<profile>/`` (outside the source tree); the working directory is
-    the repository root. Each notebook gets the profile's settings it declares in its ``parameters`` cell;
+    the working folder (``root``, default :func:`project_root`: the repository root in a checkout, else
+    ``$STROKELIB_WORKDIR`` or the current folder), which the kernels also get as ``$STROKELIB_WORKDIR`` so that
+    their ``project_root()`` names it. Each notebook gets the profile's settings it declares in its ``parameters`` cell;
     ``parameters`` (``-p``) must name a setting some notebook of this run declares. With ``progress`` a bar per
     notebook shows the cell running and the elapsed time, and the notebooks' own stdout/stderr (training and
     prediction logs) reach this process's. On failure a :class:`NotebookError` carries the failing cell and its
@@ -67,8 +71,9 @@ def run_notebooks(
     papermill_log = logging.getLogger("papermill")
     level = papermill_log.level
     papermill_log.setLevel(logging.WARNING)  # its "Input Notebook: ..." lines repeat ours
-    try:
-        with _environment({PROGRESS_ENV: "off"}):  # the kernels inherit it: no progress widgets frozen in the copies
+    root = project_root(root)
+    try:  # the kernels inherit both: no progress widgets frozen in the copies; project_root() is this run's root
+        with _environment({PROGRESS_ENV: "off", WORKDIR_ENV: str(root)}):
             return _run(profile, only, parameters, output_dir, kernel_name, root, progress)
     finally:
         papermill_log.setLevel(level)
@@ -94,8 +99,7 @@ def _run(profile, only, parameters, output_dir, kernel_name, root, progress) -> 
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    root = project_root(root)
-    paths = notebook_paths(root, only)
+    paths = notebook_paths(only=only)  # root is $STROKELIB_WORKDIR now: every look-up names the same folder
     declared = {path: set(pm.inspect_notebook(str(path))) for path in paths}
     in_run = set().union(*declared.values())
     unused = [k for k in parameters or {} if k not in in_run]
@@ -103,7 +107,7 @@ def _run(profile, only, parameters, output_dir, kernel_name, root, progress) -> 
         reason = {k: " (read only by notebooks outside this run or by strokelib train)" for k in unused if k in SETTINGS}
         names = ", ".join(f"{k}{reason[k]}" if k in reason else unknown_hint([k], in_run | set(SETTINGS)) for k in unused)
         raise ConfigError(f"no notebook in this run has a parameter named {names}; check the spelling or --only")
-    params = {**load_profile(profile, root), **validate(parameters or {}, "parameters (-p)")}
+    params = {**load_profile(profile), **validate(parameters or {}, "parameters (-p)")}
     name = Path(profile).stem
     out_dir = Path(output_dir) if output_dir else root / "outputs" / "notebooks" / name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -247,16 +251,35 @@ def _strip_ansi(text: str) -> str:
 
 
 def _kernel_for_this_python() -> str:
-    """Use the registered ``strokelib`` kernel when it runs this interpreter, else ``python3``."""
+    """The registered ``strokelib`` kernel when it runs this interpreter, else ``python3`` (ipykernel's own spec names
+    a bare ``python``, which jupyter_client replaces by this interpreter); a warning when neither runs this
+    interpreter, whose strokelib is the one this run should use (an installed copy in another environment)."""
     try:
         from jupyter_client.kernelspec import KernelSpecManager
 
-        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
-        if Path(spec.argv[0]).absolute() == Path(sys.executable).absolute():
-            return KERNEL_NAME
-    except Exception:  # noqa: BLE001 - no such kernel registered
-        pass
+        manager = KernelSpecManager()
+    except ImportError:
+        return "python3"
+    found = {}
+    for name in (KERNEL_NAME, "python3"):
+        try:
+            found[name] = manager.get_kernel_spec(name).argv[0]
+        except Exception:  # noqa: BLE001 - no such kernel registered
+            continue
+        if _runs_this_python(found[name]):
+            return name
+    log.warning("the python3 kernel runs %s, not this Python (%s); register one that does: %s -m ipykernel install "
+                "--sys-prefix --name %s", found.get("python3", "an unknown interpreter"), sys.executable,
+                sys.executable, KERNEL_NAME)
     return "python3"
+
+
+def _runs_this_python(command: str) -> bool:
+    """Whether a kernel spec's ``argv[0]`` starts this interpreter (jupyter_client runs a bare ``python``,
+    ``python3`` or ``python3.X`` as ``sys.executable``)."""
+    major, minor = sys.version_info[:2]
+    return command in {"python", f"python{major}", f"python{major}.{minor}"} or \
+        Path(command).absolute() == Path(sys.executable).absolute()
 
 
 def data_source_label(data_root: str, task: str, geometry: str = "paper") -> str | None:

@@ -17,7 +17,9 @@ One rule holds everywhere:
 
 A moved copy of the same files is the same data: fingerprints decide, the data folder is recorded to be shown.
 Every record also holds the code version (:func:`code_version`): a result made by another version of strokelib gets
-its own message and is reused only with ``STROKELIB_ACCEPT_CODE_CHANGE=1`` (``--accept-code-change``).
+its own message and is reused only with ``STROKELIB_ACCEPT_CODE_CHANGE=1`` (``--accept-code-change``). Beside it, a
+record made from a git checkout holds the commit (:func:`code_commit`, key ``code_commit``), to be read, never
+compared: a commit that changes no module of :data:`RESULT_MODULES` keeps every result reusable.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import functools
 import hashlib
 import json
 import os
+import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -35,6 +38,9 @@ from .errors import ProvenanceError
 
 _CHUNK = 1 << 20
 CODE_KEY = "code"
+COMMIT_KEY = "code_commit"
+NOT_COMPARED = ("data_root", COMMIT_KEY)
+"""Record keys shown but never compared: where the data lay (fingerprints decide) and the git commit."""
 ACCEPT_CODE_CHANGE_ENV = "STROKELIB_ACCEPT_CODE_CHANGE"
 
 
@@ -98,6 +104,45 @@ def code_version() -> str:
     return f"{__version__}+{h.hexdigest()}"
 
 
+@functools.lru_cache(maxsize=1)
+def code_commit() -> str | None:
+    """The git commit of the checkout strokelib runs from (:func:`git_commit` of the package's parent folder); None
+    for an installed strokelib, whose parent folder (site-packages) is no checkout, or without git.
+
+    Informational: records store it beside :func:`code_version` (:func:`with_commit`) and nothing compares it.
+    """
+    return git_commit(Path(__file__).resolve().parent.parent)
+
+
+def git_commit(root: str | os.PathLike) -> str | None:
+    """The short hash of the commit checked out in ``root`` (the top of a git work tree: it holds ``.git``), with
+    ``-dirty`` appended when tracked files differ from it (untracked files do not count, as for
+    ``git describe --dirty``); None when ``root`` is not such a folder or git cannot tell."""
+    root = Path(root)
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=30)
+        if head.returncode != 0 or not head.stdout.strip():
+            return None
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("-dirty" if status.returncode != 0 or status.stdout.strip() else "")
+
+
+def with_commit(record: Mapping) -> dict:
+    """``record`` with :data:`COMMIT_KEY` beside :data:`CODE_KEY`, at its top level and in the records it nests (a
+    segmentation's ``provenance``), when :func:`code_commit` knows one; as it is otherwise."""
+    commit = code_commit()
+    if commit is None:
+        return dict(record)
+    out = {k: with_commit(v) if isinstance(v, Mapping) and CODE_KEY in v else v for k, v in record.items()}
+    return out | ({COMMIT_KEY: commit} if CODE_KEY in out else {})
+
+
 def _accepts_code_change() -> bool:
     return os.environ.get(ACCEPT_CODE_CHANGE_ENV, "").strip().lower() in {"1", "true", "yes"}
 
@@ -154,7 +199,7 @@ def differences(stored: Mapping, wanted: Mapping, limit: int = 4) -> list[str]:
             continue
         if key == "data":
             out.append(describe_data_change(stored.get("data") or {}, wanted["data"]))
-        elif key != "data_root":
+        elif key not in NOT_COMPARED:
             out.append(f"{key}: {_short(stored.get(key))} ≠ {_short(wanted[key])}")
     return out[:limit]
 
@@ -197,10 +242,10 @@ def read_record(path: str | os.PathLike) -> dict | None:
 
 
 def write_record(path: str | os.PathLike, record: Mapping) -> Path:
-    """Write a record as JSON, atomically."""
+    """Write a record as JSON, atomically, with the git commit beside the code version (:func:`with_commit`)."""
     from .files import write_text
 
-    return write_text(path, json.dumps(normalised(dict(record)), indent=1, sort_keys=True) + "\n")
+    return write_text(path, json.dumps(normalised(with_commit(record)), indent=1, sort_keys=True) + "\n")
 
 
 def data_mismatch_message(what: str, stored: Mapping, wanted: Mapping) -> str:
@@ -221,12 +266,13 @@ def check(what: str, stored: Mapping | None, wanted: Mapping, fix: str) -> None:
     if stored is None:
         raise ProvenanceError(f"{what} has no record of what produced it (made by an older strokelib?); {fix}")
     s, w = normalised(dict(stored)), normalised(dict(wanted))
-    if _without_root(s) == _without_root(w):  # a moved copy of the same files is the same data
+    if _compared(s) == _compared(w):  # a moved copy of the same files is the same data; the commit is information
         return
     if only_code_differs(s, w):
         if _accepts_code_change():
             return
-        made_by = s.get(CODE_KEY) or "one that did not record its version"
+        made_by = (s.get(CODE_KEY) or "one that did not record its version") + (
+            f", git commit {s[COMMIT_KEY]}" if s.get(COMMIT_KEY) else "")
         raise ProvenanceError(f"{what} was made by another version of strokelib ({made_by}; this is {w[CODE_KEY]}), "
                               f"from the same data and settings: {fix}; or reuse it as it is with "
                               f"--accept-code-change ({ACCEPT_CODE_CHANGE_ENV}=1)")
@@ -235,23 +281,24 @@ def check(what: str, stored: Mapping | None, wanted: Mapping, fix: str) -> None:
     raise ProvenanceError(f"{what} was made with other settings ({'; '.join(differences(s, w))}): {fix}")
 
 
-def _without_root(record: dict) -> dict:
-    return {k: v for k, v in record.items() if k != "data_root"}
+def _compared(record: dict) -> dict:
+    """The part of a record that decides reuse: all but :data:`NOT_COMPARED`."""
+    return {k: v for k, v in record.items() if k not in NOT_COMPARED}
 
 
 def only_code_differs(stored: Mapping, wanted: Mapping) -> bool:
-    """Whether two records differ in the code version only (the data folder aside)."""
+    """Whether two records differ in the code version only (the data folder and the commit aside)."""
     stored, wanted = normalised(dict(stored)), normalised(dict(wanted))
     return CODE_KEY in wanted and stored.get(CODE_KEY) != wanted[CODE_KEY] and \
-        _without_root({**stored, CODE_KEY: None}) == _without_root({**wanted, CODE_KEY: None})
+        _compared({**stored, CODE_KEY: None}) == _compared({**wanted, CODE_KEY: None})
 
 
 def matches(stored: Mapping | None, wanted: Mapping) -> bool:
-    """Whether a stored record equals the wanted one (the data folder aside: fingerprints decide; another code version
-    only with ``STROKELIB_ACCEPT_CODE_CHANGE=1``)."""
+    """Whether a stored record equals the wanted one (the data folder and the commit aside: fingerprints decide;
+    another code version only with ``STROKELIB_ACCEPT_CODE_CHANGE=1``)."""
     if stored is None:
         return False
-    s, w = _without_root(normalised(dict(stored))), _without_root(normalised(dict(wanted)))
+    s, w = _compared(normalised(dict(stored))), _compared(normalised(dict(wanted)))
     return s == w or (only_code_differs(s, w) and _accepts_code_change())
 
 

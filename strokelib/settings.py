@@ -282,20 +282,21 @@ def parse_value(text: str):
 
 
 def project_root(start: str | Path | None = None) -> Path:
-    """The repository root: the first folder upwards from ``start`` (default: cwd) holding ``pyproject.toml``
-    and ``notebooks/``. Notebooks use it so they work from JupyterLab (cwd = notebooks/) and papermill alike."""
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "notebooks").is_dir():
-            return folder
-    raise ConfigError(f"cannot find the strokelib repository above {here}; start Jupyter from the repository")
+    """The working folder a run writes under: in a checkout the repository root, the first folder upwards from
+    ``start`` (default: cwd) holding ``pyproject.toml`` and ``notebooks/``; installed, the folder
+    :func:`strokelib.workspace.working_folder` names (``$STROKELIB_WORKDIR``, a folder ``strokelib notebooks``
+    filled, else ``start``). Notebooks use it so they work from JupyterLab (cwd = notebooks/) and papermill alike."""
+    from .workspace import working_folder
+
+    return working_folder(start)
 
 
 def load_profile(profile: str | Path, root: str | Path | None = None) -> dict:
-    """The validated settings of a profile: a name in ``notebooks/profiles/`` or a path to a YAML file."""
-    path = Path(profile)
-    if not path.suffix:
-        path = project_root(root) / "notebooks" / "profiles" / f"{profile}.yaml"
+    """The validated settings of a profile: a name in ``notebooks/profiles/`` (the checkout's, or those strokelib
+    carries: :func:`strokelib.workspace.profile_file`) or a path to a YAML file."""
+    from .workspace import profile_file
+
+    path = profile_file(profile, root)
     if not path.is_file():
         raise ConfigError(f"profile {profile!r} not found ({path}); choose one of {', '.join(PROFILES)} or give a YAML file")
     try:
@@ -311,13 +312,15 @@ SYNTHETIC_DIR_ENV = "STROKELIB_SYNTHETIC_DIR"
 
 
 def synthetic_dir(root: str | Path | None = None) -> Path:
-    """Where the embedded synthetic datasets live: ``$STROKELIB_SYNTHETIC_DIR`` when set, else ``data/synthetic/``."""
+    """Where the embedded synthetic datasets live: ``$STROKELIB_SYNTHETIC_DIR`` when set, else ``data/synthetic/``
+    under the working folder (:func:`project_root`)."""
     chosen = os.environ.get(SYNTHETIC_DIR_ENV, "").strip()
     return Path(chosen).expanduser() if chosen else project_root(root) / "data" / "synthetic"
 
 
 def display_path(path: str | Path, root: str | Path | None = None) -> str:
-    """``path`` relative to the repository root when it lies inside it (short and machine-independent), else as is."""
+    """``path`` relative to the working folder (:func:`project_root`) when it lies inside it (short and
+    machine-independent), else as is."""
     path = Path(path)
     try:
         return path.resolve().relative_to(project_root(root)).as_posix()

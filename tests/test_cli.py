@@ -120,4 +120,17 @@ def test_version_is_the_code_version_records_store(capsys):
         main(["--version"])
     assert info.value.code == 0
     out = capsys.readouterr().out.strip()
-    assert out == f"strokelib {provenance.code_version()}" and out.startswith(f"strokelib {__version__}+")
+    commit = provenance.code_commit()  # this checkout's, or None (no git, or an installed copy)
+    assert out == f"strokelib {provenance.code_version()}" + (f" (git commit {commit})" if commit else "")
+    assert out.startswith(f"strokelib {__version__}+")
+
+
+@pytest.mark.parametrize("commit", ["1234567-dirty", None])
+def test_version_names_the_git_commit_when_there_is_one(capsys, monkeypatch, commit):
+    from strokelib import provenance
+
+    monkeypatch.setattr(provenance, "code_commit", lambda: commit)
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    out = capsys.readouterr().out.strip()
+    assert out == f"strokelib {provenance.code_version()}" + (" (git commit 1234567-dirty)" if commit else "")

@@ -127,7 +127,7 @@ def test_every_module_opens_with_a_paragraph_naming_its_paper_section():
 
 # The stages of the paper in data-flow order, between the shared base and the entry points. A module imports only
 # modules of its own stage or of stages before it.
-BASE = {"errors", "progress", "config", "files", "provenance", "settings"}
+BASE = {"errors", "progress", "config", "files", "provenance", "workspace", "settings"}
 STAGES = ["data", "synthetic", "preprocessing", "sampling", "model", "training", "inference", "evaluation", "plotting"]
 ENTRY = {"estimates", "notebooks", "cli", "__init__"}
 

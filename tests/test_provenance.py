@@ -203,3 +203,68 @@ def test_file_digest_and_fingerprint(tmp_path):
         provenance.check("x", record, {**record, "step": [8, 8, 4]}, "fix")
     with pytest.raises(ProvenanceError, match="no record"):
         provenance.check("x", None, record, "fix")
+
+
+# --- the git commit: recorded beside the code version, never compared ------------------------------------------
+
+def test_the_git_commit_is_recorded_beside_the_code_version_and_never_compared(two_sets, trained, tmp_path,
+                                                                                monkeypatch):
+    first = two_sets[0][0]
+    out = tmp_path / "outputs"
+    shutil.copytree(trained, out)
+    shutil.rmtree(out / "probabilities", ignore_errors=True)
+    path = training.checkpoint_path(out, "SPES", "baseline", 0)
+    meta = training.load_checkpoint(path)["meta"]
+    assert meta.get(provenance.COMMIT_KEY) == provenance.code_commit() and meta[provenance.CODE_KEY]
+    stamp = path.stat().st_mtime_ns
+    monkeypatch.setattr(provenance, "code_commit", lambda: "1234567-dirty")
+    training.cross_validate(first, "SPES", "baseline", CFG, training.TrainRun(out, **RUN))
+    assert path.stat().st_mtime_ns == stamp  # made at another commit, same code version: reused as it is
+    inference.predict_cross_validation(first, "SPES", "baseline", out, step=STEP, device="cpu", progress=False)
+    records = sorted(inference.cv_map_folder(out, "SPES", "baseline", STEP).glob("*.json"))
+    assert records and all(provenance.read_record(r)[provenance.COMMIT_KEY] == "1234567-dirty" for r in records)
+    stamps = [r.stat().st_mtime_ns for r in records]
+    monkeypatch.setattr(provenance, "code_commit", lambda: "89abcde")
+    inference.predict_cross_validation(first, "SPES", "baseline", out, step=STEP, device="cpu", progress=False)
+    assert [r.stat().st_mtime_ns for r in records] == stamps  # reused at another commit
+
+
+def test_with_commit_stamps_every_record_naming_the_code_version(tmp_path, monkeypatch):
+    code = {provenance.CODE_KEY: "0.1.0+abc"}
+    monkeypatch.setattr(provenance, "code_commit", lambda: None)  # an installed strokelib: nothing added
+    assert provenance.with_commit({"step": [4, 4, 1], **code}) == {"step": [4, 4, 1], **code}
+    monkeypatch.setattr(provenance, "code_commit", lambda: "1234567")
+    assert provenance.with_commit({"step": 1}) == {"step": 1}  # no code version named: no commit either
+    segmentation = {"provenance": {"threshold": 0.5, **code}, "result": {"voxels": 3}}
+    provenance.write_record(tmp_path / "segmentation.json", segmentation)
+    stored = provenance.read_record(tmp_path / "segmentation.json")
+    assert stored["provenance"][provenance.COMMIT_KEY] == "1234567" and provenance.COMMIT_KEY not in stored["result"]
+    wanted = segmentation["provenance"]
+    assert provenance.matches(stored["provenance"], wanted) and provenance.matches(wanted, stored["provenance"])
+    assert provenance.matches({**stored["provenance"], provenance.COMMIT_KEY: "7654321-dirty"}, wanted)
+    provenance.check("x", {**wanted, provenance.COMMIT_KEY: "7654321"}, {**wanted, provenance.COMMIT_KEY: "1"}, "fix")
+    assert provenance.differences({**wanted, provenance.COMMIT_KEY: "7"}, {**wanted, provenance.COMMIT_KEY: "1"}) == []
+    with pytest.raises(ProvenanceError, match=r"strokelib \(0.1.0\+old, git commit 7654321; this is 0.1.0\+abc\)"):
+        provenance.check("x", {**wanted, provenance.CODE_KEY: "0.1.0+old", provenance.COMMIT_KEY: "7654321"}, wanted,
+                         "fix")
+
+
+def test_git_commit_reads_the_checkout_and_says_dirty(tmp_path):
+    import subprocess
+
+    assert provenance.git_commit(tmp_path) is None  # no checkout
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    try:
+        subprocess.run([*git, "init", "-q"], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("git is not available")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    subprocess.run([*git, "add", "a.py"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "one"], check=True)
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert provenance.git_commit(tmp_path) == head
+    (tmp_path / "new.txt").write_text("untracked\n")
+    assert provenance.git_commit(tmp_path) == head  # untracked files do not count
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert provenance.git_commit(tmp_path) == f"{head}-dirty"
+    assert provenance.git_commit(tmp_path / "sub") is None  # below the top of the work tree: not the checkout

@@ -155,7 +155,7 @@ def checkpoint_state(epoch: int, best_epoch: int, finished: bool, best_model: di
         "best_model": best_model,
         "history": history,
         "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "extra"},
-        "meta": meta,
+        "meta": provenance.with_commit(meta),  # the git commit beside the code version: information, not compared
     }
     if not finished:
         state |= {
