@@ -74,9 +74,9 @@ def array_digest(*arrays) -> str:
 
 
 RESULT_MODULES = (
-    "config", "data.cases", "data.geometry", "data.isles22", "data.layout", "data.new_cases",
+    "config", "files", "data.cases", "data.geometry", "data.isles22", "data.layout", "data.new_cases",
     "preprocessing.normalisation", "preprocessing.symmetric", "sampling.centres", "sampling.patches",
-    "model.sunet", "model.losses", "model.checkpoints", "training.loop", "training.cross_validation",
+    "model.sunet", "model.losses", "model.checkpoints", "model.precision", "training.loop", "training.cross_validation",
     "inference.patches", "inference.whole_volume", "inference.maps", "inference.postprocessing", "inference.segment",
 )
 """The modules whose code decides a checkpoint, a map or a segmentation (loading, preparation, sampling, the network,

@@ -293,7 +293,9 @@ def project_root(start: str | Path | None = None) -> Path:
 
 def load_profile(profile: str | Path, root: str | Path | None = None) -> dict:
     """The validated settings of a profile: a name in ``notebooks/profiles/`` (the checkout's, or those strokelib
-    carries: :func:`strokelib.workspace.profile_file`) or a path to a YAML file."""
+    carries: :func:`strokelib.workspace.profile_file`) or a path to a YAML file. A key the profile leaves out takes
+    its declared default (:class:`RunSettings`: the small interactive sizes), not the paper's value: list every
+    training size, or give it as null for the paper's."""
     from .workspace import profile_file
 
     path = profile_file(profile, root)

@@ -323,6 +323,13 @@ def test_mha_images_load_exactly_as_their_nifti(tmp_path, case):
     loaded = isles22.load_isles22_case(mha, CASE)
     assert np.allclose(loaded.affine, case.affine, atol=1e-5) and loaded.spacing == pytest.approx(case.spacing)
     assert np.allclose(loaded.images, case.images, atol=1e-3) and np.array_equal(loaded.label, case.label)
+    layout = tmp_path / "rawdata" / CASE / SES
+    layout.mkdir(parents=True)
+    for key in ("DWI", "ADC"):
+        shutil.copyfile(mha[key], layout / f"{CASE}_{SES}_{key.lower()}.mha")
+    found = isles22.find_isles22_cases(tmp_path)[CASE]  # a folder of .mha files is found like the NIfTI release
+    assert set(found) == {"DWI", "ADC"} and np.allclose(isles22.load_isles22_case(found, CASE).images, case.images,
+                                                        atol=1e-3)
     (tmp_path / "broken.mha").write_text("ObjectType = Image\nNDims = 3\n")
     with pytest.raises(ImageError, match=r"cannot read .*broken.mha .*MetaImage .mha"):
         isles22.load_isles22_case({**mha, "ADC": tmp_path / "broken.mha"}, CASE)

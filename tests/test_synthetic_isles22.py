@@ -44,7 +44,7 @@ def test_the_loader_finds_every_case_in_the_zenodo_layout(root):
     assert sorted(files) == ["ADC", "DWI", "FLAIR", "OT"]
     assert files["FLAIR"].parent.name == "anat" and files["DWI"].parent.name == "dwi"
     assert files["OT"].relative_to(root).parts[:2] == ("ISLES-2022", "derivatives")
-    assert files == synth22.case_files(root, 1)
+    assert files == synth22.isles22_case_files(root, 1)
 
 
 def test_dwi_adc_and_mask_share_a_grid_and_flair_needs_registration(root):
@@ -95,14 +95,14 @@ def test_the_same_seed_gives_the_same_files_and_another_seed_others(root, tmp_pa
 
 def test_a_matching_set_is_reused_and_other_parameters_are_another_set(tmp_path, caplog):
     folder = synth22.ensure_isles22_synthetic(1, seed=0, geometry="small", base_dir=tmp_path, progress=False)
-    assert folder.name == synth22.isles22_dataset_name(1, 0, "small") == f"ISLES22_small_n1_seed0_v{synth22.VERSION}"
+    assert folder.name == synth22.isles22_dataset_name(1, 0, "small") == f"ISLES22_small_n1_seed0_v{synth22.ISLES22_VERSION}"
     before = digests(folder)
     with caplog.at_level(logging.INFO, logger="strokelib.synthetic.isles22"):
         again = synth22.ensure_isles22_synthetic(1, seed=0, geometry="small", base_dir=tmp_path, progress=False)
     assert again == folder
     assert "reusing" in caplog.text and digests(folder) == before
     other = synth22.ensure_isles22_synthetic(1, seed=2, geometry="small", base_dir=tmp_path, progress=False)
-    assert other != folder and other.name == f"ISLES22_small_n1_seed2_v{synth22.VERSION}" and digests(other) != before
+    assert other != folder and other.name == f"ISLES22_small_n1_seed2_v{synth22.ISLES22_VERSION}" and digests(other) != before
     params = json.loads((folder / "synthetic_params.json").read_text())
     (folder / "synthetic_params.json").write_text(json.dumps({**params, "version": 0}))  # made by an older generator
     with pytest.raises(ProvenanceError, match="delete"):

@@ -46,8 +46,9 @@ GRID_MODALITY = "DWI"  # the grid of a loaded case; ADC and the mask lie on it
 CONNECTIVITY = 26  # lesions are 26-connected components (eval_utils.compute_number_of_clusters)
 
 _CASE_DIR = re.compile(r"^sub-[A-Za-z0-9]+$")
-_IMAGE = re.compile(r"_(?P<modality>adc|dwi|flair)\.nii(?:\.gz)?$", re.IGNORECASE)
-_MASK = re.compile(r"_msk\.nii(?:\.gz)?$", re.IGNORECASE)
+_SUFFIX = r"\.(?:nii(?:\.gz)?|mha|mhd|nrrd)$"  # NIfTI as released, or the formats files.read_image reads with SimpleITK
+_IMAGE = re.compile(r"_(?P<modality>adc|dwi|flair)" + _SUFFIX, re.IGNORECASE)
+_MASK = re.compile(r"_msk" + _SUFFIX, re.IGNORECASE)
 _DERIVATIVES = "derivatives"
 
 
@@ -113,7 +114,7 @@ def find_isles22_cases(root: str | Path) -> dict[str, dict[str, Path]]:
     table = {d.name: files for d in case_dirs if (files := _case_table(d)).keys() - {LABEL_TOKEN}}
     if not table:
         raise DataLayoutError(
-            f"no ISLES 2022 case under {root}: expected sub-*/ses-*/[anat/|dwi/]sub-*_{{dwi,adc,flair}}.nii.gz in it "
+            f"no ISLES 2022 case under {root}: expected sub-*/ses-*/[anat/|dwi/]sub-*_{{dwi,adc,flair}}.nii.gz (or .mha) in it "
             "or in rawdata/ or ISLES-2022/ below it"
         )
     return table

@@ -92,7 +92,7 @@ from .pose import (
 
 log = logging.getLogger(__name__)
 
-VERSION = 1  # bump when the generated data change, so ensure_isles22_synthetic regenerates old datasets
+ISLES22_VERSION = 1  # bump when the generated data change, so ensure_isles22_synthetic regenerates old datasets
 TASK_KEY = 22  # first spawn key of a case's generator (the ISLES 2015-like sets use 0 and 1)
 DATA_DIR = "ISLES-2022"
 SESSION = "ses-0001"
@@ -104,12 +104,12 @@ EMBOLUS_ML = (0.02, 3.0)
 MIN_VOXELS = 4  # template voxels of the smallest lesion: fewer can vanish when resampled onto the posed grid
 TERRITORIAL_P = 0.3
 TERRITORIAL_ML = (15.0, 150.0)
-TERRITORY_P = {"MCA": 0.7, "ACA": 0.1, "PCA": 0.2}  # where emboli lodge, roughly as the arteries' flow
+EMBOLUS_TERRITORY_P = {"MCA": 0.7, "ACA": 0.1, "PCA": 0.2}  # where emboli lodge, roughly as the arteries' flow
 SAME_TERRITORY_P = 0.75  # an embolus in the shower's territory and hemisphere; otherwise anywhere
 OLD_INFARCT = Phenomena(old_lesion_p=0.3, old_lesion_ml=(1.0, 20.0))
 FLAIR_MOTION_DEG = 4.0  # per axis, between the DWI and the FLAIR acquisition
 FLAIR_MOTION_MM = 4.0
-LEVELS = {"DWI": 270.0, "ADC": 0.72, "FLAIR": 1000.0}  # white matter, as in the real sample case
+ISLES22_LEVELS = {"DWI": 270.0, "ADC": 0.72, "FLAIR": 1000.0}  # white matter, as in the real sample case
 CONTRAST_KEY = {"DWI": "DWI", "ADC": "ADC", "FLAIR": "Flair"}  # keys of anatomy.CONTRASTS
 ADC_NOISE = 0.06  # Gaussian, relative to the white-matter level
 
@@ -156,7 +156,7 @@ def case_id(index: int) -> str:
     return f"sub-strokecase{int(index):04d}"
 
 
-def case_rng(seed: int, index: int) -> np.random.Generator:
+def isles22_case_rng(seed: int, index: int) -> np.random.Generator:
     """The generator of case ``index`` (1-based): independent of how many cases are generated."""
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(TASK_KEY, int(index))))
 
@@ -198,7 +198,7 @@ def _draw_grids(rng: np.random.Generator, geo: Isles22Geometry, tpl: dict) -> di
 
 def _plan(rng: np.random.Generator) -> list[dict]:
     """What the acute lesions of one case are: kind, hemisphere, territory and volume of each."""
-    names, p = list(TERRITORY_P), list(TERRITORY_P.values())
+    names, p = list(EMBOLUS_TERRITORY_P), list(EMBOLUS_TERRITORY_P.values())
     side, territory = int(rng.choice([-1, 1])), str(rng.choice(names, p=p))
     territorial = bool(rng.uniform() < TERRITORIAL_P)
     n_emboli = int(rng.integers(0, 6)) if territorial else int(np.rint(log_uniform(rng, 1, MAX_EMBOLI)))
@@ -272,8 +272,8 @@ def _draw_factors(rng: np.random.Generator) -> dict:
     return {
         "lesion": {"DWI": log_uniform(rng, 1.5, 2.6), "ADC": rng.uniform(0.55, 0.75), "FLAIR": rng.uniform(1.0, 1.4)},
         "confounder": {"DWI": rng.uniform(0.85, 1.05), "ADC": rng.uniform(1.3, 1.9), "FLAIR": rng.uniform(1.4, 1.9)},
-        "level": {"DWI": LEVELS["DWI"] * log_uniform(rng, 0.6, 1.7), "ADC": LEVELS["ADC"] * rng.uniform(0.92, 1.08),
-                  "FLAIR": LEVELS["FLAIR"] * log_uniform(rng, 0.6, 1.7)},
+        "level": {"DWI": ISLES22_LEVELS["DWI"] * log_uniform(rng, 0.6, 1.7), "ADC": ISLES22_LEVELS["ADC"] * rng.uniform(0.92, 1.08),
+                  "FLAIR": ISLES22_LEVELS["FLAIR"] * log_uniform(rng, 0.6, 1.7)},
         "noise": rng.uniform(0.02, 0.05),
         "coil": {"DWI": rng.uniform(0.05, 0.15), "FLAIR": rng.uniform(0.05, 0.15)},
     }
@@ -368,7 +368,7 @@ def synthesize_isles22_case(rng: np.random.Generator, index: int, geometry: str 
 # ---------------------------------------------------------------------------------------------------------
 # the dataset
 # ---------------------------------------------------------------------------------------------------------
-def case_files(root: str | os.PathLike, index: int) -> dict[str, Path]:
+def isles22_case_files(root: str | os.PathLike, index: int) -> dict[str, Path]:
     """Where case ``index`` lives under ``root`` in the Zenodo layout: ``{"DWI", "ADC", "FLAIR", "OT": path}``."""
     cid = case_id(index)
     base, stem = Path(root) / DATA_DIR / cid / SESSION, f"{cid}_{SESSION}"
@@ -386,8 +386,8 @@ def _las(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 def _write_case(root: Path, index: int, seed: int, geometry: str) -> dict:
     """Generate case ``index`` and write it under ``root``; returns its ground truth with the file names."""
-    case = synthesize_isles22_case(case_rng(seed, index), index, geometry)
-    files = case_files(root, index)
+    case = synthesize_isles22_case(isles22_case_rng(seed, index), index, geometry)
+    files = isles22_case_files(root, index)
     arrays = {**case.images, LABEL_TOKEN: case.label}
     for key, path in files.items():
         _save_nifti(*_las(arrays[key], case.affines[GRID_OF[key]]), path)
@@ -396,7 +396,7 @@ def _write_case(root: Path, index: int, seed: int, geometry: str) -> dict:
 
 def _params(n_cases: int, seed: int, geometry: str) -> dict:
     return {"task": ISLES22, "n_cases": int(n_cases), "seed": int(seed), "geometry": str(geometry).lower(),
-            "version": VERSION}
+            "version": ISLES22_VERSION}
 
 
 def _check_request(root: Path, n_cases: int, geometry: str) -> None:
@@ -450,7 +450,7 @@ def make_synthetic_isles22(root: str | os.PathLike, n_cases: int, seed: int = 0,
 
 
 def isles22_dataset_name(n_cases: int, seed: int = 0, geometry: str = "paper") -> str:
-    """The folder name of an ISLES 2022-like set, keyed by every parameter and :data:`VERSION`, e.g.
+    """The folder name of an ISLES 2022-like set, keyed by every parameter and :data:`ISLES22_VERSION`, e.g.
     ``ISLES22_paper_n50_seed0_v1``."""
     p = _params(n_cases, seed, geometry)
     return f"{p['task']}_{p['geometry']}_n{p['n_cases']}_seed{p['seed']}_v{p['version']}"

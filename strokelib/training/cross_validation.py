@@ -73,7 +73,9 @@ def get_approach(name: str) -> Approach:
 class TrainRun:
     """How one cross-validation runs (§3.4, §4.1): everything :func:`cross_validate` needs besides the cases, the
     task, the approach and the method's constants (:class:`PaperConfig`). Defaults are the declared settings'
-    (:data:`strokelib.settings.DEFAULTS`); :meth:`from_settings` builds one from validated run settings.
+    (:data:`strokelib.settings.DEFAULTS`) except ``val_patches_per_case`` (None: as many as for training) and
+    ``out_dir`` (relative to the current folder); :meth:`from_settings` builds one from validated run settings, with
+    the folders resolved against the working folder.
 
     :meth:`record` holds the fields that change the trained weights: each fold's checkpoint records them and a
     reused checkpoint must match them. ``folds=[k]`` trains only fold k so folds can run in parallel, one process per GPU;
@@ -449,7 +451,8 @@ def config_from_settings(settings: RunSettings, base: PaperConfig = PAPER) -> Pa
 def training_setup(settings: RunSettings | dict, out_dir: str | Path | None = None, root: str | Path | None = None,
                    base: PaperConfig = PAPER) -> tuple[PaperConfig, TrainRun]:
     """The :class:`PaperConfig` and the :class:`TrainRun` of run settings (a :class:`RunSettings`, or a mapping of
-    settings that is validated, absent ones at their declared defaults).
+    settings that is validated, absent ones at their declared defaults — the small interactive sizes, e.g. 3 epochs
+    of 200 patches per case; give ``None`` for the paper's value, as the ``paper`` profile gives the paper's numbers).
 
     What ``strokelib train`` and notebook 04 both run: ``cross_validate(cases, task, approach, cfg, run)``.
     """
