@@ -37,7 +37,16 @@ from ..files import write_csv
 from ..model.checkpoints import checkpoint_path, load_checkpoint
 from ..model.sunet import SUNet
 from ..progress import progress_bar
-from ..settings import DEFAULTS, EARLY_STOPPING, RunSettings, load_profile, project_root
+from ..settings import (
+    DEFAULTS,
+    EARLY_STOPPING,
+    TRAIN_SETTINGS,
+    RunSettings,
+    load_profile,
+    project_root,
+    unknown_hint,
+    validate,
+)
 from .loop import derived_seed, train
 
 log = logging.getLogger(__name__)
@@ -475,19 +484,18 @@ def train_command(
     """What ``strokelib train --task T --approach A [--fold K] [--profile P] [--data-root D]`` runs.
 
     Loads the training cases (``data_root`` or the profile's synthetic set), builds the config from the profile
-    (plus ``overrides``, any setting in :data:`strokelib.settings.TRAIN_SETTINGS`) with :func:`training_setup` and runs
+    (plus ``overrides``, any setting in :data:`strokelib.TRAIN_SETTINGS`) with :func:`training_setup` and runs
     :func:`cross_validate` for one fold or all of them. Folds run in parallel as separate processes:
     ``CUDA_VISIBLE_DEVICES=K strokelib train ... --fold K &``.
     """
-    from .. import settings
     from ..data.cases import load_isles2015
     from ..synthetic.dataset import resolve_data_root
 
-    unknown = [k for k in overrides if k not in settings.TRAIN_SETTINGS]
+    unknown = [k for k in overrides if k not in TRAIN_SETTINGS]
     if unknown:
-        raise ConfigError(f"training has no parameter {settings.unknown_hint(unknown, settings.TRAIN_SETTINGS)}; check the "
-                          f"spelling (training reads {', '.join(settings.TRAIN_SETTINGS)})")
-    overrides = settings.validate(overrides, "strokelib train -p")
+        raise ConfigError(f"training has no parameter {unknown_hint(unknown, TRAIN_SETTINGS)}; check the "
+                          f"spelling (training reads {', '.join(TRAIN_SETTINGS)})")
+    overrides = validate(overrides, "strokelib train -p")
     params = {**load_profile(profile), **{k: v for k, v in overrides.items() if v is not None}}
     params.update({k: str(v) for k, v in (("data_root", data_root), ("device", device)) if v is not None})
     params["fold"] = fold
