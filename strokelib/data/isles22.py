@@ -97,12 +97,14 @@ def _case_table(case_dir: Path) -> dict[str, Path]:
     return files
 
 
-def find_isles22_cases(root: str | Path) -> dict[str, dict[str, Path]]:
+def find_isles22_cases(root: str | Path, keep_empty: bool = False) -> dict[str, dict[str, Path]]:
     """{case id: {"DWI", "ADC", "FLAIR" (if present), "OT" (the mask, if present): path}} of an ISLES 2022 folder.
 
     ``root`` is the dataset root (holding ``sub-*`` folders, ``rawdata/`` or ``ISLES-2022/``) or one ``sub-*``
     folder; both the Zenodo and the challenge-sample layouts are read (module docstring). Case ids are the folder
-    names (``sub-strokecase0009``). Raises :class:`DataLayoutError` when there is no such folder or no case in it.
+    names (``sub-strokecase0009``). A ``sub-*`` folder without any image is left out, unless ``keep_empty`` (then it
+    is listed with the files it has, so that a caller can name it). Raises :class:`DataLayoutError` when there is no
+    such folder or no case in it.
     """
     root = Path(root)
     if not root.is_dir():
@@ -111,13 +113,13 @@ def find_isles22_cases(root: str | Path) -> dict[str, dict[str, Path]]:
         case_dirs = [root]
     else:
         case_dirs = [d for base in _image_bases(root) for d in _case_dirs(base)]
-    table = {d.name: files for d in case_dirs if (files := _case_table(d)).keys() - {LABEL_TOKEN}}
-    if not table:
+    tables = {d.name: _case_table(d) for d in case_dirs}
+    if not any(files.keys() - {LABEL_TOKEN} for files in tables.values()):
         raise DataLayoutError(
             f"no ISLES 2022 case under {root}: expected sub-*/ses-*/[anat/|dwi/]sub-*_{{dwi,adc,flair}}.nii.gz (or .mha) in it "
             "or in rawdata/ or ISLES-2022/ below it"
         )
-    return table
+    return {cid: files for cid, files in tables.items() if keep_empty or files.keys() - {LABEL_TOKEN}}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -128,17 +130,20 @@ def _grid_text(img: nib.Nifti1Image) -> str:
     return f"shape {'×'.join(map(str, img.shape[:3]))}, spacing {zooms} mm"
 
 
-def _check_request(files: dict[str, Path], case_id: str, modalities: tuple[str, ...]) -> None:
+def require_isles22_images(files: dict[str, Path], case_id: str, modalities: tuple[str, ...]) -> None:
+    """Refuse an unknown modality, or a case that lacks an image ``modalities`` need (DWI always: it gives the grid),
+    with one :class:`DataLayoutError` naming the case, every missing image, what it has and its folder."""
     unknown = [m for m in modalities if m not in ISLES22_MODALITIES]
     if unknown or not modalities:
         raise DataLayoutError(f"case {case_id}: unknown modalities {unknown}; choose from {ISLES22_MODALITIES}")
     needed = (*modalities, *([GRID_MODALITY] if GRID_MODALITY not in modalities else []))
     missing = [m for m in needed if m not in files]
     if missing:
+        folders = sorted({str(Path(p).parent) for k, p in files.items() if k != LABEL_TOKEN})
         raise DataLayoutError(
             f"case {case_id}: no {', '.join(missing)} image; modalities {', '.join(modalities)} need "
             f"{', '.join(needed)} (the {GRID_MODALITY} image gives the grid), and the case has "
-            f"{', '.join(sorted(files)) or 'no files'}"
+            f"{', '.join(sorted(files)) or 'no files'}" + (f" (in {', '.join(folders)})" if folders else "")
         )
 
 
@@ -186,7 +191,7 @@ def load_isles22_case(files: dict[str, Path], case_id: str, modalities: tuple[st
     both files, a missing image :class:`DataLayoutError` naming what ``modalities`` need.
     """
     modalities = tuple(modalities)
-    _check_request(files, case_id, modalities)
+    require_isles22_images(files, case_id, modalities)
     _check_on_dwi_grid(files, case_id, modalities)
     images = {k: Path(v) for k, v in files.items() if k != LABEL_TOKEN}
     case = load_case(images, ISLES22, case_id, modalities)
@@ -347,6 +352,28 @@ def load_isles22_with_flair(files: dict[str, Path], case_id: str,
     channels = {**dict(zip(others, case.images, strict=True)), "FLAIR": flair}
     case.images = np.stack([channels[m] for m in modalities]).astype(np.float32)
     case.modalities = modalities
+    return case, info
+
+
+def load_isles22_for_model(files: dict[str, Path], case_id: str, modalities: tuple[str, ...] = DEFAULT_MODALITIES,
+                           cache_dir: str | Path | None = None,
+                           seed: int = 0) -> tuple[Case, FlairRegistration | None]:
+    """One case with the channels a model reads (training and ``strokelib segment``): :func:`load_isles22_case`, or
+    :func:`load_isles22_with_flair` when ``modalities`` include FLAIR (then also its registration figures, else None).
+
+    Every image ``modalities`` need is checked first (one :class:`DataLayoutError` naming all the missing ones and
+    the case's folder). Whatever the channel order, the case's output grid is the DWI file's: outputs written with
+    :func:`strokelib.files.save_nifti` carry the DWI's header and affine.
+    """
+    modalities = tuple(modalities)
+    require_isles22_images(files, case_id, modalities)
+    if "FLAIR" in modalities:
+        case, info = load_isles22_with_flair(files, case_id, modalities, cache_dir, seed)
+    else:
+        case, info = load_isles22_case(files, case_id, modalities), None
+    if case.modalities[0] != GRID_MODALITY:  # the header of the first channel loaded; ADC lies on DWI's grid
+        dwi = read_image(Path(files[GRID_MODALITY]), case_id)
+        case.header, case.source_affine = dwi.header.copy(), dwi.affine.copy()
     return case, info
 
 

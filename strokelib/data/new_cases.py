@@ -1,7 +1,8 @@
 """New cases to segment (ISLES 2015-like data of paper §2, as it arrives): find them, and check what the loader does not.
 
 :func:`find_cases` turns an input of ``strokelib segment`` (one case folder, a folder of case folders, an ISLES 2015
-root or split folder) into ``{case id: folder}``; :func:`check_headers`, :func:`check_channels` and
+root or split folder) into ``{case id: folder}``, :func:`find_isles22_inputs` an ISLES 2022 input (a BIDS root or one
+``sub-*`` folder) into ``{case id: {modality: file}}``; :func:`check_headers`, :func:`check_channels` and
 :func:`whole_head_warning` catch 4-D images, singular affines, empty modalities and images that were not
 skull-stripped, before minutes of inference. :mod:`strokelib.inference.segment` runs the pipeline on them.
 """
@@ -18,6 +19,7 @@ import nibabel as nib
 import numpy as np
 
 from ..errors import ConfigError, DataLayoutError, ImageError
+from .isles22 import find_isles22_cases
 from .layout import SPLITS, _case_id, _case_number, has_split, resolve_split_folder
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,18 @@ def find_cases(inputs: str | os.PathLike, task: str, split: str | None = None) -
         raise DataLayoutError(f"no {task} cases in {folder}: expected a case folder (VSD.Brain.XX.O.MR_<modality>.<id> "
                               "or <Modality>.nii inside), or a folder of such case folders")
     return dict(sorted(cases.items(), key=lambda item: _case_sort_key(item[0]))), False
+
+
+def find_isles22_inputs(inputs: str | os.PathLike) -> tuple[dict[str, dict[str, Path]], bool]:
+    """The ISLES 2022 cases of a ``strokelib segment`` input as ({case id: {modality or "OT": file}}, is_single_case).
+
+    ``inputs`` is a BIDS root in either layout or one ``sub-*`` folder (:func:`strokelib.data.isles22.find_isles22_cases`).
+    A ``sub-*`` folder without any image is listed too (with no files), so that it fails with its own message instead
+    of being skipped unseen.
+    """
+    root = Path(inputs)
+    table = find_isles22_cases(root, keep_empty=True)
+    return dict(sorted(table.items())), root.name in table
 
 
 def check_headers(files: Mapping[str, Path], case_id: str) -> None:
