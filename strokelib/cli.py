@@ -100,8 +100,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .training.cross_validation import train_command
 
     overrides = {name: parse_value(value) for name, value in (args.param or [])} | ({"fresh": True} if args.fresh else {})
+    if args.modalities is not None and args.task != ISLES22:
+        raise ConfigError(f"--modalities chooses the images of ISLES22 models; {args.task} reads its own modalities")
+    modalities = _isles22_modalities(args.modalities or "DWI,ADC") if args.task == ISLES22 else None
     history = train_command(args.task, args.approach, fold=args.fold, data_root=args.data_root, profile=args.profile,
-                            out_dir=args.out, device=args.device, **overrides)
+                            out_dir=args.out, device=args.device, modalities=modalities, **overrides)
     last = history.groupby("fold").tail(1)
     for row in last.itertuples():
         print(f"{args.task} {args.approach} fold {row.fold}: {int(row.epoch)} epochs, best epoch {int(row.best_epoch)}")
@@ -283,11 +286,17 @@ def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train the fold models of one approach (one fold with --fold, for one process per GPU)",
                        description="Cross-validated training (paper §3.4, §4.1). Folds run in parallel as separate "
                        "processes: CUDA_VISIBLE_DEVICES=K strokelib train --task SPES --approach proposed --fold K &")
-    p.add_argument("--task", required=True, type=str.upper, choices=TASKS)
+    p.add_argument("--task", required=True, type=str.upper, choices=(*TASKS, ISLES22),
+                   help="SISS or SPES (ISLES 2015), or ISLES22 (ISLES 2022: DWI, ADC and optionally FLAIR)")
     p.add_argument("--approach", default="proposed", choices=SETTINGS["train_approaches"].choices)
     p.add_argument("--fold", type=int, default=None, help="train only this fold (0-based); default: all folds")
     p.add_argument("--profile", default="paper", help="settings: smoke, demo, paper or a YAML file (default paper)")
-    p.add_argument("--data-root", type=Path, default=None, help="ISLES 2015 folder; default: the profile's data_root")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="ISLES 2015 folder, or ISLES 2022 BIDS root (either layout); default: the profile's data_root, "
+                   "else the embedded synthetic set of the task")
+    p.add_argument("--modalities", default=None,
+                   help="ISLES22: the images the models read, DWI,ADC (default) or DWI,ADC,FLAIR (FLAIR is registered "
+                   "onto DWI and cached under the outputs folder)")
     p.add_argument("--out", type=Path, default=None, help="outputs folder; default: the profile's outputs_dir")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: cuda, then mps, then cpu)")
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),

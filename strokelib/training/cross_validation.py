@@ -32,7 +32,8 @@ import torch
 from .. import provenance
 from ..config import PAPER, PaperConfig
 from ..data.geometry import spacing_differs
-from ..errors import ConfigError, ProvenanceError, TrainingError
+from ..data.layout import ISLES22, LABEL_TOKEN
+from ..errors import ConfigError, DataLayoutError, ProvenanceError, TrainingError
 from ..files import write_csv
 from ..model.checkpoints import checkpoint_path, load_checkpoint
 from ..model.sunet import SUNet
@@ -44,6 +45,7 @@ from ..settings import (
     RunSettings,
     load_profile,
     project_root,
+    synthetic_dir,
     unknown_hint,
     validate,
 )
@@ -330,12 +332,15 @@ def _train_fold(plan: dict, path: Path, prepared: dict, by_id: dict, spec: Appro
     k = plan["fold"]
     fit = [prepared[c] for c in plan["train_ids"]]
     val = [prepared[c] for c in plan["val_ids"]]
+    # ISLES 2022 has cases without a lesion (its metrics score them): they give healthy patches only. An ISLES 2015
+    # case with an empty ground truth is a data error, and the sampler still says so.
+    lesion_free = {"allow_no_lesion": True} if plan["task"] == ISLES22 else {}
     train_set = PatchDataset(fit, sampler=spec.sampler, n_patches=cfg.patches_per_case, patch_shape=cfg.patch_shape,
                              lesion_fraction=cfg.lesion_fraction, seed=derived_seed(run.seed, k, 0),
-                             resample_each_epoch=run.resample_each_epoch, progress=run.progress)
+                             resample_each_epoch=run.resample_each_epoch, progress=run.progress, **lesion_free)
     val_set = PatchDataset(val, sampler=spec.sampler, n_patches=run.val_patches_per_case or cfg.patches_per_case,
                            patch_shape=cfg.patch_shape, lesion_fraction=cfg.lesion_fraction,
-                           seed=derived_seed(run.seed, k, 1), progress=run.progress)
+                           seed=derived_seed(run.seed, k, 1), progress=run.progress, **lesion_free)
     torch.manual_seed(run.seed)  # the same initial weights in every fold and every process
     model = SUNet(fit[0].images.shape[0], 2, cfg.base_filters, cfg.dropout)
     log.debug("%s %s fold %d: %d training, %d validation cases, held out %s", plan["task"], plan["approach"], k,
@@ -470,6 +475,38 @@ def training_setup(settings: RunSettings | dict, out_dir: str | Path | None = No
     return config_from_settings(settings, base), TrainRun.from_settings(settings, out_dir, root)
 
 
+FLAIR_CACHE = "flair_cache"
+"""Folder under a run's outputs where ISLES 2022 FLAIR images registered onto DWI are cached."""
+
+
+def isles22_training_cases(settings: RunSettings, modalities: Sequence[str], cache_dir: str | Path | None,
+                           progress: bool = True) -> list:
+    """The ISLES 2022 training cases of a run, with the channels ``modalities`` (e.g. DWI, ADC or DWI, ADC, FLAIR).
+
+    From ``settings.data_root`` (a BIDS root in either layout, :func:`strokelib.data.isles22.find_isles22_cases`),
+    else the embedded ISLES 2022-like synthetic set of ``n_train`` cases, ``seed`` and ``synthetic_geometry``
+    (generated on first use). FLAIR is registered onto DWI and cached under ``cache_dir``. Every case needs a mask.
+    """
+    from ..data.isles22 import find_isles22_cases, load_isles22_for_model
+    from ..synthetic.isles22 import ensure_isles22_synthetic
+
+    if settings.data_root:
+        root = Path(settings.data_root).expanduser()
+    elif settings.synthetic_phenomena:
+        raise ConfigError("synthetic_phenomena selects phenomena of the ISLES 2015-like sets; the synthetic ISLES22 set "
+                          "has none to choose: leave it empty")
+    else:
+        root = ensure_isles22_synthetic(settings.n_train, settings.seed, settings.synthetic_geometry,
+                                        base_dir=synthetic_dir(), progress=progress)
+    table = find_isles22_cases(root)
+    unlabelled = [case_id for case_id, files in table.items() if LABEL_TOKEN not in files]
+    if unlabelled:
+        raise DataLayoutError(f"training needs a lesion mask for every case; {', '.join(unlabelled)} under {root} "
+                              "have none (derivatives/<case>/ses-*/<case>_ses-*_msk.nii.gz)")
+    bar = progress_bar(sorted(table.items()), desc="loading ISLES22 cases", disable=not progress, leave=False)
+    return [load_isles22_for_model(files, case_id, tuple(modalities), cache_dir)[0] for case_id, files in bar]
+
+
 def train_command(
     task: str,
     approach: str = "proposed",
@@ -479,6 +516,7 @@ def train_command(
     out_dir: str | Path | None = None,
     device: str | None = None,
     progress: bool = True,
+    modalities: Sequence[str] | None = None,
     **overrides,
 ) -> pd.DataFrame:
     """What ``strokelib train --task T --approach A [--fold K] [--profile P] [--data-root D]`` runs.
@@ -486,11 +524,17 @@ def train_command(
     Loads the training cases (``data_root`` or the profile's synthetic set), builds the config from the profile
     (plus ``overrides``, any setting in :data:`strokelib.TRAIN_SETTINGS`) with :func:`training_setup` and runs
     :func:`cross_validate` for one fold or all of them. Folds run in parallel as separate processes:
-    ``CUDA_VISIBLE_DEVICES=K strokelib train ... --fold K &``.
+    ``CUDA_VISIBLE_DEVICES=K strokelib train ... --fold K &``. Task ``ISLES22`` reads ISLES 2022 cases
+    (:func:`isles22_training_cases`) with ``modalities`` (default DWI, ADC; FLAIR registered and cached under
+    ``<outputs>/flair_cache``); the ISLES 2015 tasks read their fixed modalities and refuse ``modalities``.
     """
     from ..data.cases import load_isles2015
+    from ..data.isles22 import DEFAULT_MODALITIES
     from ..synthetic.dataset import resolve_data_root
 
+    task = str(task).upper()
+    if modalities and task != ISLES22:
+        raise ConfigError(f"{task} reads its own modalities; --modalities chooses the images of ISLES22 models only")
     unknown = [k for k in overrides if k not in TRAIN_SETTINGS]
     if unknown:
         raise ConfigError(f"training has no parameter {unknown_hint(unknown, TRAIN_SETTINGS)}; check the "
@@ -500,8 +544,12 @@ def train_command(
     params.update({k: str(v) for k, v in (("data_root", data_root), ("device", device)) if v is not None})
     params["fold"] = fold
     run_settings = RunSettings.from_params(params, "strokelib train")
-    root = resolve_data_root(run_settings.data_root, task, run_settings.synthetic_geometry, run_settings.n_train,
-                             run_settings.n_test, run_settings.seed, phenomena=run_settings.synthetic_phenomena)
-    cases = load_isles2015(root, task, "training", penumbra_label=run_settings.penumbra_label, progress=progress)
     cfg, run = training_setup(run_settings, out_dir)
+    if task == ISLES22:
+        cases = isles22_training_cases(run_settings, tuple(modalities or DEFAULT_MODALITIES), run.out_dir / FLAIR_CACHE,
+                                       progress)
+    else:
+        root = resolve_data_root(run_settings.data_root, task, run_settings.synthetic_geometry, run_settings.n_train,
+                                 run_settings.n_test, run_settings.seed, phenomena=run_settings.synthetic_phenomena)
+        cases = load_isles2015(root, task, "training", penumbra_label=run_settings.penumbra_label, progress=progress)
     return cross_validate(cases, task, approach, cfg, dataclasses.replace(run, progress=progress))
