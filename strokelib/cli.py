@@ -128,7 +128,15 @@ def _cmd_postprocess(args: argparse.Namespace) -> int:
     return 0
 
 
-_MODALITY_FLAGS = {m.lower(): m for m in (*SISS_MODALITIES, *SPES_MODALITIES)}
+_MODALITY_FLAGS = {m.lower(): m for m in (*SISS_MODALITIES, *SPES_MODALITIES, "ADC")}
+
+
+def _flag_modalities(task: str) -> tuple[str, ...]:
+    """The modalities whose flags a task reads: ISLES 2015's, or ISLES 2022's DWI, ADC and FLAIR."""
+    from .data.cases import task_modalities
+    from .data.isles22 import ISLES22_MODALITIES
+
+    return ISLES22_MODALITIES if task == ISLES22 else task_modalities(task)
 
 
 def _segment_files(args: argparse.Namespace) -> dict[str, Path] | None:
@@ -137,12 +145,19 @@ def _segment_files(args: argparse.Namespace) -> dict[str, Path] | None:
 
     given = {_MODALITY_FLAGS[k]: Path(v) for k, v in vars(args).items() if k in _MODALITY_FLAGS and v is not None}
     if args.input is not None and given:
-        raise ConfigError("give either INPUT (a case folder, a folder of cases or an ISLES 2015 folder) or one file per "
-                          "modality (--flair ...), not both")
+        raise ConfigError("give either INPUT (a case folder, a folder of cases or an ISLES 2015 or 2022 folder) or one "
+                          "file per modality (--flair ...), not both")
     if args.input is not None:
         if args.input.is_file():
-            raise ConfigError(f"{args.input} is a file: give the case folder, or each modality with --{task_modalities(args.task)[0].lower()} etc.")
+            raise ConfigError(f"{args.input} is a file: give the case folder, or each modality with "
+                              f"--{_flag_modalities(args.task)[0].lower()} etc.")
         return None
+    others = [m for m in given if m not in _flag_modalities(args.task)]
+    if others:
+        raise ConfigError(f"{args.task} reads no {', '.join('--' + m.lower() for m in others)}: its images are "
+                          f"{', '.join('--' + m.lower() for m in _flag_modalities(args.task))}")
+    if args.task == ISLES22:
+        return _isles22_files(given)
     missing = [m for m in task_modalities(args.task) if m not in given]
     if missing:
         raise ConfigError(f"{args.task} needs every modality: missing {', '.join('--' + m.lower() for m in missing)}")
@@ -150,6 +165,17 @@ def _segment_files(args: argparse.Namespace) -> dict[str, Path] | None:
         if not path.is_file():
             raise ConfigError(f"--{modality.lower()} {path}: no such file")
     return {m: given[m] for m in task_modalities(args.task)}
+
+
+def _isles22_files(given: dict[str, Path]) -> dict[str, Path]:
+    """The ISLES22 files given with --dwi, --adc and --flair; which of them are needed, the models' record says."""
+    if "DWI" not in given:
+        raise ConfigError("ISLES22: give INPUT (a BIDS root or one sub-* folder) or the images with --dwi and --adc "
+                          "(and --flair for models that read FLAIR)")
+    for modality, path in given.items():
+        if not path.is_file():
+            raise ConfigError(f"--{modality.lower()} {path}: no such file")
+    return given
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
@@ -326,17 +352,22 @@ def _add_postprocess(sub) -> None:
 
 
 def _add_segment(sub) -> None:
-    p = sub.add_parser("segment", help="segment one case, a folder of cases or an ISLES 2015 folder with a trained models folder",
+    p = sub.add_parser("segment", help="segment one case, a folder of cases or an ISLES 2015 or 2022 folder with a "
+                       "trained models folder",
                        description="symmetric modalities -> ensemble prediction -> threshold and minimum size -> "
                        "OUT/<case>/probability.nii.gz and OUT/<case>/mask.nii.gz with the input's header, and "
                        "OUT/segmentation_summary.csv (one row per case). A re-run skips finished cases.")
     p.add_argument("input", type=Path, nargs="?",
-                   help="an ISLES 2015 case folder, a folder of case folders, or an ISLES 2015 folder (see --split)")
+                   help="an ISLES 2015 case folder, a folder of case folders, or an ISLES 2015 folder (see --split); "
+                   "ISLES22: a BIDS root (either layout) or one sub-* folder")
     p.add_argument("out", type=Path, help="output folder (not inside INPUT)")
     p.add_argument("--models", required=True, type=Path, help="folder of fold<k>.pt (outputs/<profile>/models/<task>/<approach>)")
-    p.add_argument("--task", required=True, type=str.upper, choices=TASKS)
+    p.add_argument("--task", required=True, type=str.upper, choices=(*TASKS, ISLES22),
+                   help="SISS or SPES, or ISLES22 (the models' recorded modalities say which images a case needs; "
+                   "outputs lie on the DWI grid)")
     for flag in _MODALITY_FLAGS:
-        p.add_argument(f"--{flag}", type=Path, default=None, metavar="FILE", help=f"{_MODALITY_FLAGS[flag]} image (instead of INPUT)")
+        p.add_argument(f"--{flag}", type=Path, default=None, metavar="FILE",
+                       help=f"{_MODALITY_FLAGS[flag]} image (instead of INPUT; ISLES22: NIfTI or .mha)")
     p.add_argument("--split", default=None, choices=SPLITS,
                    help="which split of an ISLES 2015 folder holding both (default: the only one there)")
     p.add_argument("--shard", default=None, metavar="K/N",

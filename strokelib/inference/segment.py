@@ -1,5 +1,6 @@
 """Segment new cases with a trained models folder (the whole of paper §3: symmetric modalities, prediction and
-post-processing): one case, a folder of cases, or an ISLES 2015 dataset root.
+post-processing): one case, a folder of cases, or an ISLES 2015 dataset root; for ISLES 2022 models (task
+``ISLES22``) a BIDS root in either layout, one ``sub-*`` folder, or one file per modality.
 
 :func:`segment` is what ``strokelib segment`` runs (and what a notebook can call). For every case it writes::
 
@@ -8,6 +9,10 @@ post-processing): one case, a folder of cases, or an ISLES 2015 dataset root.
     OUT/<case>/segmentation.json    what produced them: model file hashes, patch shape, step, Th, S_min, and a
                                     fingerprint (size and content hash) of the case's image files; and the result,
                                     with the precision the network ran in and why
+
+ISLES 2022 cases are read with :func:`strokelib.data.isles22.load_isles22_for_model`: the models' recorded
+modalities decide which images a case needs (FLAIR, registered onto DWI, only when the models read it; its
+registration figures go into ``segmentation.json``), and the outputs lie on the DWI image's grid with its header.
 
 and one row per case in ``OUT/segmentation_summary.csv`` (``segmentation_summary.shard-K-of-N.csv`` for
 ``shard=(K, N)``, so that shards running at once never overwrite each other's table), rewritten atomically after
@@ -23,6 +28,7 @@ bf16 and fp32 outputs of the same models differ only by rounding.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -37,8 +43,15 @@ import pandas as pd
 
 from .. import provenance
 from ..config import PAPER
-from ..data.layout import case_files, task_modalities
-from ..data.new_cases import check_channels, check_headers, find_cases, whole_head_warning
+from ..data.isles22 import ISLES22_MODALITIES, load_isles22_for_model, require_isles22_images
+from ..data.layout import ISLES22, case_files, task_modalities
+from ..data.new_cases import (
+    check_channels,
+    check_headers,
+    find_cases,
+    find_isles22_inputs,
+    whole_head_warning,
+)
 from ..errors import ConfigError, StrokelibError
 from ..files import replace_folder, write_csv
 from ..progress import progress_bar
@@ -97,17 +110,41 @@ def _finished(case_out: Path) -> bool:
     return all((case_out / name).is_file() for name in (*OUTPUT_FILES, RECORD_FILE))
 
 
-def _segment_one(case_id, files, task, models, meta, step, post, batch_size, device, stage: Path,
-                 fast: bool = False, precision: str = "auto") -> dict:
-    from ..data import geometry
+def input_modalities(task: str, meta: dict) -> tuple[str, ...]:
+    """The images a case must provide for models with ``meta``: the task's modalities for ISLES 2015; for ISLES 2022
+    the modalities the checkpoints recorded, less the symmetric channels computed from them."""
+    from ..preprocessing.symmetric import SYM_PREFIX
+
+    if str(task).upper() != ISLES22:
+        return task_modalities(task)
+    return tuple(m for m in meta["modalities"] if not str(m).startswith(SYM_PREFIX))
+
+
+def _load_input(case_id: str, files: Mapping[str, Path], task: str, modalities: tuple[str, ...]) -> tuple[object, dict]:
+    """(the raw case, what its loading adds to the result): an ISLES 2015 case after the header checks, or an ISLES
+    2022 case on its DWI grid, with FLAIR registered onto it when ``modalities`` hold FLAIR (the figures returned)."""
     from ..data.cases import load_case
+
+    if task != ISLES22:
+        check_headers({m: files[m] for m in modalities}, case_id)
+        return load_case(dict(files), task, case_id=case_id), {}
+    case, registration = load_isles22_for_model(dict(files), case_id, modalities)
+    if registration is None:
+        return case, {}
+    figures = {k: round(v, 4) for k, v in dataclasses.asdict(registration).items()}
+    return case, {"flair_registration": figures}
+
+
+def _segment_one(case_id: str, files: Mapping[str, Path], run: dict, stage: Path) -> dict:
+    """Load, prepare and predict one case, and write its probability map and mask into ``stage``; the result."""
+    from ..data import geometry
     from ..files import save_nifti
     from .maps import predict_case, prepare_for_model
     from .postprocessing import binarize
     from .whole_volume import predict_whole_volume
 
-    check_headers({m: files[m] for m in task_modalities(task)}, case_id)
-    case = load_case(files, task, case_id=case_id)
+    meta, post, models, precision = run["meta"], run["post"], run["models"], run["precision"].precision
+    case, loaded = _load_input(case_id, files, run["task"], run["modalities"])
     check_channels(case)
     warning = whole_head_warning(case)
     if warning:
@@ -115,15 +152,16 @@ def _segment_one(case_id, files, task, models, meta, step, post, batch_size, dev
     work = case  # the models' voxel size: resample there, predict, bring the map back to the input grid
     trained = meta["spacing"]
     if geometry.spacing_differs(case.spacing, trained):
-        log.warning("case %s: voxel size %s mm differs from the models' %s mm; resampling to it and back", case_id,
+        log.warning("case %s: voxel size %s differs from the models' %s; resampling to it and back", case_id,
                     geometry.format_spacing(case.spacing), geometry.format_spacing(trained))
         work = geometry.resample_case(case, trained)
     prepared = prepare_for_model(work, meta, cache_dir=None)
-    if fast:
-        probability = predict_whole_volume(models, prepared, device=device, progress=False, precision=precision)
+    if run["fast"]:
+        probability = predict_whole_volume(models, prepared, device=run["device"], progress=False, precision=precision)
     else:
-        probability = predict_case(models, prepared, patch_shape=meta["patch_shape"], step=step,
-                                   batch_size=batch_size, device=device, progress=False, precision=precision)
+        probability = predict_case(models, prepared, patch_shape=meta["patch_shape"], step=run["step"],
+                                   batch_size=run["batch_size"], device=run["device"], progress=False,
+                                   precision=precision)
     if work is not case:
         probability = geometry.probability_to_input(probability, work, case)
     mask = binarize(probability, post["threshold"], int(post["min_size"]))
@@ -133,7 +171,7 @@ def _segment_one(case_id, files, task, models, meta, step, post, batch_size, dev
     resampled = (f"resampled {geometry.format_spacing(case.spacing)} -> {geometry.format_spacing(trained)}"
                  if work is not case else "")
     return {"lesion_ml": round(voxels * case.voxel_volume_ml, 3), "voxels": voxels,
-            "warning": "; ".join(w for w in (warning, resampled) if w)}
+            "warning": "; ".join(w for w in (warning, resampled) if w), **loaded}
 
 
 def _publish(stage: Path, case_out: Path) -> None:
@@ -151,8 +189,27 @@ def _checked_step(step: Sequence[int]) -> tuple[int, ...]:
     return step
 
 
+def _isles22_sources(inputs, split: str | None, case_id: str | None) -> tuple[dict, bool]:
+    """:func:`_case_sources` of ISLES 2022: the cases of a BIDS root or ``sub-*`` folder, or the given files (which
+    of them are needed is for the models to say, once loaded)."""
+    if split is not None:
+        raise ConfigError(f"split {split!r}: an ISLES 2022 input has no splits; give the BIDS root or a sub-* folder")
+    if not isinstance(inputs, Mapping):
+        return find_isles22_inputs(inputs)
+    given = {str(k).upper(): Path(v) for k, v in inputs.items()}
+    unknown = [m for m in given if m not in ISLES22_MODALITIES]
+    if unknown:
+        raise ConfigError(f"{ISLES22} reads {', '.join(ISLES22_MODALITIES)}; unknown modalities {', '.join(unknown)}")
+    for modality, path in given.items():
+        if not path.is_file():
+            raise ConfigError(f"{modality} image {path}: no such file")
+    return {case_id or "input": given}, True
+
+
 def _case_sources(inputs, task: str, split: str | None, case_id: str | None) -> tuple[dict, bool]:
     """({case id: case folder, or {modality: file}}, whether ``inputs`` is a single case) of :func:`segment`."""
+    if task == ISLES22:
+        return _isles22_sources(inputs, split, case_id)
     if not isinstance(inputs, Mapping):
         folders, single = find_cases(inputs, task, split)
         return dict(folders), single
@@ -184,13 +241,16 @@ def _load(models, task: str, device, threshold: float | None, min_size: int | No
           step: tuple[int, ...]) -> tuple[list, dict, dict]:
     """(fold models, their meta, {threshold, min_size}): the models folder, checked against the task and the step;
     Th and S_min from ``postprocessing.json`` unless both are given."""
-    from ..model.checkpoints import load_models, load_postprocessing
+    from ..model.checkpoints import POSTPROCESSING_FILE, load_models, load_postprocessing
 
     loaded, meta = load_models(models, device)
     if str(meta["task"]).upper() != task:
         raise ConfigError(f"the models in {models} were trained for {meta['task']}, not {task}")
     if threshold is not None and min_size is not None:
         post = {"threshold": float(threshold), "min_size": int(min_size)}
+    elif task == ISLES22 and not (Path(models) / POSTPROCESSING_FILE).is_file():
+        raise ConfigError(f"no {POSTPROCESSING_FILE} in {models}: `strokelib postprocess` chooses Th and S_min on ISLES "
+                          "2015 data only; give both --threshold and --min-size (e.g. 0.5 and 10) for ISLES22 models")
     else:
         post = {**load_postprocessing(models), **{k: v for k, v in (("threshold", threshold), ("min_size", min_size))
                                                   if v is not None}}
@@ -253,8 +313,7 @@ def _compute(cid: str, files: Mapping[str, Path], record: dict, out_dir: Path, s
     stage.chmod(0o777 & ~umask)  # mkdtemp makes 0700; give the case folder the usual permissions
     try:
         choice = run["precision"]
-        result = _segment_one(cid, files, run["task"], run["models"], run["meta"], run["step"], run["post"],
-                              run["batch_size"], run["device"], stage, run["fast"], choice.precision)
+        result = _segment_one(cid, files, run, stage)
         result |= {"seconds": round(time.perf_counter() - start, 2), "precision": choice.precision,
                    "precision_reason": choice.reason}
         provenance.write_record(stage / RECORD_FILE, {"provenance": record, "result": result})
@@ -275,7 +334,9 @@ def _segment_row(summary: _Summary, cid: str, files, out_dir: Path, mode: str, f
     try:
         if isinstance(files, StrokelibError):
             raise files
-        record = _record(cid, files, task_modalities(run["task"]), run["meta"], run["step"], post, mode)
+        if run["task"] == ISLES22:  # the images the models read: named before anything is fingerprinted
+            require_isles22_images(dict(files), cid, run["modalities"])
+        record = _record(cid, files, run["modalities"], run["meta"], run["step"], post, mode)
     except StrokelibError as exc:
         if not keep_going:
             raise
@@ -324,9 +385,11 @@ def segment(
     Parameters
     ----------
     inputs : a case folder, a folder of case folders, an ISLES 2015 root or split folder (see :func:`find_cases`),
-        or ``{modality: NIfTI file}`` for one case (named ``case_id``, default ``"input"``).
+        or ``{modality: NIfTI file}`` for one case (named ``case_id``, default ``"input"``). ISLES22: a BIDS root in
+        either layout or one ``sub-*`` folder (:func:`find_isles22_inputs`), or ``{"DWI", "ADC", "FLAIR": file}``
+        (NIfTI or .mha; FLAIR only for models that read it).
     models : a self-describing models folder (``fold<k>.pt`` and ``postprocessing.json``); loaded once.
-    task : ``"SISS"`` or ``"SPES"``; must be the task the models were trained for.
+    task : ``"SISS"``, ``"SPES"`` or ``"ISLES22"``; must be the task the models were trained for.
     out_dir : results go to ``out_dir/<case>/`` and the summary CSV to ``out_dir`` (never inside ``inputs``).
     split : ``"training"`` or ``"testing"`` for a root holding both splits (None: the only split there).
     step, batch_size, device : patch grid step (paper 4×4×1), patches per forward pass, torch device.
@@ -365,7 +428,7 @@ def segment(
     mode = "whole volume (fast)" if fast else "patches " + "x".join(map(str, step))
     summary = _Summary(out_dir / summary_name(shard))
     run = {"task": task, "models": loaded, "meta": meta, "step": step, "post": post, "batch_size": batch_size,
-           "device": device, "fast": fast, "precision": choice}
+           "device": device, "fast": fast, "precision": choice, "modalities": input_modalities(task, meta)}
     for cid, files in progress_bar(resolved.items(), desc=f"segment {task}", unit="case", disable=not progress or len(cases) < 2):
         _segment_row(summary, cid, files, out_dir, mode, fresh, keep_going, run)
     table = summary.table()
