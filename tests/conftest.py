@@ -1,5 +1,5 @@
-"""Shared fixtures: Agg backend, figures closed after each test, a seeded rng, one torch thread, and one tiny
-synthetic SPES set with the folds trained on it, made once per session (read-only)."""
+"""Shared fixtures: Agg backend, figures closed after each test, a seeded rng, one torch thread, one tiny
+synthetic SPES set with the folds trained on it, and one tiny ISLES 2022 model, made once per session (read-only)."""
 
 from __future__ import annotations
 
@@ -115,3 +115,44 @@ def spes_proposed_models(spes_root, tmp_path_factory):
     before = _digests(out)
     yield models
     _unchanged(out, before)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One tiny ISLES 2022 model, trained once per session with `strokelib train --task ISLES22` on the embedded synthetic
+# ISLES22 set (4 small-geometry cases; case 3 has an empty mask), for test_isles22_pipeline. READ-ONLY, as above.
+# ---------------------------------------------------------------------------------------------------------
+ISLES22_TRAIN_ARGS = ("--task", "ISLES22", "--approach", "proposed", "--profile", "smoke", "--device", "cpu",
+                      "-p", "n_train", "4", "-p", "synthetic_geometry", "small", "-p", "train_n_folds", "2",
+                      "-p", "train_base_filters", "4", "-p", "train_patches_per_case", "8",
+                      "-p", "train_val_patches_per_case", "4")
+
+
+@pytest.fixture(scope="session")
+def isles22_train(tmp_path_factory):
+    """(synthetic folder, outputs folder) of ``strokelib train`` + ``ISLES22_TRAIN_ARGS`` without ``--data-root``
+    (``$STROKELIB_SYNTHETIC_DIR`` points at the synthetic folder): DWI,ADC models of both folds under
+    ``<out>/models/ISLES22/proposed``. Read-only."""
+    import torch
+
+    from strokelib.cli import main
+    from strokelib.settings import SYNTHETIC_DIR_ENV
+
+    synthetic, out = tmp_path_factory.mktemp("shared_isles22_synthetic"), tmp_path_factory.mktemp("shared_isles22_out")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv(SYNTHETIC_DIR_ENV, str(synthetic))
+            assert main(["train", *ISLES22_TRAIN_ARGS, "--out", str(out)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    before = {folder: _digests(folder) for folder in (synthetic, out)}
+    yield synthetic, out
+    for folder, digests in before.items():
+        _unchanged(folder, digests)
+
+
+@pytest.fixture(scope="session")
+def isles22_models(isles22_train):
+    """The models folder of :func:`isles22_train`, ``<out>/models/ISLES22/proposed``. Read-only."""
+    return isles22_train[1] / "models" / "ISLES22" / "proposed"
