@@ -100,6 +100,20 @@ def duration(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60} min"
 
 
+def training_seconds(folds: int, epochs: int, fit_patches: int, val_patches: int, train_rate: float,
+                     eval_rate: float) -> float:
+    """Seconds of ``folds`` folds of ``epochs`` epochs, each one pass over ``fit_patches`` training patches at
+    ``train_rate`` and ``val_patches`` validation patches at ``eval_rate`` (patches/s): the count behind
+    :func:`training_estimate` and the paper cost table (``benchmarks/paper_cost.py``)."""
+    return folds * epochs * (fit_patches / train_rate + val_patches / eval_rate)
+
+
+def inference_seconds(patches: int, models: int, rate: float) -> float:
+    """Seconds of ``models`` models each predicting ``patches`` patches at ``rate`` patches/s: the count behind
+    :func:`inference_estimate` and the paper cost table (``benchmarks/paper_cost.py``)."""
+    return models * patches / rate
+
+
 def training_estimate(cfg: PaperConfig, channels: dict[str, int], folds: dict[str, int], fit_cases: int,
                       val_cases: int, val_patches_per_case: int | None = None, device=None,
                       precision: str = "auto") -> str:
@@ -120,7 +134,7 @@ def training_estimate(cfg: PaperConfig, channels: dict[str, int], folds: dict[st
         train_rate = training_rate(c, cfg, device, precision)
         eval_rate = inference_rate(c, cfg, cfg.batch_size, device)
         n_folds = sum(folds[a] for a, ch in todo.items() if ch == c)
-        total += n_folds * cfg.max_epochs * (fit / train_rate + val / eval_rate)
+        total += training_seconds(n_folds, cfg.max_epochs, fit, val, train_rate, eval_rate)
         rates.append(f"{train_rate:.0f} training / {eval_rate:.0f} validation patches/s at {c} channels")
     listed = ", ".join(f"{a} {folds[a]}" for a in todo)
     return (f"⏱ about {duration(total)} here if every fold runs all {cfg.max_epochs} epochs: folds to train "
@@ -136,7 +150,7 @@ def inference_estimate(masks: Sequence[np.ndarray], cfg: PaperConfig, step: Sequ
     total, rates = 0.0, []
     for c in sorted(set(channels.values())):
         rate = inference_rate(c, cfg, batch_size, device)
-        total += sum(ch == c for ch in channels.values()) * models_per_case * patches / rate
+        total += inference_seconds(patches, sum(ch == c for ch in channels.values()) * models_per_case, rate)
         rates.append(f"{rate:.0f} patches/s at {c} channels")
     step_text = "×".join(str(int(s)) for s in step)
     return (f"⏱ about {duration(total)} here: {len(channels)} approach(es) × {len(masks)} cases × {models_per_case} "
@@ -150,16 +164,21 @@ def _folds_to_train(out_dir, task: str, approach: str, folds: Sequence[int]) -> 
     return sum(not (p.is_file() and load_checkpoint(p).get("finished")) for p in paths)
 
 
+def fold_case_counts(ids: Sequence[str], cfg: PaperConfig, run: TrainRun) -> tuple[int, int]:
+    """(training cases, early-stopping cases) of one fold of ``ids`` under ``run``: the inner split of the fold's
+    training cases, or its training and held-out cases (``early_stopping='held_out'``)."""
+    train_ids, _ = fold_splits(list(ids), cfg.n_folds, run.shuffle, run.seed)[0]
+    if run.early_stopping == "inner":
+        fit, val = (len(part) for part in inner_split(train_ids, run.val_fraction))
+        return fit, val
+    return len(train_ids), len(ids) - len(train_ids)
+
+
 def cross_validation_estimate(cases: Sequence, approaches: Sequence[str], cfg: PaperConfig, run: TrainRun,
                               device=None) -> str:
     """:func:`training_estimate` for notebook 04: the folds still to train, the inner validation splits and input
     channels that :func:`strokelib.training.cross_validation.cross_validate` will use with ``run``, at its precision."""
-    ids = [c.case_id for c in cases]
-    train_ids, _ = fold_splits(ids, cfg.n_folds, run.shuffle, run.seed)[0]
-    if run.early_stopping == "inner":
-        fit, val = (len(part) for part in inner_split(train_ids, run.val_fraction))
-    else:
-        fit, val = len(train_ids), len(ids) - len(train_ids)
+    fit, val = fold_case_counts([c.case_id for c in cases], cfg, run)
     channels = {a: len(cases[0].modalities) * (2 if get_approach(a).symmetric else 1) for a in approaches}
     planned = run.folds or range(cfg.n_folds)
     folds = {a: _folds_to_train(run.out_dir, str(cases[0].task).upper(), a, planned) for a in approaches}

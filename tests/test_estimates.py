@@ -6,6 +6,7 @@ import dataclasses
 import re
 
 import numpy as np
+import pytest
 
 from strokelib import estimates
 from strokelib.config import PAPER
@@ -94,3 +95,49 @@ def test_finished_folds_are_not_counted(tmp_path):
     assert "folds to train (proposed 4)" in line  # an unfinished fold still trains
     everything = estimates.cross_validation_estimate(cases, ["balanced"], cfg, TrainRun(tmp_path), device="cpu")
     assert everything.startswith("⏱ nothing to train here")
+
+
+def _paper_cost():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "paper_cost.py"
+    spec = importlib.util.spec_from_file_location("paper_cost", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_paper_cost_table_counts_as_the_notebook_lines(monkeypatch):
+    """docs/paper-cost.md's training and inference rows and the notebooks' ⏱ lines are one computation: the same
+    rates give the same time (the rates are fixed here, so nothing is timed)."""
+    cost = _paper_cost()
+    rates = {"train": 3.7, "validation": 11.0, "inference": 15.0, "registration_s": 40.0, "sampling_s": 2.0}
+    monkeypatch.setattr(estimates, "training_rate", lambda *a, **k: rates["train"])
+    monkeypatch.setattr(estimates, "inference_rate",
+                        lambda c, cfg, batch_size=64, *a, **k: rates["validation" if batch_size == 16 else "inference"])
+    cfg, run = training.training_setup({"train_early_stopping": "held_out", "train_fold_shuffle": False,
+                                        "train_patches_per_case": None, "train_max_epochs": None,
+                                        "train_patience": None, "train_base_filters": None})
+    mask = np.zeros((40, 40, 20), bool)
+    mask[6:34, 6:34, 3:17] = True
+    grid = len(sampling.grid_centres(mask, cfg.patch_shape, cfg.inference_step))
+    counts = cost.work_counts(cfg, run, 28, {"SISS": grid, "SPES": grid}, None)
+    assert (counts["fit_cases"], counts["val_cases"]) == (21, 7)
+    rows = {r["stage"]: r for r in cost.cost_rows(rates, counts)}
+
+    line = estimates.training_estimate(cfg, {"proposed": 8}, {"proposed": 4}, 21, 7, None, device="cpu")
+    all_folds = rows["cross-validation, one approach, every epoch run"]
+    assert line.startswith(f"⏱ about {all_folds['time']} here")
+    assert all_folds["seconds"] == estimates.training_seconds(4, 200, 210_000, 70_000, 3.7, 11.0)
+    one_fold = rows["a full fold, every epoch run (the ⏱ line's bound)"]
+    assert one_fold["seconds"] * 4 == pytest.approx(all_folds["seconds"])
+    epoch = rows["one training epoch, 10000 patches per case"]
+    assert epoch["seconds"] == pytest.approx(210_000 / 3.7 + 70_000 / 11.0)
+
+    cv = estimates.inference_estimate([mask] * 28, cfg, cfg.inference_step, {"proposed": 8}, 1, 64, "cpu")
+    cv_row = rows["cross-validated inference at 4×4×1, 28 SISS cases"]
+    assert cv.startswith(f"⏱ about {cv_row['time']} here") and cv_row["seconds"] == pytest.approx(28 * grid / 15.0)
+    test = estimates.inference_estimate([mask], cfg, cfg.inference_step, {"proposed": 8}, 4, 64, "cpu")
+    test_row = rows["one test case, 4-fold ensemble at 4×4×1 (SISS-size)"]
+    assert test.startswith(f"⏱ about {test_row['time']} here") and test_row["seconds"] == pytest.approx(4 * grid / 15.0)
