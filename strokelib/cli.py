@@ -221,7 +221,7 @@ def _evaluate_isles22(args: argparse.Namespace) -> int:
                                             args.min_size)
     out = args.out or args.pred_dir / f"evaluation_{args.task}.csv"
     write_csv(per_case, out, index=False)
-    columns = ["dice", "abs_volume_diff_ml", "abs_lesion_count_diff", "lesion_f1"]
+    columns = ["dice", "volume_difference_ml", "lesion_count_difference", "lesion_f1"]
     print(per_case[columns].agg(["mean", "std"]).T.round(3).to_string())
     print(f"per-case metrics: {out} ({len(per_case)} cases; the ISLES 2022 challenge's metrics)")
     return 0

@@ -161,6 +161,20 @@ class RunSettings:
     inference_batch_size: int | None = _setting("int", None,
         "patches per forward pass; null: 64 on a CPU, 2048 on CUDA", nullable=True, minimum=1)
     smir_name: str = _setting("str", "strokelib", "submission files SMIR.<smir_name>.<id>.nii")
+    # 06 ISLES 2022 (beyond the paper: the method on today's open data)
+    isles22_data_root: str | None = _setting("str", "",
+        "ISLES 2022 root (Zenodo release or the challenge's sample layout) notebook 06 cross-validates on; empty or "
+        "null: the embedded ISLES 2022-like synthetic set", nullable=True)
+    isles22_n_train: int = _setting("int", 8, "synthetic ISLES 2022-like cases notebook 06 generates", minimum=2)
+    isles22_geometry: str = _setting("str", "paper",
+        "synthetic ISLES 2022 grid: 'paper' (DWI 112×112×73 at 2 mm, as released) or 'small' (4 mm, quick runs)",
+        choices=("paper", "small"))
+    isles22_modalities: list[str] = _setting("names", ["DWI", "ADC"],
+        "images notebook 06's models read: DWI and ADC, optionally FLAIR (registered onto DWI)",
+        choices=("DWI", "ADC", "FLAIR"))
+    isles22_sample: str | None = _setting("str", "",
+        "a real ISLES 2022 case (root or sub-* folder) notebook 06 segments; empty or null: the sample case "
+        "sub-strokecase0009 that ships with strokelib", nullable=True)
     # 04 and 05: reused results (strokelib.provenance)
     fresh: bool = _setting("bool", False,
         "recompute the checkpoints and maps whose record differs from this run's (other data, settings or code) "

@@ -31,6 +31,9 @@ NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 PROFILE_GLOB = "*.yaml"
 PACKAGED = Path(__file__).resolve().parent / "_notebooks"
 """Where a wheel puts the notebooks and profiles (absent in a checkout: there ``notebooks/`` is read)."""
+SAMPLE = Path("tests") / "data" / "isles22"
+"""The real ISLES 2022 sample case (sub-strokecase0009, CC BY-SA 4.0, see its SOURCE.md), relative to a checkout;
+a wheel carries it as ``strokelib/_notebooks/isles22_sample/``."""
 
 
 def is_checkout(folder: Path) -> bool:
@@ -78,6 +81,18 @@ def packaged_notebooks() -> Path:
     raise ConfigError(f"this strokelib ({PACKAGED.parent}) carries no notebooks: {PACKAGED} is missing or empty and "
                       f"{checkout} is not a strokelib checkout; reinstall strokelib from its wheel (pip install "
                       "strokelib-*.whl) or a checkout (pip install .)")
+
+
+def isles22_sample_folder() -> Path:
+    """The real ISLES 2022 sample case this strokelib carries (notebook 06 segments it): ``tests/data/isles22/`` of the
+    checkout the package lies in, else the wheel's copy."""
+    checkout = PACKAGED.parent.parent
+    for folder in (checkout / SAMPLE, PACKAGED / "isles22_sample"):
+        if (folder / "SOURCE.md").is_file():
+            return folder
+    raise ConfigError(f"this strokelib ({PACKAGED.parent}) carries no ISLES 2022 sample case: neither {checkout / SAMPLE} "
+                      f"nor {PACKAGED / 'isles22_sample'} exists; reinstall strokelib from its wheel or a checkout, or "
+                      "set isles22_sample to a case folder")
 
 
 def notebooks_folder(root: str | Path | None = None) -> Path:

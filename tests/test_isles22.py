@@ -14,6 +14,7 @@ import pytest
 
 from strokelib.data import isles22
 from strokelib.errors import DataLayoutError, EvaluationError, ImageError, PreprocessingError
+from strokelib.evaluation import isles22 as scoring
 from strokelib.preprocessing.midsagittal import mid_sagittal_plane, symmetry_ncc
 from strokelib.preprocessing.symmetric import symmetric_modalities
 
@@ -162,9 +163,9 @@ def test_a_folder_without_cases_is_named(tmp_path):
 # ---------------------------------------------------------------------------------------------------------
 def test_metrics_of_two_empty_masks_are_perfect():
     empty = np.zeros((5, 5, 5), dtype=bool)
-    scores = isles22.isles22_scores(empty, empty, 0.008)
+    scores = scoring.isles22_scores(empty, empty, 0.008)
     assert scores["dice"] == 1.0 and scores["lesion_f1"] == 1.0
-    assert scores["abs_volume_diff_ml"] == 0.0 and scores["abs_lesion_count_diff"] == 0
+    assert scores["volume_difference_ml"] == 0.0 and scores["lesion_count_difference"] == 0
 
 
 def test_a_missed_lesion_and_a_false_positive_component():
@@ -175,18 +176,18 @@ def test_a_missed_lesion_and_a_false_positive_component():
     pred = np.zeros_like(truth)
     pred[2, 2, 2] = True  # touches A with one voxel: A is a true positive
     pred[5, 9, 1] = True  # a component touching no lesion: a false positive
-    scores = isles22.isles22_scores(pred, truth, 0.008)
+    scores = scoring.isles22_scores(pred, truth, 0.008)
     assert (scores["tp"], scores["fp"], scores["fn"]) == (1, 1, 1)  # B missed
-    assert (scores["n_truth"], scores["n_pred"]) == (2, 2) and scores["abs_lesion_count_diff"] == 0
+    assert (scores["n_truth"], scores["n_pred"]) == (2, 2) and scores["lesion_count_difference"] == 0
     assert scores["lesion_f1"] == pytest.approx(1 / (1 + (1 + 1) / 2))  # 0.5
     assert scores["dice"] == pytest.approx(2 * 1 / (2 + 10))
-    assert scores["abs_volume_diff_ml"] == pytest.approx((10 - 2) * 0.008)  # 2 mm grid: 0.008 mL per voxel
+    assert scores["volume_difference_ml"] == pytest.approx((10 - 2) * 0.008)  # 2 mm grid: 0.008 mL per voxel
     only_a = truth.copy()
     only_a[8:, 8:, 8:] = False
-    assert isles22.lesion_f1(only_a, truth) == pytest.approx(1 / (1 + 0.5))  # B missed, nothing false
-    assert isles22.lesion_f1(truth, only_a) == pytest.approx(1 / (1 + 0.5))  # B predicted where nothing is
-    assert isles22.lesion_f1(np.zeros_like(truth), truth) == 0.0
-    assert isles22.isles22_dice(np.zeros_like(truth), truth) == 0.0
+    assert scoring.lesion_f1(only_a, truth) == pytest.approx(1 / (1 + 0.5))  # B missed, nothing false
+    assert scoring.lesion_f1(truth, only_a) == pytest.approx(1 / (1 + 0.5))  # B predicted where nothing is
+    assert scoring.lesion_f1(np.zeros_like(truth), truth) == 0.0
+    assert scoring.isles22_dice(np.zeros_like(truth), truth) == 0.0
 
 
 def test_one_predicted_component_over_two_lesions_counts_both_as_found():
@@ -194,16 +195,16 @@ def test_one_predicted_component_over_two_lesions_counts_both_as_found():
     truth[1, 1, 1] = truth[1, 1, 5] = True
     pred = np.zeros_like(truth)
     pred[1, 1, 1:6] = True
-    scores = isles22.isles22_scores(pred, truth, 1.0)
+    scores = scoring.isles22_scores(pred, truth, 1.0)
     assert (scores["tp"], scores["fp"], scores["fn"]) == (2, 0, 0) and scores["lesion_f1"] == 1.0
-    assert scores["abs_lesion_count_diff"] == 1 and scores["abs_volume_diff_ml"] == 3.0
+    assert scores["lesion_count_difference"] == 1 and scores["volume_difference_ml"] == 3.0
 
 
 def test_metric_inputs_are_checked():
     with pytest.raises(EvaluationError, match="one shape"):
-        isles22.isles22_scores(np.zeros((4, 4, 4)), np.zeros((4, 4, 5)), 0.008)
+        scoring.isles22_scores(np.zeros((4, 4, 4)), np.zeros((4, 4, 5)), 0.008)
     with pytest.raises(EvaluationError, match="voxel_ml"):
-        isles22.isles22_scores(np.zeros((4, 4, 4)), np.zeros((4, 4, 4)), 0.0)
+        scoring.isles22_scores(np.zeros((4, 4, 4)), np.zeros((4, 4, 4)), 0.0)
 
 
 def _shifted(mask: np.ndarray, voxels: int, axis: int) -> np.ndarray:
@@ -218,17 +219,17 @@ def _shifted(mask: np.ndarray, voxels: int, axis: int) -> np.ndarray:
 
 def test_metrics_of_the_real_mask_against_itself_and_shifted(case):
     truth = case.label
-    same = isles22.isles22_scores(truth, truth, case.voxel_volume_ml)
-    assert same["dice"] == 1.0 and same["lesion_f1"] == 1.0 and same["abs_volume_diff_ml"] == 0.0
+    same = scoring.isles22_scores(truth, truth, case.voxel_volume_ml)
+    assert same["dice"] == 1.0 and same["lesion_f1"] == 1.0 and same["volume_difference_ml"] == 0.0
     assert same["n_truth"] == N_LESIONS
     moved = _shifted(truth, 2, axis=0)  # 4 mm to the right
     assert int(moved.sum()) == MASK_VOXELS  # nothing fell off the grid
-    scores = isles22.isles22_scores(moved, truth, case.voxel_volume_ml)
+    scores = scoring.isles22_scores(moved, truth, case.voxel_volume_ml)
     print(f"\nreal mask shifted 2 voxels along X: {scores}")
     assert scores["dice"] == pytest.approx(SHIFT_DICE)
     assert (scores["tp"], scores["fp"], scores["fn"]) == SHIFT_COUNTS
     assert scores["lesion_f1"] == pytest.approx(8 / 18)
-    assert scores["abs_volume_diff_ml"] == 0.0 and scores["abs_lesion_count_diff"] == 0
+    assert scores["volume_difference_ml"] == 0.0 and scores["lesion_count_difference"] == 0
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -302,7 +303,7 @@ def test_evaluate_scores_with_the_challenge_metrics(tmp_path, case, capsys):
     shutil.copyfile(DATA / SAMPLE_FILES["OT"], predictions / f"{CASE}.nii.gz")  # the mask itself
     assert main(["evaluate", str(predictions), str(DATA), "--task", "ISLES22"]) == 0
     row = pd.read_csv(predictions / "evaluation_ISLES22.csv").iloc[0]
-    assert (row["case"], row["dice"], row["lesion_f1"], row["abs_volume_diff_ml"]) == (CASE, 1.0, 1.0, 0.0)
+    assert (row["case"], row["dice"], row["lesion_f1"], row["volume_difference_ml"]) == (CASE, 1.0, 1.0, 0.0)
     mask = nib.load(str(DATA / SAMPLE_FILES["OT"]))
     shifted = np.roll(np.asarray(mask.dataobj), 2, axis=0)
     nib.save(nib.Nifti1Image(shifted, mask.affine), str(predictions / f"{CASE}.nii.gz"))

@@ -14,8 +14,8 @@ plane, thick slices): the loader refuses it unless the file already lies on the 
 aligns it to DWI (rigid, mutual information) and resamples it there, with the registration's quality measured. A loaded case is a
 :class:`strokelib.data.cases.Case` in RAS+ voxel order, like every ISLES 2015 case (task ``"ISLES22"``).
 
-The metrics follow the challenge's ``utils/eval_utils.py`` (https://github.com/ezequieldlrosa/isles22): Dice,
-absolute volume difference in mL, absolute lesion-count difference, and lesion-wise F1 with 26-connected lesions.
+Lesions are 26-connected components (:func:`lesions`), as the challenge's ``utils/eval_utils.py``
+(https://github.com/ezequieldlrosa/isles22) counts them; its four metrics are in :mod:`strokelib.evaluation.isles22`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from ..errors import DataLayoutError, EvaluationError, ImageError, PreprocessingError
+from ..errors import DataLayoutError, ImageError, PreprocessingError
 from ..files import file_lock, read_image, save_nifti, write_text
 from ..provenance import file_digest
 from .cases import Case, check_same_grid, load_case, read_volume
@@ -289,6 +289,17 @@ def register_flair(files: dict[str, Path], case: Case, seed: int = 0) -> tuple[n
     return case.from_source(on_dwi).astype(np.float32), info
 
 
+def flair_at_header(files: dict[str, Path], case: Case) -> np.ndarray:
+    """FLAIR resampled onto ``case``'s DWI grid with the scanner's header alignment only (no registration): the
+    "before" of :func:`register_flair`, to judge what the registration corrected."""
+    import SimpleITK as sitk
+
+    fixed = sitk.ReadImage(str(files[GRID_MODALITY]), sitk.sitkFloat32)
+    moving = sitk.ReadImage(str(files["FLAIR"]), sitk.sitkFloat32)
+    resampled = sitk.Resample(moving, fixed, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    return case.from_source(sitk.GetArrayFromImage(resampled).transpose(2, 1, 0)).astype(np.float32)
+
+
 FLAIR_CACHE_VERSION = 1  # bump when register_flair changes its result
 
 
@@ -378,67 +389,12 @@ def load_isles22_for_model(files: dict[str, Path], case_id: str, modalities: tup
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The challenge's metrics (utils/eval_utils.py)
+# Lesions as the challenge counts them (utils/eval_utils.py; the metrics: strokelib.evaluation.isles22)
 # ---------------------------------------------------------------------------------------------------------
 _STRUCTURE_26 = np.ones((3, 3, 3), dtype=bool)
-
-
-def _masks(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    pred, truth = np.asarray(pred), np.asarray(truth)
-    if pred.shape != truth.shape or pred.ndim != 3:
-        raise EvaluationError(
-            f"ISLES 2022 metrics need two 3D masks of one shape; got prediction {pred.shape} and ground truth "
-            f"{truth.shape} (predict on the case's own grid)"
-        )
-    return pred > 0, truth > 0
 
 
 def lesions(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """26-connected components of a mask: (label array, number of lesions)."""
     labels, n = ndimage.label(np.asarray(mask) > 0, structure=_STRUCTURE_26)
     return labels, int(n)
-
-
-def isles22_dice(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Dice coefficient; 1.0 when both masks are empty (eval_utils.compute_dice)."""
-    pred, truth = _masks(pred, truth)
-    total = int(pred.sum()) + int(truth.sum())
-    return 1.0 if total == 0 else 2.0 * int(np.count_nonzero(pred & truth)) / total
-
-
-def lesion_counts(pred: np.ndarray, truth: np.ndarray) -> dict[str, int]:
-    """Lesion-wise detection counts: ``tp`` ground-truth lesions touched by a predicted voxel, ``fn`` those not
-    touched, ``fp`` predicted components touching no ground-truth voxel; and the lesion numbers of both masks."""
-    pred, truth = _masks(pred, truth)
-    truth_labels, n_truth = lesions(truth)
-    pred_labels, n_pred = lesions(pred)
-    touched = np.unique(truth_labels[pred & truth])
-    tp = int(np.count_nonzero(touched))  # label 0 never occurs where truth is set
-    hit_pred = np.unique(pred_labels[pred & truth])
-    fp = n_pred - int(np.count_nonzero(hit_pred))
-    return {"tp": tp, "fp": fp, "fn": n_truth - tp, "n_truth": n_truth, "n_pred": n_pred}
-
-
-def lesion_f1(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Lesion-wise F1 = tp / (tp + (fp + fn) / 2); 1.0 when neither mask has a lesion (eval_utils)."""
-    c = lesion_counts(pred, truth)
-    denominator = c["tp"] + (c["fp"] + c["fn"]) / 2
-    return 1.0 if denominator == 0 else c["tp"] / denominator
-
-
-def isles22_scores(pred: np.ndarray, truth: np.ndarray, voxel_ml: float) -> dict[str, float]:
-    """The four ISLES 2022 metrics of one case: ``dice``, ``abs_volume_diff_ml`` (voxel volume ``voxel_ml``, e.g.
-    :attr:`Case.voxel_volume_ml`), ``abs_lesion_count_diff`` and ``lesion_f1``, plus the lesion counts."""
-    voxel_ml = float(voxel_ml)
-    if not np.isfinite(voxel_ml) or voxel_ml <= 0:
-        raise EvaluationError(f"voxel_ml must be a positive voxel volume in mL (2 mm isotropic: 0.008), got {voxel_ml}")
-    pred, truth = _masks(pred, truth)
-    counts = lesion_counts(pred, truth)
-    denominator = counts["tp"] + (counts["fp"] + counts["fn"]) / 2
-    return {
-        "dice": isles22_dice(pred, truth),
-        "abs_volume_diff_ml": abs(int(pred.sum()) - int(truth.sum())) * voxel_ml,
-        "abs_lesion_count_diff": abs(counts["n_pred"] - counts["n_truth"]),
-        "lesion_f1": 1.0 if denominator == 0 else counts["tp"] / denominator,
-        **counts,
-    }

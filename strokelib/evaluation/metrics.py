@@ -30,10 +30,10 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from ..config import PAPER
-from ..data.isles22 import isles22_scores
 from ..errors import EvaluationError
 from ..inference.postprocessing import keep_components, label_components, read_prediction
 from ..progress import progress_bar
+from .isles22 import isles22_scores
 
 log = logging.getLogger(__name__)
 
@@ -387,7 +387,7 @@ def evaluate_predictions(cases: Sequence, pred_dir: str | Path, threshold: float
 
 def evaluate_isles22_predictions(cases: Sequence, pred_dir: str | Path, threshold: float | None = None,
                                  min_size: int = 1) -> pd.DataFrame:
-    """One row per ISLES 2022 case: the challenge's metrics (:func:`strokelib.data.isles22.isles22_scores`: Dice,
+    """One row per ISLES 2022 case: the challenge's metrics (:func:`strokelib.evaluation.isles22.isles22_scores`: Dice,
     absolute volume difference in mL, absolute lesion-count difference, lesion-wise F1) of the prediction found in
     ``pred_dir`` (:func:`strokelib.inference.postprocessing.read_prediction`) against the case's mask."""
     rows = []

@@ -88,6 +88,17 @@ def plane_error(point, normal, true_point, true_normal) -> tuple[float, float]:
     return angle, distance
 
 
+def plane_summary(transform, case) -> dict:
+    """Where the registration put the mid-sagittal plane of a case without a known plane (real MRI): its tilt from
+    the scanner's sagittal plane (degrees between its normal and the world x axis) and how far it lies from the grid's
+    centre along x, at the brain centre, in voxels and mm."""
+    _, normal = mid_sagittal_plane(transform, case)
+    point_voxel, _ = mid_sagittal_plane(transform, case, space="voxel")
+    offset = float(point_voxel[LR_AXIS] - (case.shape[LR_AXIS] - 1) / 2.0)
+    return {"tilt_deg": float(np.degrees(np.arccos(np.clip(abs(normal[0]), 0.0, 1.0)))),
+            "offset_from_grid_centre_voxels": offset, "offset_mm": offset * float(case.spacing[LR_AXIS])}
+
+
 def ncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Normalised cross-correlation (Pearson's r) of two volumes, inside ``mask`` when given."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)

@@ -478,3 +478,19 @@ def ensure_isles22_synthetic(n_cases: int, seed: int = 0, geometry: str = "paper
     _check_unchanged(folder, stored, wanted)
     log.info("reusing synthetic ISLES22 dataset in %s (%d cases, seed %d)", folder, n_cases, seed)
     return folder
+
+
+def resolve_isles22_root(data_root: str | os.PathLike | None, n_cases: int, seed: int = 0, geometry: str = "paper",
+                         root: str | os.PathLike | None = None, progress: bool = True) -> Path:
+    """The ISLES 2022 folder a run reads: ``data_root`` when given (the Zenodo release or the challenge's sample
+    layout, :func:`strokelib.data.isles22.find_isles22_cases`), else the embedded ISLES 2022-like set of ``n_cases``
+    (:func:`ensure_isles22_synthetic`) under :func:`strokelib.settings.synthetic_dir`."""
+    from ..settings import synthetic_dir
+
+    if data_root:
+        path = Path(data_root).expanduser()
+        if not path.exists():
+            raise ConfigError(f"ISLES 2022 data root {path} does not exist; download the release from Zenodo "
+                              "(doi 10.5281/zenodo.7153326) and unpack it there, or leave it empty for synthetic data")
+        return path
+    return ensure_isles22_synthetic(n_cases, seed, geometry, base_dir=synthetic_dir(root), progress=progress)
