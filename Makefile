@@ -7,7 +7,7 @@ BROWSER_STAMP := $(VENV)/.browser-installed
 # torch is pinned and installed first: an unpinned torch can pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup demo test test-installed lab figures bench lint clean browser-setup browser-chromium browser-test
+.PHONY: setup demo test test-installed lab figures figures-isles22 bench lint clean browser-setup browser-chromium browser-test
 
 setup: $(STAMP)
 
@@ -45,18 +45,20 @@ $(BROWSER_STAMP): $(STAMP)
 browser-test: browser-setup   ## notebooks 01 (slice viewer) and 03 run in JupyterLab; screenshots in outputs/browser/
 	$(BIN)/python browser/check_lab.py
 
-# figures/ and the executed notebooks in docs/notebooks/ (SISS) and docs/notebooks/spes/ are what these two runs
-# write (see figures/README.md): the demo profile (Table 1's three approaches) on the SPES-like set at ISLES 2015
-# geometry, then on the SISS-like set. Both start from nothing: their own empty outputs folders and their own
-# synthetic data (STROKELIB_SYNTHETIC_DIR), so every executed copy shows the real steps — data generated, symmetric
-# modalities registered, networks trained, maps predicted — and no result reused from an earlier run. Everything is
-# written into outputs/figures/ first; figures/ and docs/notebooks/ are replaced only when both runs finished, so an
-# interrupted `make figures` never leaves a partial set where a complete one was.
+# figures/ and the executed notebooks in docs/notebooks/ (SISS) and docs/notebooks/spes/ are what these runs write
+# (see figures/README.md): the demo profile (Table 1's three approaches) on the SPES-like set at ISLES 2015 geometry,
+# then on the SISS-like set, then notebook 06 on the ISLES 2022-like set and the real sample case
+# (figures-isles22). Every run starts from nothing: its own empty outputs folder and its own synthetic data
+# (STROKELIB_SYNTHETIC_DIR), so every executed copy shows the real steps — data generated, symmetric modalities
+# registered, networks trained, maps predicted — and no result reused from an earlier run. Everything is written into
+# outputs/figures*/ first; figures/ and docs/notebooks/ are replaced only when the runs finished, so an interrupted
+# `make figures` never leaves a partial set where a complete one was.
 STAGE        := outputs/figures
 FIGURES_RUN  := STROKELIB_SYNTHETIC_DIR=$(STAGE)/synthetic $(BIN)/strokelib run --profile demo -p figures_dir $(STAGE)
 FIGURES_SPES := -p outputs_dir $(STAGE)/run-spes -p task SPES -p synthetic_geometry paper -p n_train 30 -p n_test 5 \
                 -p case_index 1
 FIGURES_SISS := -p outputs_dir $(STAGE)/run-siss
+STAGE_22     := outputs/figures-isles22
 
 figures: setup       ## regenerate every committed figure and table, and the executed notebooks in docs/notebooks/
 	rm -rf $(STAGE) && mkdir -p $(STAGE)
@@ -67,6 +69,17 @@ figures: setup       ## regenerate every committed figure and table, and the exe
 	rm -rf docs/notebooks && cp -r $(STAGE)/notebooks docs/notebooks && cp -r $(STAGE)/notebooks-spes docs/notebooks/spes
 	$(BIN)/python -c "from strokelib.notebooks import rebase_folder as r; r('docs/notebooks', '$(STAGE)/notebooks'); \
 	                  r('docs/notebooks/spes', '$(STAGE)/notebooks-spes')"
+	$(MAKE) figures-isles22
+
+figures-isles22: setup   ## notebook 06 only (ISLES 2022, demo profile): figures/isles22_* and docs/notebooks/06_isles22.ipynb
+	rm -rf $(STAGE_22) && mkdir -p $(STAGE_22)
+	STROKELIB_SYNTHETIC_DIR=$(STAGE_22)/synthetic $(BIN)/strokelib run --profile demo --only 06 \
+	    -p figures_dir $(STAGE_22) -p outputs_dir $(STAGE_22)/run --executed-dir $(STAGE_22)/notebooks
+	find figures -type f -name 'isles22_*' -delete
+	find $(STAGE_22) -maxdepth 1 -type f -exec cp {} figures/ \;
+	mkdir -p docs/notebooks && cp $(STAGE_22)/notebooks/06_*.ipynb docs/notebooks/
+	$(BIN)/python -c "from strokelib.notebooks import rebase_links as r; import glob; \
+	                  [r(p, '$(STAGE_22)/notebooks') for p in glob.glob('docs/notebooks/06_*.ipynb')]"
 
 bench: setup         ## speed benchmarks, one JSON line each
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -50,12 +50,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     params = {name: parse_value(value) for name, value in (args.param or [])} | ({"fresh": True} if args.fresh else {})
     only = [s for part in (args.only or []) for s in part.split(",") if s]
+    if args.task is not None:
+        only = _task_notebooks(args.task, only)
+        if args.task != ISLES22:
+            params["task"] = args.task
     if args.workdir is not None:
         _use_workdir(args.workdir)
     done = run_notebooks(args.profile, only=only or None, parameters=params, output_dir=args.executed_dir)
     for path in done:
         print(f"executed {path}")
     return 0
+
+
+def _task_notebooks(task: str, only: list[str]) -> list[str]:
+    """``--task``: the notebooks of that task, or ``--only`` when it names none of another task's."""
+    from .notebooks import task_notebooks
+
+    mine = task_notebooks(task)
+    others = [n for n in only if f"{int(n):02d}" not in mine] if all(n.isdigit() for n in only) else []
+    if others:
+        raise ConfigError(f"--task {task} runs notebook(s) {', '.join(mine)}; --only {','.join(others)} belongs to "
+                          f"{'ISLES 2015 (SISS or SPES)' if task == ISLES22 else 'ISLES 2022 (--task ISLES22)'}")
+    return only or mine
 
 
 def _use_workdir(folder: Path) -> None:
@@ -274,6 +290,9 @@ def _add_run(sub) -> None:
     p = sub.add_parser("run", help="execute the numbered notebooks headless with papermill under a profile")
     p.add_argument("--profile", default="smoke", help="smoke, demo, paper, or a YAML file")
     p.add_argument("--only", action="append", metavar="NN[,NN]", help="run only these notebook numbers, e.g. 01,03")
+    p.add_argument("--task", type=str.upper, choices=(*TASKS, ISLES22), default=None,
+                   help="SISS or SPES: notebooks 01-05 on that ISLES 2015 task (-p task); ISLES22: notebook 06, the "
+                   "method on ISLES 2022 (default: 01-05 with the profile's task)")
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="override one notebook parameter (YAML value), e.g. -p data_root /data/ISLES2015")
     _add_reuse_flags(p, "stop and say what differs")

@@ -29,9 +29,20 @@ from .workspace import WORKDIR_ENV, notebooks_folder
 
 log = logging.getLogger(__name__)
 
+ISLES22_NOTEBOOKS = ("06",)
+"""The notebooks about ISLES 2022 (``--task ISLES22``); the others (01–05) follow the paper on ISLES 2015 (SISS or
+SPES, the ``task`` setting). A run without ``only`` executes the ISLES 2015 notebooks."""
 KERNEL_NAME = "strokelib"
 TCP_WARNING = "Kernel is running over TCP without encryption"
 """ipykernel's start-up warning, dropped from the kernel's stderr: papermill's kernel listens on localhost only."""
+
+
+def task_notebooks(task: str) -> list[str]:
+    """The numbers of the notebooks a run for ``task`` executes: ``ISLES22`` → 06, ``SISS`` or ``SPES`` → 01–05."""
+    numbers = [p.name[:2] for p in notebook_paths()]
+    if str(task).upper() == "ISLES22":
+        return [n for n in numbers if n in ISLES22_NOTEBOOKS]
+    return [n for n in numbers if n not in ISLES22_NOTEBOOKS]
 
 
 def notebook_paths(root: str | Path | None = None, only: list[str] | None = None) -> list[Path]:
@@ -57,7 +68,8 @@ def run_notebooks(
     root: str | Path | None = None,
     progress: bool = True,
 ) -> list[Path]:
-    """Execute the numbered notebooks in order with papermill; stop at the first failure.
+    """Execute the numbered notebooks in order with papermill; stop at the first failure: those numbered in
+    ``only``, else the ISLES 2015 notebooks 01–05 (:func:`task_notebooks`; notebook 06, ISLES 2022, runs when named).
 
     Executed copies go to ``outputs/notebooks/<profile>/`` (outside the source tree); the working directory is
     the working folder (``root``, default :func:`project_root`: the repository root in a checkout, else
@@ -99,7 +111,8 @@ def _run(profile, only, parameters, output_dir, kernel_name, root, progress) -> 
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    paths = notebook_paths(only=only)  # root is $STROKELIB_WORKDIR now: every look-up names the same folder
+    # root is $STROKELIB_WORKDIR now: every look-up names the same folder
+    paths = notebook_paths(only=only or task_notebooks("SISS"))
     declared = {path: set(pm.inspect_notebook(str(path))) for path in paths}
     in_run = set().union(*declared.values())
     unused = [k for k in parameters or {} if k not in in_run]

@@ -8,10 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from strokelib.notebooks import notebook_paths, project_root
+from strokelib.notebooks import ISLES22_NOTEBOOKS, notebook_paths, project_root
 
 EXECUTED = project_root() / "docs" / "notebooks"
 SOURCES = [p.name for p in notebook_paths()]
+PER_TASK = [name for name in SOURCES if name[:2] not in ISLES22_NOTEBOOKS]  # 01–05: one copy per ISLES 2015 task
+COPIES = [(name, EXECUTED) for name in SOURCES] + [(name, EXECUTED / "spes") for name in PER_TASK]
+COPY_IDS = [f"{name[:2]}-{'SPES' if folder.name == 'spes' else 'SISS' if name in PER_TASK else 'ISLES22'}"
+            for name, folder in COPIES]
 MAX_BYTES = 5_000_000
 
 
@@ -22,8 +26,7 @@ def _load(name: str, folder: Path = EXECUTED) -> dict:
     return json.loads(path.read_text())
 
 
-@pytest.mark.parametrize("folder", [EXECUTED, EXECUTED / "spes"], ids=["SISS", "SPES"])
-@pytest.mark.parametrize("name", SOURCES)
+@pytest.mark.parametrize(("name", "folder"), COPIES, ids=COPY_IDS)
 def test_executed_copy_exists_with_figures_and_its_profile(name, folder):
     nb = _load(name, folder)
     papermill = nb["metadata"]["papermill"]
@@ -52,8 +55,7 @@ def _streams(nb: dict) -> list[str]:
             if o.get("output_type") == "stream"]
 
 
-@pytest.mark.parametrize("folder", [EXECUTED, EXECUTED / "spes"], ids=["SISS", "SPES"])
-@pytest.mark.parametrize("name", SOURCES)
+@pytest.mark.parametrize(("name", "folder"), COPIES, ids=COPY_IDS)
 def test_executed_copy_is_a_clean_run_without_widgets_or_log_floods(name, folder):
     nb = _load(name, folder)
     outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
@@ -63,7 +65,7 @@ def test_executed_copy_is_a_clean_run_without_widgets_or_log_floods(name, folder
     assert len(log_lines) <= MAX_LOG_LINES, f"{name}: {len(log_lines)} log lines; keep warnings and milestones"
     if name.startswith("02"):  # the cache demonstration: a miss, then a hit
         assert "first call: from cache False" in text and "second call: from cache True" in text
-    markers = (*REUSED, "reusing synthetic") if name.startswith("01") else REUSED  # 01 generates the data
+    markers = (*REUSED, "reusing synthetic") if name.startswith(("01", "06")) else REUSED  # they generate the data
     reused = [marker for marker in markers if marker in text]
     assert not reused, f"{name} reused earlier results ({reused}): make figures must start from nothing"
 
@@ -74,7 +76,7 @@ def test_executed_copies_links_resolve_where_they_lie(folder):
 
     link = re.compile(r"\]\((?!https?:|mailto:|#)([^)#\s]+)(?:#[^)\s]*)?\)")
     broken = {}
-    for name in SOURCES:
+    for name in SOURCES if folder == EXECUTED else PER_TASK:
         markdown = "\n".join("".join(c["source"]) for c in _load(name, folder)["cells"] if c["cell_type"] == "markdown")
         broken[name] = [target for target in link.findall(markdown) if not (folder / target).exists()]
     assert not {k: v for k, v in broken.items() if v}, broken
@@ -83,4 +85,6 @@ def test_executed_copies_links_resolve_where_they_lie(folder):
 def test_readme_links_both_tasks_executed_copies():
     readme = (project_root() / "README.md").read_text()
     for name in SOURCES:
-        assert f"docs/notebooks/{name}" in readme and f"docs/notebooks/spes/{name}" in readme, name
+        assert f"docs/notebooks/{name}" in readme, name
+    for name in PER_TASK:
+        assert f"docs/notebooks/spes/{name}" in readme, name

@@ -21,7 +21,8 @@ LINK = re.compile(r"\]\((?!https?:|mailto:|#)([^)#\s]+)(?:#[^)\s]*)?\)")
 SHOWS_CODE = {"02": ["flip_left_right", "register_flipped"],
               "03": ["balanced_centres"],
               "04": ["DualRes", "MonoRes", "DownStep", "focal_loss"],
-              "05": ["_coverage", "predict_case"]}
+              "05": ["_coverage", "predict_case"],
+              "06": ["register_flair"]}
 
 
 def _cells(path: Path) -> list:

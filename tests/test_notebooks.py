@@ -42,6 +42,9 @@ EXPECTED = {
                        *[f"table{2 if TASK == 'SISS' else 3}_{TASK.lower()}_{kind}.{ext}" for kind in ("leaderboard", "ours")
                          for ext in ("csv", "md")]],
            "outputs": []},
+    "06": {"figures": [f"isles22_{kind}.png" for kind in ("flair_registration", "symmetry_check", "training_curves",
+                                                          "detection_by_size", "cv_overlays", "real_case")],
+           "outputs": ["isles22_cv_scores.csv", "segment_isles22/sub-strokecase0009/mask.nii.gz"]},
 }
 
 
@@ -100,9 +103,9 @@ def trained(tmp_path_factory, sym_cache):
 
 
 @pytest.mark.notebook
-@pytest.mark.parametrize("number", ["01", "02", "03"])
+@pytest.mark.parametrize("number", ["01", "02", "03", "06"])
 def test_notebook_writes_what_it_lists(number, tmp_path, sym_cache):
-    extra = {"sym_cache_dir": sym_cache} if number == "02" else {}
+    extra = {"sym_cache_dir": sym_cache} if number in ("02", "06") else {}
     _check_written(number, *_run(number, tmp_path, **extra))
 
 

@@ -146,3 +146,20 @@ def test_figure_titles_name_synthetic_data():
 
     assert "synthetic SISS" in data_source_label("", "SISS", "small")
     assert data_source_label("/data/ISLES2015", "SISS") is None
+
+
+def test_notebooks_follow_the_task_and_06_is_the_isles22_one():
+    from strokelib.notebooks import task_notebooks
+
+    assert task_notebooks("SISS") == task_notebooks("spes") == ["01", "02", "03", "04", "05"]
+    assert task_notebooks("ISLES22") == ["06"]
+
+
+def test_run_task_isles22_selects_notebook_06_and_refuses_an_isles2015_one(capsys):
+    from strokelib.cli import _task_notebooks
+
+    assert _task_notebooks("ISLES22", []) == ["06"]
+    assert _task_notebooks("SISS", []) == ["01", "02", "03", "04", "05"]
+    assert _task_notebooks("SPES", ["3"]) == ["3"]
+    with pytest.raises(ConfigError, match="--task ISLES22 runs notebook.*06.*--only 01 belongs to ISLES 2015"):
+        _task_notebooks("ISLES22", ["01"])

@@ -7,7 +7,7 @@ closed, so it still appears in the cell's output (:func:`strokelib.plotting.base
 saves). :func:`slice_viewer` is the exception: it returns an ipywidgets viewer and saves nothing.
 
 Modules follow the notebooks: :mod:`.data` (01), :mod:`.symmetric` (02), :mod:`.patches` (03), :mod:`.network`
-(04), :mod:`.results` (05); every figure is importable from ``strokelib.plotting`` itself.
+(04), :mod:`.results` (05), :mod:`.isles22` (06); every figure is importable from ``strokelib.plotting`` itself.
 
 Colours come from one colour-blind-safe palette (Okabe–Ito, :data:`PALETTE`), matplotlib's colour cycle once this
 package is imported, each with one meaning (:data:`ROLE_COLOURS`). ``set_data_source("synthetic SISS-like data")``
@@ -30,6 +30,10 @@ from .data import (  # noqa: F401
     modality_grid,
     slice_montage,
     slice_viewer,
+)
+from .isles22 import (  # noqa: F401
+    flair_registration_check,
+    lesion_detection_bars,
 )
 from .network import (  # noqa: F401
     architecture_diagram,
