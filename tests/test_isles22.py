@@ -357,3 +357,56 @@ def test_flair_is_registered_once_then_read_from_its_cache(tmp_path, case, caplo
     assert isles22.flair_cache_key(files, 1) != isles22.flair_cache_key(files, 0)  # another seed, another entry
     with pytest.raises(DataLayoutError, match="no FLAIR image"):
         isles22.load_isles22_with_flair({k: v for k, v in files.items() if k != "FLAIR"}, CASE)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The metrics against an independent reference written from the challenge's definitions
+# ---------------------------------------------------------------------------------------------------------
+def _reference_components(mask: np.ndarray) -> list[set]:
+    """26-connected components by a plain flood fill over voxel coordinates (no scipy): a list of voxel sets."""
+    todo = {tuple(int(i) for i in v) for v in np.argwhere(mask)}
+    steps = [(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1) if (a, b, c) != (0, 0, 0)]
+    components = []
+    while todo:
+        seed = todo.pop()
+        component, frontier = {seed}, [seed]
+        while frontier:
+            x, y, z = frontier.pop()
+            for dx, dy, dz in steps:
+                n = (x + dx, y + dy, z + dz)
+                if n in todo:
+                    todo.remove(n)
+                    component.add(n)
+                    frontier.append(n)
+        components.append(component)
+    return components
+
+
+def _reference_scores(pred: np.ndarray, truth: np.ndarray, voxel_ml: float) -> dict:
+    """The four ISLES 2022 metrics straight from their definitions (utils/eval_utils.py), with Python sets."""
+    p = {tuple(int(i) for i in v) for v in np.argwhere(pred)}
+    t = {tuple(int(i) for i in v) for v in np.argwhere(truth)}
+    dice = 1.0 if not p and not t else 2 * len(p & t) / (len(p) + len(t))
+    truth_lesions, pred_lesions = _reference_components(truth), _reference_components(pred)
+    tp = sum(1 for lesion in truth_lesions if lesion & p)  # a lesion touched by at least one predicted voxel
+    fn = len(truth_lesions) - tp
+    fp = sum(1 for component in pred_lesions if not component & t)  # a predicted component touching no lesion
+    f1 = 1.0 if tp + fp + fn == 0 else tp / (tp + (fp + fn) / 2)
+    return {"dice": dice, "volume_difference_ml": abs(len(p) - len(t)) * voxel_ml,
+            "lesion_count_difference": abs(len(pred_lesions) - len(truth_lesions)), "lesion_f1": f1}
+
+
+def test_the_metrics_equal_an_independent_reference_on_random_masks():
+    rng = np.random.default_rng(22)
+    checked = 0
+    for trial in range(60):
+        shape = tuple(rng.integers(3, 9, size=3))
+        density_truth, density_pred = rng.choice([0.0, 0.05, 0.2], size=2)  # empty masks included
+        truth = rng.random(shape) < density_truth
+        pred = truth & (rng.random(shape) < 0.7) | (rng.random(shape) < density_pred)
+        voxel_ml = float(rng.choice([0.008, 0.001, 1.0]))
+        ours, reference = scoring.isles22_scores(pred, truth, voxel_ml), _reference_scores(pred, truth, voxel_ml)
+        for key, value in reference.items():
+            assert ours[key] == pytest.approx(value), (trial, key, ours[key], value)
+        checked += 1
+    assert checked == 60
