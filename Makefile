@@ -82,7 +82,7 @@ figures-isles22: setup   ## notebook 06 only (ISLES 2022, demo profile): figures
 	                  [r(p, '$(STAGE_22)/notebooks') for p in glob.glob('docs/notebooks/06_*.ipynb')]"
 
 bench: setup         ## speed benchmarks, one JSON line each
-	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	for b in benchmarks/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lint: setup
 	$(BIN)/ruff check strokelib tests benchmarks browser

@@ -33,12 +33,12 @@ import os
 import platform
 import resource
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _peak_rss import PeakRSS  # benchmarks/_peak_rss.py (shared by the benchmarks)
 
 from strokelib.data import cases as datasets
 from strokelib.inference import maps as inference
@@ -47,33 +47,6 @@ from strokelib.model import checkpoints as modelfiles
 from strokelib.model.sunet import SUNet
 from strokelib.preprocessing import normalisation as preprocessing
 from strokelib.synthetic import dataset as synthetic
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakRSS:
-    """Peak resident memory (MB) above the level at entry, polled in a thread."""
-
-    def __enter__(self):
-        self.base = self.peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-        return self
-
-    def _rss(self) -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * PAGE
-
-    def _poll(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, self._rss())
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
-        self.mb = round((self.peak - self.base) / 2**20, 1)
 
 
 def _sync(device: torch.device) -> None:
@@ -91,7 +64,7 @@ def _run(fn, device):
         _sync(device)
         seconds = time.perf_counter() - start
     extra = {"cuda_peak_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)} if device.type == "cuda" else {}
-    return out, {"seconds": round(seconds, 3), "peak_rss_mb": mem.mb, **extra}
+    return out, {"seconds": round(seconds, 3), "peak_rss_mb": mem.above_mb, **extra}
 
 
 def _agreement(a: np.ndarray, b: np.ndarray, brain: np.ndarray) -> dict:

@@ -26,11 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import threading
 import time
 
 import numpy as np
 import torch
+from _peak_rss import PeakRSS  # benchmarks/_peak_rss.py (shared by the benchmarks)
 
 from strokelib import estimates
 from strokelib.data import cases as datasets
@@ -43,35 +43,7 @@ from strokelib.settings import load_profile
 from strokelib.synthetic import dataset as synthetic
 from strokelib.training.cross_validation import training_setup
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
 CHANNELS = 8  # SISS with symmetric modalities (Proposed)
-
-
-class PeakRSS:
-    """Peak resident memory of this process (MB) while the block runs, polled in a thread."""
-
-    def __enter__(self):
-        self.peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-        self.start = time.perf_counter()
-        return self
-
-    @staticmethod
-    def _rss() -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * PAGE
-
-    def _poll(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, self._rss())
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.start
-        self._stop.set()
-        self._thread.join()
-        self.mb = round(max(self.peak, self._rss()) / 2**20)
 
 
 def work_counts(cfg, run, n_cases: int, grid_patches: dict[str, int], val_patches_per_case: int | None) -> dict:
