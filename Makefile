@@ -52,7 +52,8 @@ browser-test: browser-setup   ## notebooks 01 (slice viewer) and 03 run in Jupyt
 # (STROKELIB_SYNTHETIC_DIR), so every executed copy shows the real steps — data generated, symmetric modalities
 # registered, networks trained, maps predicted — and no result reused from an earlier run. Everything is written into
 # outputs/figures*/ first; figures/ and docs/notebooks/ are replaced only when the runs finished, so an interrupted
-# `make figures` never leaves a partial set where a complete one was.
+# `make figures` never leaves a partial set where a complete one was (notebook 06's files are replaced only by a
+# figures-isles22 run that finished).
 STAGE        := outputs/figures
 FIGURES_RUN  := STROKELIB_SYNTHETIC_DIR=$(STAGE)/synthetic $(BIN)/strokelib run --profile demo -p figures_dir $(STAGE)
 FIGURES_SPES := -p outputs_dir $(STAGE)/run-spes -p task SPES -p synthetic_geometry paper -p n_train 30 -p n_test 5 \
@@ -64,9 +65,10 @@ figures: setup       ## regenerate every committed figure and table, and the exe
 	rm -rf $(STAGE) && mkdir -p $(STAGE)
 	$(FIGURES_RUN) $(FIGURES_SPES) --executed-dir $(STAGE)/notebooks-spes
 	$(FIGURES_RUN) $(FIGURES_SISS) --executed-dir $(STAGE)/notebooks
-	find figures -type f ! -name README.md -delete
+	find figures -type f ! -name README.md ! -name 'isles22_*' -delete   # notebook 06's: replaced by figures-isles22
 	find $(STAGE) -maxdepth 1 -type f -exec cp {} figures/ \;
-	rm -rf docs/notebooks && cp -r $(STAGE)/notebooks docs/notebooks && cp -r $(STAGE)/notebooks-spes docs/notebooks/spes
+	mkdir -p docs/notebooks && find docs/notebooks -mindepth 1 ! -name '06_*.ipynb' -delete
+	cp $(STAGE)/notebooks/*.ipynb docs/notebooks/ && cp -r $(STAGE)/notebooks-spes docs/notebooks/spes
 	$(BIN)/python -c "from strokelib.notebooks import rebase_folder as r; r('docs/notebooks', '$(STAGE)/notebooks'); \
 	                  r('docs/notebooks/spes', '$(STAGE)/notebooks-spes')"
 	$(MAKE) figures-isles22

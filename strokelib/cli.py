@@ -50,12 +50,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     params = {name: parse_value(value) for name, value in (args.param or [])} | ({"fresh": True} if args.fresh else {})
     only = [s for part in (args.only or []) for s in part.split(",") if s]
+    if args.workdir is not None:
+        _use_workdir(args.workdir)
     if args.task is not None:
         only = _task_notebooks(args.task, only)
         if args.task != ISLES22:
             params["task"] = args.task
-    if args.workdir is not None:
-        _use_workdir(args.workdir)
     done = run_notebooks(args.profile, only=only or None, parameters=params, output_dir=args.executed_dir)
     for path in done:
         print(f"executed {path}")
@@ -160,6 +160,8 @@ def _segment_files(args: argparse.Namespace) -> dict[str, Path] | None:
     from .data.cases import task_modalities
 
     given = {_MODALITY_FLAGS[k]: Path(v) for k, v in vars(args).items() if k in _MODALITY_FLAGS and v is not None}
+    if args.task == ISLES22:  # --flair names ISLES 2022's FLAIR, spelt in capitals there
+        given = {m.upper(): path for m, path in given.items()}
     if args.input is not None and given:
         raise ConfigError("give either INPUT (a case folder, a folder of cases or an ISLES 2015 or 2022 folder) or one "
                           "file per modality (--flair ...), not both")
@@ -386,7 +388,8 @@ def _add_segment(sub) -> None:
                    "outputs lie on the DWI grid)")
     for flag in _MODALITY_FLAGS:
         p.add_argument(f"--{flag}", type=Path, default=None, metavar="FILE",
-                       help=f"{_MODALITY_FLAGS[flag]} image (instead of INPUT; ISLES22: NIfTI or .mha)")
+                       help=f"{_MODALITY_FLAGS[flag]} image (instead of INPUT"
+                       + ("; ISLES22: NIfTI or .mha)" if flag in ("dwi", "adc", "flair") else ")"))
     p.add_argument("--split", default=None, choices=SPLITS,
                    help="which split of an ISLES 2015 folder holding both (default: the only one there)")
     p.add_argument("--shard", default=None, metavar="K/N",

@@ -164,14 +164,15 @@ class RunSettings:
     # 06 ISLES 2022 (beyond the paper: the method on today's open data)
     isles22_data_root: str | None = _setting("str", "",
         "ISLES 2022 root (Zenodo release or the challenge's sample layout) notebook 06 cross-validates on; empty or "
-        "null: the embedded ISLES 2022-like synthetic set", nullable=True)
-    isles22_n_train: int = _setting("int", 8, "synthetic ISLES 2022-like cases notebook 06 generates", minimum=2)
+        "null: the embedded ISLES 2022-like synthetic set", nullable=True, train=True)
+    isles22_n_train: int = _setting("int", 8, "synthetic ISLES 2022-like cases notebook 06 generates", minimum=2,
+        train=True)
     isles22_geometry: str = _setting("str", "paper",
         "synthetic ISLES 2022 grid: 'paper' (DWI 112×112×73 at 2 mm, as released) or 'small' (4 mm, quick runs)",
-        choices=("paper", "small"))
+        choices=("paper", "small"), train=True)
     isles22_modalities: list[str] = _setting("names", ["DWI", "ADC"],
-        "images notebook 06's models read: DWI and ADC, optionally FLAIR (registered onto DWI)",
-        choices=("DWI", "ADC", "FLAIR"))
+        "images notebook 06's and strokelib train --task ISLES22's models read: DWI and ADC, optionally FLAIR "
+        "(registered onto DWI)", choices=("DWI", "ADC", "FLAIR"), train=True)
     isles22_sample: str | None = _setting("str", "",
         "a real ISLES 2022 case (root or sub-* folder) notebook 06 segments; empty or null: the sample case "
         "sub-strokecase0009 that ships with strokelib", nullable=True)

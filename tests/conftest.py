@@ -122,7 +122,7 @@ def spes_proposed_models(spes_root, tmp_path_factory):
 # ISLES22 set (4 small-geometry cases; case 3 has an empty mask), for test_isles22_pipeline. READ-ONLY, as above.
 # ---------------------------------------------------------------------------------------------------------
 ISLES22_TRAIN_ARGS = ("--task", "ISLES22", "--approach", "proposed", "--profile", "smoke", "--device", "cpu",
-                      "-p", "n_train", "4", "-p", "synthetic_geometry", "small", "-p", "train_n_folds", "2",
+                      "-p", "isles22_n_train", "4", "-p", "isles22_geometry", "small", "-p", "train_n_folds", "2",
                       "-p", "train_base_filters", "4", "-p", "train_patches_per_case", "8",
                       "-p", "train_val_patches_per_case", "4")
 

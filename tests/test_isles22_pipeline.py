@@ -270,6 +270,11 @@ def test_flair_models_register_flair_and_need_it(isles22_train, tmp_path, capsys
     assert mask.shape == dwi.shape and np.allclose(mask.affine, dwi.affine)  # the DWI grid, not FLAIR's
     code, _ = _segment(["--dwi", str(FILES["DWI"]), "--adc", str(FILES["ADC"])], tmp_path / "no_flair", models)
     assert code == 2 and "no FLAIR image" in capsys.readouterr().err
+    files = ["--dwi", str(FILES["DWI"]), "--adc", str(FILES["ADC"]), "--flair", str(FILES["FLAIR"])]
+    code, summary = _segment(files, tmp_path / "with_flair", models)  # the real case, one file per modality
+    assert code == 0 and summary["status"].tolist() == ["done"]
+    record = json.loads((tmp_path / "with_flair" / "input" / "segmentation.json").read_text())
+    assert record["result"]["flair_registration"]["rotation_deg"] < 5
 
 
 ISLES22_FLAIR_ARGS = ("--task", "ISLES22", "--approach", "balanced", "--modalities", "DWI,ADC,FLAIR", "--fold", "0",

@@ -52,11 +52,11 @@ def test_lesion_table_of_an_empty_truth_has_no_rows_and_shapes_are_checked():
 def test_detection_by_size_counts_each_class_and_leaves_empty_classes_undefined():
     table = pd.DataFrame({"volume_ml": [0.05, 0.5, 0.7, 3.0, 12.0], "found": [False, True, False, True, True]})
     by_size = detection_by_size(table)
-    assert list(by_size.index) == ["< 0.1 mL", "0.1–1 mL", "1–10 mL", "> 10 mL"]
+    assert list(by_size.index) == ["< 0.1 mL", "0.1–1 mL", "1–10 mL", "≥ 10 mL"]
     assert by_size["lesions"].tolist() == [1, 2, 1, 1] and by_size["found"].tolist() == [0, 1, 1, 1]
     assert by_size["detection_rate"].tolist() == pytest.approx([0.0, 0.5, 1.0, 1.0])
     only_small = detection_by_size(table.iloc[:1])
-    assert np.isnan(only_small.loc["> 10 mL", "detection_rate"])
+    assert np.isnan(only_small.loc["≥ 10 mL", "detection_rate"])
 
 
 def test_lesion_tables_joins_the_cases_that_have_a_prediction(real):
@@ -71,7 +71,8 @@ def test_the_real_heads_mid_sagittal_plane_is_nearly_the_grids(real):
     _, registration = symmetric_modalities(case, "DWI")
     plane = plane_summary(registration, case)
     print(f"\nreal case: {plane}")
-    assert 0.0 <= plane["tilt_deg"] < 8.0  # a head nearly straight in the scanner
+    assert 0.0 <= plane["tilt_from_grid_deg"] < 3.0  # a head nearly straight on its grid
+    assert plane["tilt_from_scanner_deg"] > plane["tilt_from_grid_deg"]  # the DWI grid itself is 3.3° oblique
     assert abs(plane["offset_from_grid_centre_voxels"]) < 4.0
     assert plane["offset_mm"] == pytest.approx(plane["offset_from_grid_centre_voxels"] * 2.0)
 
@@ -106,3 +107,18 @@ def test_notebook_06_settings_are_checked():
     with pytest.raises(ConfigError, match="isles22_n_train"):
         RunSettings(isles22_n_train=1)
     assert RunSettings().isles22_modalities == ["DWI", "ADC"]
+
+
+def test_a_lesion_of_exactly_10_ml_is_in_the_top_class_and_the_sample_is_one_case(tmp_path):
+    from strokelib.data.isles22 import single_isles22_case
+    from strokelib.errors import DataLayoutError
+
+    by_size = detection_by_size(pd.DataFrame({"volume_ml": [10.0, 0.1], "found": [True, False]}))
+    assert by_size["lesions"].tolist() == [0, 1, 0, 1]  # 0.1 mL in "0.1–1 mL", 10 mL in "≥ 10 mL"
+    case_id, files = single_isles22_case(isles22_sample_folder())
+    assert case_id == "sub-strokecase0009" and {"DWI", "ADC", "FLAIR", "OT"} <= set(files)
+    for name in ("sub-a", "sub-b"):
+        (tmp_path / name / "ses-0001").mkdir(parents=True)
+        (tmp_path / name / "ses-0001" / f"{name}_ses-0001_dwi.nii.gz").write_bytes(b"")
+    with pytest.raises(DataLayoutError, match="holds 2 ISLES 2022 cases.*sub-a, sub-b.*one case's sub-\\* folder"):
+        single_isles22_case(tmp_path)

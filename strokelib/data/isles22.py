@@ -398,3 +398,13 @@ def lesions(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """26-connected components of a mask: (label array, number of lesions)."""
     labels, n = ndimage.label(np.asarray(mask) > 0, structure=_STRUCTURE_26)
     return labels, int(n)
+
+
+def single_isles22_case(folder: str | Path) -> tuple[str, dict[str, Path]]:
+    """(case id, files) of the one case in ``folder`` (an ISLES 2022 root holding one case, or a ``sub-*`` folder);
+    a folder with several cases is a :class:`DataLayoutError` naming them (give the ``sub-*`` folder instead)."""
+    table = find_isles22_cases(folder)
+    if len(table) != 1:
+        raise DataLayoutError(f"{folder} holds {len(table)} ISLES 2022 cases ({', '.join(sorted(table))}); give one "
+                              "case's sub-* folder")
+    return next(iter(table.items()))

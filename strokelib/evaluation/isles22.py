@@ -108,9 +108,10 @@ def lesion_tables(predictions: Mapping[str, np.ndarray], cases: Sequence) -> pd.
 
 def detection_by_size(table: pd.DataFrame, edges: Sequence[float] = SIZE_CLASSES_ML) -> pd.DataFrame:
     """Lesions found per size class of ``table`` (:func:`lesion_tables`): ``lesions``, ``found`` and
-    ``detection_rate`` (NaN for an empty class), one row per class named like ``0.1–1 mL``."""
+    ``detection_rate`` (NaN for an empty class), one row per class named like ``0.1–1 mL`` (lower bound included,
+    upper bound excluded)."""
     edges = list(edges)
-    names = [f"< {edges[1]:g} mL" if lo == 0 else f"> {lo:g} mL" if np.isinf(hi) else f"{lo:g}–{hi:g} mL"
+    names = [f"< {edges[1]:g} mL" if lo == 0 else f"≥ {lo:g} mL" if np.isinf(hi) else f"{lo:g}–{hi:g} mL"
              for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
     size = pd.cut(table["volume_ml"], edges, labels=names, right=False)
     counts = table.groupby(size, observed=False)["found"].agg(lesions="size", found="sum")

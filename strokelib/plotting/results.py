@@ -60,12 +60,14 @@ def _overlay_slice(masks: list[np.ndarray], plane: str) -> int:
     return int(np.lexsort((union, look_alikes, present))[-1])
 
 
-def _overlay_row(fig, axes, case, prob, pred, marks: dict, title: str, modality: str | None, plane: str) -> None:
+def _overlay_row(fig, axes, case, prob, pred, marks: dict, title: str, modality: str | None, plane: str,
+                 focus: str = "union") -> None:
     """One row of Figures 4–5: errors on the image (look-alikes dashed), probability, binarised mask."""
     pred = np.asarray(pred) > 0
     truth = case.label > 0 if case.label is not None else np.zeros_like(pred)
     marks = {k: np.asarray(m) > 0 for k, m in marks.items()}
-    index = _overlay_slice([pred | truth, *marks.values()], plane)
+    shown = truth if focus == "truth" and truth.any() else pred | truth
+    index = _overlay_slice([shown, *marks.values()], plane)
     name = modality or case.modalities[0]
     pred2d, truth2d = _slice(pred, plane, index), _slice(truth, plane, index)
     error_overlay(axes[0], _slice(case.channel(name), plane, index), pred2d, truth2d)
@@ -82,8 +84,12 @@ def _overlay_row(fig, axes, case, prob, pred, marks: dict, title: str, modality:
         ax.axis("off")
 
 
+FIGURES_4_5 = "Figures 4–5: true positives bluish green, false positives vermillion, false negatives blue"
+
+
 def segmentation_overlays(cases, probabilities, predictions, titles=None, modality: str | None = None,
-                          plane: str = "axial", output_file=None, outlines=None):
+                          plane: str = "axial", output_file=None, outlines=None, focus: str = "union",
+                          suptitle: str = FIGURES_4_5):
     """Figures 4 and 5: one row per case — ``modality`` with true positives bluish green, false positives
     vermillion and false negatives blue, the lesion probability map, and the binarised mask with the ground truth
     outlined in orange.
@@ -92,20 +98,23 @@ def segmentation_overlays(cases, probabilities, predictions, titles=None, modali
     (X, Y, Z) maps and masks; ``titles`` label the rows (e.g. "best DSC 0.85, case 9"). ``outlines`` (one
     ``{name: mask}`` per row, e.g. the synthetic look-alikes ``old_lesion`` and ``mimic``) are drawn thick and
     dashed on the first panel (old lesion yellow, mimic reddish purple), on a slice that shows each of them
-    together with the prediction and the truth where one exists, so false positives on them show.
+    together with the prediction and the truth where one exists, so false positives on them show. ``focus="truth"``
+    picks the slice with the most ground truth instead of the most prediction ∪ truth (a map with many false
+    positives would otherwise show a slice without the lesion); ``suptitle`` heads the figure.
     """
+    if focus not in ("union", "truth"):
+        raise ValueError(f"focus {focus!r}: use 'union' or 'truth'")
     from matplotlib.patches import Patch
 
     outlines = outlines or [{} for _ in cases]
     fig, axes = plt.subplots(len(cases), 3, figsize=(9.5, 3.2 * len(cases) + 0.9), squeeze=False)
     for row, (case, prob, pred, marks) in enumerate(zip(cases, probabilities, predictions, outlines, strict=True)):
         title = titles[row] if titles is not None else f"case {case.case_id}"
-        _overlay_row(fig, axes[row], case, prob, pred, marks, title, modality, plane)
+        _overlay_row(fig, axes[row], case, prob, pred, marks, title, modality, plane, focus)
     handles = [Patch(color=colour, label=f"{name} ({_colour_word(name)})") for name, colour in OVERLAY_COLOURS.items()]
     handles += _outline_handles(sorted({k for marks in outlines for k in marks}))
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 3), frameon=False, fontsize=8)
-    fig.suptitle("Figures 4–5: true positives bluish green, false positives vermillion, false negatives blue",
-                 fontsize=10)
+    fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout(rect=(0, 0.06 if len(handles) > 3 else 0.035, 1, 1))
     return _finish(fig, output_file)
 

@@ -89,13 +89,17 @@ def plane_error(point, normal, true_point, true_normal) -> tuple[float, float]:
 
 
 def plane_summary(transform, case) -> dict:
-    """Where the registration put the mid-sagittal plane of a case without a known plane (real MRI): its tilt from
-    the scanner's sagittal plane (degrees between its normal and the world x axis) and how far it lies from the grid's
-    centre along x, at the brain centre, in voxels and mm."""
-    _, normal = mid_sagittal_plane(transform, case)
-    point_voxel, _ = mid_sagittal_plane(transform, case, space="voxel")
+    """Where the registration put the mid-sagittal plane of a case without a known plane (real MRI): its tilt from the
+    grid's own sagittal plane (the plane the array flip mirrors about; degrees between the plane's normal and the
+    grid's x axis, in mm), the same from the scanner's sagittal plane (world x axis: it includes an oblique
+    acquisition), and its offset from the grid's centre along x at the brain centre, in voxels and mm."""
+    _, normal_world = mid_sagittal_plane(transform, case)
+    point_voxel, normal_voxel = mid_sagittal_plane(transform, case, space="voxel")
+    normal_grid_mm = normal_voxel / np.asarray(case.spacing, dtype=np.float64)  # voxel-index normal → grid mm
+    normal_grid_mm /= np.linalg.norm(normal_grid_mm)
     offset = float(point_voxel[LR_AXIS] - (case.shape[LR_AXIS] - 1) / 2.0)
-    return {"tilt_deg": float(np.degrees(np.arccos(np.clip(abs(normal[0]), 0.0, 1.0)))),
+    return {"tilt_from_grid_deg": float(np.degrees(np.arccos(np.clip(abs(normal_grid_mm[LR_AXIS]), 0.0, 1.0)))),
+            "tilt_from_scanner_deg": float(np.degrees(np.arccos(np.clip(abs(normal_world[0]), 0.0, 1.0)))),
             "offset_from_grid_centre_voxels": offset, "offset_mm": offset * float(case.spacing[LR_AXIS])}
 
 

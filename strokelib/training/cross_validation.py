@@ -45,7 +45,6 @@ from ..settings import (
     RunSettings,
     load_profile,
     project_root,
-    synthetic_dir,
     unknown_hint,
     validate,
 )
@@ -479,32 +478,29 @@ FLAIR_CACHE = "flair_cache"
 """Folder under a run's outputs where ISLES 2022 FLAIR images registered onto DWI are cached."""
 
 
-def isles22_training_cases(settings: RunSettings, modalities: Sequence[str], cache_dir: str | Path | None,
+def isles22_training_cases(settings: RunSettings, modalities: Sequence[str] | None, cache_dir: str | Path | None,
                            progress: bool = True) -> list:
-    """The ISLES 2022 training cases of a run, with the channels ``modalities`` (e.g. DWI, ADC or DWI, ADC, FLAIR).
+    """The ISLES 2022 training cases of a run, with the channels ``modalities`` (None: ``settings.isles22_modalities``;
+    e.g. DWI, ADC or DWI, ADC, FLAIR) — the cases notebook 06 trains on, from the same settings.
 
-    From ``settings.data_root`` (a BIDS root in either layout, :func:`strokelib.data.isles22.find_isles22_cases`),
-    else the embedded ISLES 2022-like synthetic set of ``n_train`` cases, ``seed`` and ``synthetic_geometry``
-    (generated on first use). FLAIR is registered onto DWI and cached under ``cache_dir``. Every case needs a mask.
+    From ``settings.isles22_data_root`` (a BIDS root in either layout, :func:`strokelib.data.isles22.find_isles22_cases`),
+    else the embedded ISLES 2022-like synthetic set of ``isles22_n_train`` cases, ``seed`` and ``isles22_geometry``
+    (generated on first use). FLAIR is registered onto DWI with the run's ``seed`` and cached under ``cache_dir``.
+    Every case needs a mask.
     """
     from ..data.isles22 import find_isles22_cases, load_isles22_for_model
-    from ..synthetic.isles22 import ensure_isles22_synthetic
+    from ..synthetic.isles22 import resolve_isles22_root
 
-    if settings.data_root:
-        root = Path(settings.data_root).expanduser()
-    elif settings.synthetic_phenomena:
-        raise ConfigError("synthetic_phenomena selects phenomena of the ISLES 2015-like sets; the synthetic ISLES22 set "
-                          "has none to choose: leave it empty")
-    else:
-        root = ensure_isles22_synthetic(settings.n_train, settings.seed, settings.synthetic_geometry,
-                                        base_dir=synthetic_dir(), progress=progress)
+    root = resolve_isles22_root(settings.isles22_data_root, settings.isles22_n_train, settings.seed,
+                                settings.isles22_geometry, progress=progress)
     table = find_isles22_cases(root)
     unlabelled = [case_id for case_id, files in table.items() if LABEL_TOKEN not in files]
     if unlabelled:
         raise DataLayoutError(f"training needs a lesion mask for every case; {', '.join(unlabelled)} under {root} "
                               "have none (derivatives/<case>/ses-*/<case>_ses-*_msk.nii.gz)")
+    modalities = tuple(modalities or settings.isles22_modalities)
     bar = progress_bar(sorted(table.items()), desc="loading ISLES22 cases", disable=not progress, leave=False)
-    return [load_isles22_for_model(files, case_id, tuple(modalities), cache_dir)[0] for case_id, files in bar]
+    return [load_isles22_for_model(files, case_id, modalities, cache_dir, settings.seed)[0] for case_id, files in bar]
 
 
 def train_command(
@@ -525,11 +521,12 @@ def train_command(
     (plus ``overrides``, any setting in :data:`strokelib.TRAIN_SETTINGS`) with :func:`training_setup` and runs
     :func:`cross_validate` for one fold or all of them. Folds run in parallel as separate processes:
     ``CUDA_VISIBLE_DEVICES=K strokelib train ... --fold K &``. Task ``ISLES22`` reads ISLES 2022 cases
-    (:func:`isles22_training_cases`) with ``modalities`` (default DWI, ADC; FLAIR registered and cached under
-    ``<outputs>/flair_cache``); the ISLES 2015 tasks read their fixed modalities and refuse ``modalities``.
+    (:func:`isles22_training_cases`: ``data_root`` is then the ISLES 2022 root, else the profile's ``isles22_*``
+    settings, as in notebook 06) with ``modalities`` (default: the profile's ``isles22_modalities``; FLAIR registered
+    and cached under ``<outputs>/flair_cache``); the ISLES 2015 tasks read their fixed modalities and refuse
+    ``modalities``.
     """
     from ..data.cases import load_isles2015
-    from ..data.isles22 import DEFAULT_MODALITIES
     from ..synthetic.dataset import resolve_data_root
 
     task = str(task).upper()
@@ -541,13 +538,13 @@ def train_command(
                           f"spelling (training reads {', '.join(TRAIN_SETTINGS)})")
     overrides = validate(overrides, "strokelib train -p")
     params = {**load_profile(profile), **{k: v for k, v in overrides.items() if v is not None}}
-    params.update({k: str(v) for k, v in (("data_root", data_root), ("device", device)) if v is not None})
+    root_key = "isles22_data_root" if task == ISLES22 else "data_root"  # the ISLES 2022 root notebook 06 reads too
+    params.update({k: str(v) for k, v in ((root_key, data_root), ("device", device)) if v is not None})
     params["fold"] = fold
     run_settings = RunSettings.from_params(params, "strokelib train")
     cfg, run = training_setup(run_settings, out_dir)
     if task == ISLES22:
-        cases = isles22_training_cases(run_settings, tuple(modalities or DEFAULT_MODALITIES), run.out_dir / FLAIR_CACHE,
-                                       progress)
+        cases = isles22_training_cases(run_settings, modalities, run.out_dir / FLAIR_CACHE, progress)
     else:
         root = resolve_data_root(run_settings.data_root, task, run_settings.synthetic_geometry, run_settings.n_train,
                                  run_settings.n_test, run_settings.seed, phenomena=run_settings.synthetic_phenomena)
