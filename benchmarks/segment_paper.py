@@ -101,11 +101,15 @@ def run_segment(case_dir: Path, models: Path, task: str, out: Path, step, fast: 
     cmd += ["--fast"] if fast else []
     cmd += ["--batch-size", str(batch_size)] if batch_size else []
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    stdout, stderr = proc.stdout.read(), proc.stderr.read()
+    with tempfile.TemporaryFile("w+") as stdout_file, tempfile.TemporaryFile("w+") as stderr_file:
+        # output to files, not pipes: a pipe that fills while we wait for the child would block it for ever
+        proc = subprocess.Popen(cmd, stdout=stdout_file, stderr=stderr_file, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stdout_file.seek(0)
+        stderr_file.seek(0)
+        stdout, stderr = stdout_file.read(), stderr_file.read()
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{stdout}\n{stderr[-3000:]}")
     record = json.loads((out / case_dir.name / "segmentation.json").read_text())["result"]
