@@ -97,11 +97,13 @@ def test_finished_folds_are_not_counted(tmp_path):
     assert everything.startswith("⏱ nothing to train here")
 
 
-def _paper_cost():
+def _paper_cost(monkeypatch):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "paper_cost.py"
+    benchmarks = Path(__file__).resolve().parent.parent / "benchmarks"
+    monkeypatch.syspath_prepend(str(benchmarks))  # as `python benchmarks/paper_cost.py` finds its _peak_rss helper
+    path = benchmarks / "paper_cost.py"
     spec = importlib.util.spec_from_file_location("paper_cost", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -111,7 +113,7 @@ def _paper_cost():
 def test_paper_cost_table_counts_as_the_notebook_lines(monkeypatch):
     """docs/paper-cost.md's training and inference rows and the notebooks' ⏱ lines are one computation: the same
     rates give the same time (the rates are fixed here, so nothing is timed)."""
-    cost = _paper_cost()
+    cost = _paper_cost(monkeypatch)
     rates = {"train": 3.7, "validation": 11.0, "inference": 15.0, "registration_s": 40.0, "sampling_s": 2.0}
     monkeypatch.setattr(estimates, "training_rate", lambda *a, **k: rates["train"])
     monkeypatch.setattr(estimates, "inference_rate",
