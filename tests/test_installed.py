@@ -35,7 +35,7 @@ if os.environ.get(RUN_ENV) != "1":
                 allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "strokelib", "notebooks")
+SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "strokelib", "notebooks", "tests/data/isles22")
 """What building the wheel reads; copied first, so the build leaves nothing (build/, *.egg-info) in the checkout."""
 SMOKE = load_profile(ROOT / "notebooks" / "profiles" / "smoke.yaml")
 TASK = SMOKE["task"]
@@ -109,8 +109,10 @@ def test_the_wheel_carries_the_notebooks_and_profiles(installed):
     names = zipfile.ZipFile(installed.wheel).namelist()
     carried = sorted(n.removeprefix("strokelib/_notebooks/") for n in names if n.startswith("strokelib/_notebooks/"))
     source = ROOT / "notebooks"
+    sample = ROOT / "tests" / "data" / "isles22"  # the real ISLES 2022 case notebook 06 segments, with its licence
     expected = sorted([p.name for p in source.glob("[0-9][0-9]_*.ipynb")] +
-                      [f"profiles/{p.name}" for p in (source / "profiles").glob("*.yaml")])
+                      [f"profiles/{p.name}" for p in (source / "profiles").glob("*.yaml")] +
+                      [f"isles22_sample/{p.relative_to(sample).as_posix()}" for p in sample.rglob("*") if p.is_file()])
     assert carried == expected
     print(f"wheel {installed.wheel.name}: {installed.wheel.stat().st_size / 1024:.0f} KB; built in "
           f"{installed.seconds['build']:.1f} s, installed in {installed.seconds['install']:.1f} s")
@@ -123,6 +125,9 @@ def test_strokelib_comes_from_the_fresh_environment_not_the_checkout(installed):
     module, notebooks = (Path(line) for line in done.stdout.split())
     assert module.is_relative_to(installed.site) and not module.resolve().is_relative_to(ROOT)
     assert notebooks == installed.site / "strokelib" / "_notebooks"
+    sample = installed.run("python", "-c", "import strokelib.workspace as w; print(w.isles22_sample_folder())",
+                           cwd=here).stdout.strip()
+    assert Path(sample) == installed.site / "strokelib" / "_notebooks" / "isles22_sample"
     version = installed.run("--version", cwd=here).stdout.strip()
     assert version == f"strokelib {code_version()}"  # the same code hash as this checkout; no git commit installed
 
