@@ -355,6 +355,12 @@ def test_flair_is_registered_once_then_read_from_its_cache(tmp_path, case, caplo
     assert info_again == info and again.modalities == ("FLAIR", "DWI")
     assert np.allclose(again.images[0], first.images[2], atol=1e-4)
     assert isles22.flair_cache_key(files, 1) != isles22.flair_cache_key(files, 0)  # another seed, another entry
+    entries[0].with_name("flair_on_dwi.nii.gz").write_bytes(b"truncated")  # a damaged entry: registered again
+    with caplog.at_level(logging.WARNING, logger="strokelib.data.isles22"):
+        repaired, info_repaired = isles22.load_isles22_with_flair(files, CASE, cache_dir=tmp_path)
+    assert "damaged FLAIR cache entry" in caplog.text and info_repaired.rotation_deg == pytest.approx(info.rotation_deg)
+    assert np.allclose(repaired.images[2], first.images[2], atol=1e-4)
+    assert isles22.load_isles22_with_flair(files, CASE, cache_dir=tmp_path)[1] == info_repaired  # rewritten, readable
     with pytest.raises(DataLayoutError, match="no FLAIR image"):
         isles22.load_isles22_with_flair({k: v for k, v in files.items() if k != "FLAIR"}, CASE)
 

@@ -315,9 +315,13 @@ def _read_flair_cache(folder: Path, case: Case) -> tuple[np.ndarray, FlairRegist
     info_file = folder / "registration.json"  # written last: its presence marks a complete entry
     if not info_file.is_file():
         return None
-    img = read_image(folder / "flair_on_dwi.nii.gz", case.case_id)
-    flair = case.from_source(np.asarray(img.get_fdata(dtype=np.float32)))
-    return flair, FlairRegistration(**json.loads(info_file.read_text()))
+    try:
+        img = read_image(folder / "flair_on_dwi.nii.gz", case.case_id)
+        flair = case.from_source(np.asarray(img.get_fdata(dtype=np.float32)))
+        return flair, FlairRegistration(**json.loads(info_file.read_text()))
+    except Exception as exc:  # noqa: BLE001 - a damaged entry is registered again, not fatal (as the symmetric cache)
+        log.warning("case %s: ignoring damaged FLAIR cache entry %s (%s); registering again", case.case_id, folder, exc)
+        return None
 
 
 def flair_on_dwi(files: dict[str, Path], case: Case, cache_dir: str | Path | None = None,
