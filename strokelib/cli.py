@@ -174,22 +174,16 @@ def _segment_files(args: argparse.Namespace) -> dict[str, Path] | None:
     if others:
         raise ConfigError(f"{args.task} reads no {', '.join('--' + m.lower() for m in others)}: its images are "
                           f"{', '.join('--' + m.lower() for m in _flag_modalities(args.task))}")
-    if args.task == ISLES22:
-        return _isles22_files(given)
-    missing = [m for m in task_modalities(args.task) if m not in given]
-    if missing:
-        raise ConfigError(f"{args.task} needs every modality: missing {', '.join('--' + m.lower() for m in missing)}")
-    for modality, path in given.items():
-        if not path.is_file():
-            raise ConfigError(f"--{modality.lower()} {path}: no such file")
-    return {m: given[m] for m in task_modalities(args.task)}
-
-
-def _isles22_files(given: dict[str, Path]) -> dict[str, Path]:
-    """The ISLES22 files given with --dwi, --adc and --flair; which of them are needed, the models' record says."""
-    if "DWI" not in given:
-        raise ConfigError("ISLES22: give INPUT (a BIDS root or one sub-* folder) or the images with --dwi and --adc "
-                          "(and --flair for models that read FLAIR)")
+    if args.task == ISLES22:  # which of --dwi, --adc, --flair are needed, the models' record says
+        if "DWI" not in given:
+            raise ConfigError("ISLES22: give INPUT (a BIDS root or one sub-* folder) or the images with --dwi and "
+                              "--adc (and --flair for models that read FLAIR)")
+    else:
+        missing = [m for m in task_modalities(args.task) if m not in given]
+        if missing:
+            raise ConfigError(f"{args.task} needs every modality: missing "
+                              f"{', '.join('--' + m.lower() for m in missing)}")
+        given = {m: given[m] for m in task_modalities(args.task)}
     for modality, path in given.items():
         if not path.is_file():
             raise ConfigError(f"--{modality.lower()} {path}: no such file")

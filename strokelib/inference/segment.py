@@ -189,6 +189,14 @@ def _checked_step(step: Sequence[int]) -> tuple[int, ...]:
     return step
 
 
+def _existing(given: Mapping[str, Path]) -> dict[str, Path]:
+    """``given`` ({modality: file}), every file checked to exist."""
+    for modality, path in given.items():
+        if not path.is_file():
+            raise ConfigError(f"{modality} image {path}: no such file")
+    return dict(given)
+
+
 def _isles22_sources(inputs, split: str | None, case_id: str | None) -> tuple[dict, bool]:
     """:func:`_case_sources` of ISLES 2022: the cases of a BIDS root or ``sub-*`` folder, or the given files (which
     of them are needed is for the models to say, once loaded)."""
@@ -200,10 +208,7 @@ def _isles22_sources(inputs, split: str | None, case_id: str | None) -> tuple[di
     unknown = [m for m in given if m not in ISLES22_MODALITIES]
     if unknown:
         raise ConfigError(f"{ISLES22} reads {', '.join(ISLES22_MODALITIES)}; unknown modalities {', '.join(unknown)}")
-    for modality, path in given.items():
-        if not path.is_file():
-            raise ConfigError(f"{modality} image {path}: no such file")
-    return {case_id or "input": given}, True
+    return {case_id or "input": _existing(given)}, True
 
 
 def _case_sources(inputs, task: str, split: str | None, case_id: str | None) -> tuple[dict, bool]:
@@ -218,9 +223,7 @@ def _case_sources(inputs, task: str, split: str | None, case_id: str | None) -> 
     missing = [m for m in modalities if m not in given]
     if missing:
         raise ConfigError(f"{task} needs every modality: missing {', '.join(missing)}")
-    for modality, path in given.items():
-        if not path.is_file():
-            raise ConfigError(f"{modality} image {path}: no such file")
+    _existing(given)
     return {case_id or "input": {m: given[m] for m in modalities}}, True
 
 
