@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=14, help="input channels (14 = SPES with symmetric modalities)")
     parser.add_argument("--base-filters", type=int, default=PAPER.base_filters, help="SUNet width (paper: 32)")
     parser.add_argument("--compile", default=None, choices=("default", "reduce-overhead", "max-autotune"),
-                        help="torch.compile the model with this mode (experiment; training.train does not compile)")
+                        help="torch.compile the model with this mode (train_compile: default on a CPU, reduce-overhead on CUDA)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--steps", type=int, default=6, help="timed optimiser steps")
     parser.add_argument("--warmup", type=int, default=2)

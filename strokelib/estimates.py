@@ -30,7 +30,7 @@ from .model.precision import autocast, choose_precision
 from .model.sunet import SUNet
 from .sampling.patches import grid_centres
 from .training.cross_validation import TrainRun, fold_splits, get_approach, inner_split
-from .training.loop import make_loader, resolve_precision, train_one_epoch
+from .training.loop import compiled, make_loader, resolve_precision, train_one_epoch
 
 
 class _RandomPatches(torch.utils.data.Dataset):
@@ -51,10 +51,12 @@ class _RandomPatches(torch.utils.data.Dataset):
         return self.x[indices], self.y[indices]
 
 
-def training_rate(in_channels: int, cfg: PaperConfig, device=None, precision: str = "auto", batches: int = 3) -> float:
+def training_rate(in_channels: int, cfg: PaperConfig, device=None, precision: str = "auto", batches: int = 3,
+                  compile_model: bool = False) -> float:
     """Training patches per second (forward, focal loss, backward, Adadelta step) of a fresh SUNet of
     ``cfg.base_filters``: two warm-up batches, then one timed pass over ``batches`` + 2 batches, as
-    :func:`strokelib.training.loop.train` runs them (device, precision, ``channels_last_3d``)."""
+    :func:`strokelib.training.loop.train` runs them (device, precision, ``channels_last_3d``, and compiled with
+    ``compile_model``: the warm-up then pays for the compilation, which the training that follows reuses)."""
     device = select_device(device)
     channels_last = channels_last_helps(device)
     model = SUNet(in_channels, 2, cfg.base_filters, cfg.dropout)
@@ -63,9 +65,10 @@ def training_rate(in_channels: int, cfg: PaperConfig, device=None, precision: st
     optimizer = torch.optim.Adadelta(model.parameters(), lr=cfg.adadelta_lr, rho=cfg.adadelta_rho)
     loss = LOSSES["focal"]
     data = _RandomPatches((batches + 2) * cfg.batch_size, in_channels, cfg.patch_shape)
+    net = compiled(model, device) if compile_model else model
     run = {"device": device, "precision": precision, "channels_last": channels_last, "progress": False}
-    train_one_epoch(model, make_loader(data, cfg.batch_size, False), optimizer, loss, max_batches=2, **run)
-    return float(train_one_epoch(model, make_loader(data, cfg.batch_size, False), optimizer, loss, **run)["patches_per_s"])
+    train_one_epoch(net, make_loader(data, cfg.batch_size, False), optimizer, loss, max_batches=2, **run)
+    return float(train_one_epoch(net, make_loader(data, cfg.batch_size, False), optimizer, loss, **run)["patches_per_s"])
 
 
 def inference_rate(in_channels: int, cfg: PaperConfig, batch_size: int = 64, device=None, batches: int = 3) -> float:
@@ -116,13 +119,13 @@ def inference_seconds(patches: int, models: int, rate: float) -> float:
 
 def training_estimate(cfg: PaperConfig, channels: dict[str, int], folds: dict[str, int], fit_cases: int,
                       val_cases: int, val_patches_per_case: int | None = None, device=None,
-                      precision: str = "auto") -> str:
+                      precision: str = "auto", compile_model: bool = False) -> str:
     """One line: how long the cross-validation of notebook 04 takes here if every fold runs ``max_epochs`` (data
     preparation and checkpoint writes not counted).
 
     ``channels`` maps each approach to its input channels (Proposed doubles them) and ``folds`` to the number of
     folds still to train; ``fit_cases``/``val_cases`` are the cases per fold that give training and early-stopping
-    patches.
+    patches; with ``compile_model`` the training rate is the compiled network's (``train_compile``).
     """
     val_per_case = val_patches_per_case or cfg.patches_per_case
     fit, val = fit_cases * cfg.patches_per_case, val_cases * val_per_case
@@ -131,11 +134,12 @@ def training_estimate(cfg: PaperConfig, channels: dict[str, int], folds: dict[st
         return "⏱ nothing to train here: every fold already has a finished checkpoint (reused only if its record matches)."
     total, rates = 0.0, []
     for c in sorted(set(todo.values())):
-        train_rate = training_rate(c, cfg, device, precision)
+        train_rate = training_rate(c, cfg, device, precision, compile_model=compile_model)
         eval_rate = inference_rate(c, cfg, cfg.batch_size, device)
         n_folds = sum(folds[a] for a, ch in todo.items() if ch == c)
         total += training_seconds(n_folds, cfg.max_epochs, fit, val, train_rate, eval_rate)
-        rates.append(f"{train_rate:.0f} training / {eval_rate:.0f} validation patches/s at {c} channels")
+        rates.append(f"{train_rate:.0f} {'compiled ' if compile_model else ''}training / {eval_rate:.0f} validation "
+                     f"patches/s at {c} channels")
     listed = ", ".join(f"{a} {folds[a]}" for a in todo)
     return (f"⏱ about {duration(total)} here if every fold runs all {cfg.max_epochs} epochs: folds to train "
             f"({listed}) × ≤ {cfg.max_epochs} epochs × ({fit} training + {val} validation patches), at "
@@ -183,7 +187,7 @@ def cross_validation_estimate(cases: Sequence, approaches: Sequence[str], cfg: P
     planned = run.folds or range(cfg.n_folds)
     folds = {a: _folds_to_train(run.out_dir, str(cases[0].task).upper(), a, planned) for a in approaches}
     return training_estimate(cfg, channels, folds, fit, val, run.val_patches_per_case, device or run.device,
-                             run.precision)
+                             run.precision, run.compile_model)
 
 
 def saved_models_estimate(out_dir, task: str, approaches: Sequence[str], cases: Sequence, step: Sequence[int],

@@ -366,3 +366,28 @@ def test_checkpoint_of_another_format_is_refused_with_the_reason(tmp_path):
     torch.save({"format": 1, "epoch": 0}, path)
     with pytest.raises(TrainingError, match="format 1, written by another version"):
         modelfiles.load_checkpoint(path)
+
+
+@pytest.mark.skipif(not any(map(__import__("shutil").which, ("c++", "g++", "clang++"))), reason="no C++ compiler")
+def test_compiled_training_on_cpu_matches_eager(data):
+    """train_compile on a CPU really compiles (inductor graphs are captured) and trains the same network: fused
+    kernels change the rounding, not the result."""
+    from torch._dynamo.utils import counters
+
+    cfg = dataclasses.replace(TINY, max_epochs=2)
+    eager, fast = _model(), _model()
+    history = train(eager, *data, cfg, device="cpu", seed=3, progress=False)
+    graphs = counters["stats"]["unique_graphs"]
+    history_fast = train(fast, *data, cfg, device="cpu", seed=3, progress=False, compile_model=True)
+    assert counters["stats"]["unique_graphs"] > graphs  # the training and the validation graph
+    np.testing.assert_allclose(history_fast["val_l1_er"], history["val_l1_er"], atol=1e-3)
+    for name, value in fast.state_dict().items():
+        torch.testing.assert_close(value, eager.state_dict()[name], atol=1e-3, rtol=1e-3)
+
+
+def test_compile_without_a_cxx_compiler_trains_uncompiled(monkeypatch, caplog):
+    monkeypatch.setattr(trainer.shutil, "which", lambda name: None)
+    model = _model()
+    with caplog.at_level("WARNING"):
+        assert trainer.compiled(model, torch.device("cpu")) is model
+    assert "no C++ compiler" in caplog.text

@@ -14,7 +14,9 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 import random
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -135,8 +137,9 @@ def _place_model(model: torch.nn.Module, device, precision: str, channels_last: 
 
     CUDA → MPS → CPU unless ``device`` says otherwise; ``channels_last_3d`` by default where it was measured faster
     (:func:`strokelib.model.checkpoints.channels_last_helps`: CUDA and CPU); cuDNN benchmarking on
-    CUDA (fixed patch shapes); ``compile_model`` wraps the model in ``torch.compile`` (the wrapper shares the weights).
-    The precision is resolved on the placed model at ``cfg``'s batch size and patch shape (:func:`resolve_precision`).
+    CUDA (fixed patch shapes); ``compile_model`` wraps the model in ``torch.compile`` (:func:`compiled`; the wrapper
+    shares the weights). The precision is resolved on the placed model at ``cfg``'s batch size and patch shape
+    (:func:`resolve_precision`).
     """
     device = select_device(device)
     channels_last = channels_last_helps(device) if channels_last is None else channels_last
@@ -144,8 +147,27 @@ def _place_model(model: torch.nn.Module, device, precision: str, channels_last: 
         torch.backends.cudnn.benchmark = True  # fixed patch shapes: let cuDNN pick the fastest kernels once
     model.to(device, memory_format=torch.channels_last_3d if channels_last else torch.preserve_format)
     precision = resolve_precision(device, precision, model, cfg.batch_size, cfg.patch_shape)
-    net = torch.compile(model, mode="reduce-overhead", dynamic=False) if compile_model else model  # shares the weights
+    net = compiled(model, device) if compile_model else model
     return device, precision, channels_last, net
+
+
+def compiled(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``model`` through ``torch.compile`` for ``device``, or ``model`` itself where it cannot be compiled.
+
+    On CUDA with CUDA graphs (``mode="reduce-overhead"``): batches of 16 small patches leave a GPU waiting on kernel
+    launches, and this doubled the steps/s on an H200. On a CPU inductor fuses the batch-norm and PReLU passes around
+    the convolutions into C++ kernels: 1.5× the training patches/s of the demo's SUNet on a 2-core AVX2 CPU
+    (``benchmarks/train_throughput.py --compile default``). That needs a C++ compiler; without one the model runs
+    uncompiled and the log says so. The first compile of a network shape takes about half a minute to a minute on
+    two cores; torch keeps the result in its on-disk cache, and later folds and runs reuse it in seconds.
+    """
+    if device.type == "cuda":
+        return torch.compile(model, mode="reduce-overhead", dynamic=False)
+    if device.type == "cpu" and not any(shutil.which(c) for c in (os.environ.get("CXX", ""), "c++", "g++", "clang++")):
+        log.warning("train_compile: no C++ compiler (c++, g++, clang++ or $CXX) for torch.compile on the CPU; "
+                    "training runs uncompiled, about 1.5× slower")
+        return model
+    return torch.compile(model, dynamic=False)
 
 
 def _grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler | None:
@@ -386,8 +408,8 @@ def train(
     weights. With ``checkpoint`` a file (weights, best weights, optimiser, RNG states, epoch, history, config,
     ``meta``) is written atomically every epoch: an existing unfinished one is resumed, a finished one is
     loaded without training. On CUDA: mixed precision (``precision='auto'``); ``channels_last_3d`` on CUDA and CPU;
-    ``compile_model=True`` runs the network through ``torch.compile(mode="reduce-overhead")`` (CUDA graphs): batches of
-    16 small patches are bound by kernel-launch overhead, and this doubled the steps/s on an H200.
+    ``compile_model=True`` runs the network through ``torch.compile`` (:func:`compiled`: CUDA graphs on a GPU, fused
+    C++ kernels on a CPU).
 
     Datasets are map-style (x (C, *p) float32, y (*p) int64) and ideally offer ``get_batch(indices)`` and
     ``set_epoch(epoch)`` (:class:`strokelib.sampling.patches.PatchDataset`).
