@@ -30,7 +30,7 @@ from .model.precision import autocast, choose_precision
 from .model.sunet import SUNet
 from .sampling.patches import grid_centres
 from .training.cross_validation import TrainRun, fold_splits, get_approach, inner_split
-from .training.loop import compiled, make_loader, resolve_precision, train_one_epoch
+from .training.loop import make_loader, place_model, train_one_epoch
 
 
 class _RandomPatches(torch.utils.data.Dataset):
@@ -54,18 +54,15 @@ class _RandomPatches(torch.utils.data.Dataset):
 def training_rate(in_channels: int, cfg: PaperConfig, device=None, precision: str = "auto", batches: int = 3,
                   compile_model: bool = False) -> float:
     """Training patches per second (forward, focal loss, backward, Adadelta step) of a fresh SUNet of
-    ``cfg.base_filters``: two warm-up batches, then one timed pass over ``batches`` + 2 batches, as
-    :func:`strokelib.training.loop.train` runs them (device, precision, ``channels_last_3d``, and compiled with
-    ``compile_model``: the warm-up then pays for the compilation, which the training that follows reuses)."""
-    device = select_device(device)
-    channels_last = channels_last_helps(device)
+    ``cfg.base_filters``: two warm-up batches, then one timed pass over ``batches`` + 2 batches, placed as
+    :func:`strokelib.training.loop.train` places it (:func:`strokelib.training.loop.place_model`: device, precision,
+    ``channels_last_3d``, and compiled with ``compile_model``: the warm-up then pays for the compilation, which the
+    training that follows reuses)."""
     model = SUNet(in_channels, 2, cfg.base_filters, cfg.dropout)
-    model.to(device, memory_format=torch.channels_last_3d if channels_last else torch.preserve_format)
-    precision = resolve_precision(device, precision, model, cfg.batch_size, cfg.patch_shape)
+    device, precision, channels_last, net = place_model(model, device, precision, None, compile_model, cfg)
     optimizer = torch.optim.Adadelta(model.parameters(), lr=cfg.adadelta_lr, rho=cfg.adadelta_rho)
     loss = LOSSES["focal"]
     data = _RandomPatches((batches + 2) * cfg.batch_size, in_channels, cfg.patch_shape)
-    net = compiled(model, device) if compile_model else model
     run = {"device": device, "precision": precision, "channels_last": channels_last, "progress": False}
     train_one_epoch(net, make_loader(data, cfg.batch_size, False), optimizer, loss, max_batches=2, **run)
     return float(train_one_epoch(net, make_loader(data, cfg.batch_size, False), optimizer, loss, **run)["patches_per_s"])

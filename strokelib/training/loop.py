@@ -4,7 +4,7 @@
 L1 + error rate with patience 8 and min-delta 1e-4, at most 200 epochs, and ends with the best epoch's weights. A
 checkpoint (:mod:`strokelib.model.checkpoints`) is written atomically after every epoch, so an interrupted run resumes and
 ends with the same weights. Where the loop runs and in which precision is decided in one place, the "device and
-precision" section below (:func:`resolve_precision`, :func:`_place_model`, :func:`_to_device`); how ``auto`` picks the
+precision" section below (:func:`resolve_precision`, :func:`place_model`, :func:`_to_device`); how ``auto`` picks the
 precision (per device, and on a CPU from a calibration) is :mod:`strokelib.model.precision`.
 Which cases and settings a fold trains on is :mod:`strokelib.training.cross_validation`'s business.
 """
@@ -131,7 +131,7 @@ def _to_device(x: torch.Tensor, y: torch.Tensor, device: torch.device, channels_
     return x.to(device, non_blocking=True, memory_format=fmt), y.to(device, non_blocking=True)
 
 
-def _place_model(model: torch.nn.Module, device, precision: str, channels_last: bool | None, compile_model: bool,
+def place_model(model: torch.nn.Module, device, precision: str, channels_last: bool | None, compile_model: bool,
                  cfg: PaperConfig = PAPER) -> tuple[torch.device, str, bool, torch.nn.Module]:
     """Move ``model`` to the training device: (device, precision, channels_last, the network to call).
 
@@ -415,7 +415,7 @@ def train(
     ``set_epoch(epoch)`` (:class:`strokelib.sampling.patches.PatchDataset`).
     """
     _check_inputs(cfg, train_set, val_set)
-    device, precision, channels_last, net = _place_model(model, device, precision, channels_last, compile_model, cfg)
+    device, precision, channels_last, net = place_model(model, device, precision, channels_last, compile_model, cfg)
     optimizer = torch.optim.Adadelta(model.parameters(), lr=cfg.adadelta_lr, rho=cfg.adadelta_rho)
     run = _Run(model, net, optimizer, _loss_function(loss, cfg), device, precision, _grad_scaler(device, precision),
                channels_last)
