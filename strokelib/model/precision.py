@@ -50,6 +50,9 @@ MIN_SPEEDUP = 1.10
 CACHE_ENV = "STROKELIB_PRECISION_CACHE"
 RECALIBRATE_ENV = "STROKELIB_RECALIBRATE"
 CALIBRATION_BATCHES = 3
+_ISA_LIMITS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+"""Environment variables that hold torch's or oneDNN's kernels below what the CPU has: a calibration made under one
+limit does not hold under another, so they are part of its key."""
 _FLAGS_THAT_MATTER = frozenset({"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16",
                                 "asimd", "sve", "bf16"})
 _BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
@@ -212,7 +215,8 @@ def calibration_key(mode: str, in_channels: int, base_filters: int, batch_size: 
     """What a calibration holds for: this CPU (model name, the flags that matter), torch, threads, and the run."""
     name, flags = cpu_features()
     relevant = ",".join(sorted(flags & _FLAGS_THAT_MATTER)) or "none of the listed flags"
-    return (f"{name} [{relevant}] torch {torch.__version__}, {torch.get_num_threads()} threads | {mode}: "
+    limits = "".join(f", {var}={os.environ[var]}" for var in _ISA_LIMITS if os.environ.get(var))
+    return (f"{name} [{relevant}{limits}] torch {torch.__version__}, {torch.get_num_threads()} threads | {mode}: "
             f"{in_channels} channels, base {base_filters}, batch {batch_size}, patch {'x'.join(map(str, patch_shape))}")
 
 
