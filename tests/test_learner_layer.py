@@ -19,9 +19,9 @@ ROOT = project_root()
 NOTEBOOKS = notebook_paths()
 LINK = re.compile(r"\]\((?!https?:|mailto:|#)([^)#\s]+)(?:#[^)\s]*)?\)")
 SHOWS_CODE = {"02": ["flip_left_right", "register_flipped"],
-              "03": ["balanced_centres"],
+              "03": ["balanced_centres", "balanced_lesion_patches"],
               "04": ["DualRes", "MonoRes", "DownStep", "focal_loss"],
-              "05": ["_coverage", "predict_case"],
+              "05": ["patch_coverage", "predict_case"],
               "06": ["register_flair"]}
 
 
@@ -54,6 +54,19 @@ def test_shows_the_package_code_of_the_step_it_explains(number):
     code = "\n".join(c.source for c in _cells(path) if c.cell_type == "code")
     for name in SHOWS_CODE[number]:
         assert f"notebooks.show_source({name}" in code, f"{path.name} does not show {name}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name[:2])
+def test_imports_only_public_names(path):
+    """What a notebook calls or shows is part of strokelib's public face: no ``_private`` name is imported."""
+    for cell in _cells(path):
+        if cell.cell_type != "code":
+            continue
+        body = "\n".join(line for line in cell.source.splitlines() if not line.startswith("%"))
+        for node in ast.walk(ast.parse(body)):
+            if isinstance(node, ast.ImportFrom):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name} imports private {private} from {node.module}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name[:2])

@@ -84,7 +84,7 @@ def _window_sum(t: Tensor, size: int, dim: int) -> Tensor:
     return c
 
 
-def _coverage(starts: Tensor, extent: tuple[int, int, int], patch: tuple[int, int, int]) -> Tensor:
+def patch_coverage(starts: Tensor, extent: tuple[int, int, int], patch: tuple[int, int, int]) -> Tensor:
     """How many patches cover each voxel: a box filter of the patch-start indicator, no patch loop needed."""
     count = torch.zeros(extent, dtype=torch.float32, device=starts.device)
     count[starts[:, 0], starts[:, 1], starts[:, 2]] = 1.0
@@ -206,7 +206,7 @@ class _Box:
         starts = centres - centres.min(0)  # patch corners in the box
         starts_dev = torch.from_numpy(starts).to(device)
         total = torch.zeros(extent, dtype=torch.float32, device=device)
-        return cls(src, dst, extent, volume, starts, starts_dev, total, _coverage(starts_dev, extent, patch))
+        return cls(src, dst, extent, volume, starts, starts_dev, total, patch_coverage(starts_dev, extent, patch))
 
 
 def _index_windows(box: _Box, patch) -> tuple[Tensor, Tensor]:

@@ -173,7 +173,7 @@ def healthy_grid_centres(healthy: np.ndarray, n: int, patch_shape: Sequence[int]
     return points[_evenly(len(points), n)]
 
 
-def _balanced_lesion_patches(lesion: np.ndarray, n_lesion: int, p: np.ndarray, rng: np.random.Generator,
+def balanced_lesion_patches(lesion: np.ndarray, n_lesion: int, p: np.ndarray, rng: np.random.Generator,
                              offset: bool, augment: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(centres, ops, voxels) of the lesion patches of :func:`balanced_centres`: lesion voxels (repeated for a small
     lesion), each with the next op from a random start and a random offset, clipped into the volume."""
@@ -226,7 +226,7 @@ def balanced_centres(
     n_lesion = 0 if lesion is None else int(round(n_patches * lesion_fraction))
     centres, ops, flags, voxels = [], [], [], []
     if n_lesion:
-        centre, op, voxel = _balanced_lesion_patches(lesion, n_lesion, p, rng, offset, augment)
+        centre, op, voxel = balanced_lesion_patches(lesion, n_lesion, p, rng, offset, augment)
         centres.append(centre)
         ops.append(op)
         flags.append(np.ones(n_lesion, bool))
