@@ -40,8 +40,9 @@ from strokelib.preprocessing.normalisation import prepare_case
 from strokelib.preprocessing.symmetric import symmetric_modalities
 from strokelib.sampling.patches import PatchDataset, grid_centres
 from strokelib.settings import load_profile
+from strokelib.sampling.centres import drawn_per_case
 from strokelib.synthetic import dataset as synthetic
-from strokelib.training.cross_validation import training_setup
+from strokelib.training.cross_validation import approach_to_train, training_setup
 
 CHANNELS = 8  # SISS with symmetric modalities (Proposed)
 
@@ -49,8 +50,12 @@ CHANNELS = 8  # SISS with symmetric modalities (Proposed)
 def work_counts(cfg, run, n_cases: int, grid_patches: dict[str, int], val_patches_per_case: int | None) -> dict:
     """The work of each stage, counted from the profile's settings."""
     fit, val = estimates.fold_case_counts([str(i) for i in range(1, n_cases + 1)], cfg, run)
-    return {"cases": n_cases, "fit_cases": fit, "val_cases": val, "folds": cfg.n_folds,
-            "patches_per_case": cfg.patches_per_case, "val_patches_per_case": val_patches_per_case or cfg.patches_per_case,
+    sampler = approach_to_train("proposed", run).sampler
+    val_asked = val_patches_per_case or cfg.patches_per_case
+    return {"cases": n_cases, "fit_cases": fit, "val_cases": val, "folds": cfg.n_folds, "sampler": sampler,
+            "patches_per_case": cfg.patches_per_case,
+            "drawn_per_case": drawn_per_case(sampler, cfg.patches_per_case, cfg.lesion_fraction),
+            "val_drawn_per_case": drawn_per_case(sampler, val_asked, cfg.lesion_fraction),
             "max_epochs": cfg.max_epochs, "min_epochs": cfg.patience + 1, "grid_patches": grid_patches}
 
 
@@ -58,8 +63,8 @@ def cost_rows(rates: dict, counts: dict, memory: dict | None = None) -> list[dic
     """The table's rows: stage, work, seconds (float), peak RSS (MB or a note). ``rates``: ``registration_s`` and
     ``sampling_s`` (seconds per case), ``train``, ``validation`` and ``inference`` (patches/s)."""
     memory = memory or {}
-    fit = counts["fit_cases"] * counts["patches_per_case"]
-    val = counts["val_cases"] * counts["val_patches_per_case"]
+    fit = counts["fit_cases"] * counts["drawn_per_case"]  # what the sampler draws: 1.5× the request for `reference`
+    val = counts["val_cases"] * counts["val_drawn_per_case"]
     grid = counts["grid_patches"]["SISS"]
     epoch = estimates.training_seconds(1, 1, fit, val, rates["train"], rates["validation"])
     rows = [
@@ -67,7 +72,7 @@ def cost_rows(rates: dict, counts: dict, memory: dict | None = None) -> list[dic
          counts["cases"] * rates["registration_s"], "registration"),
         ("patch sampling, one fold ({fit_cases} + {val_cases} cases)", "{n} cases × one case's PatchDataset",
          (counts["fit_cases"] + counts["val_cases"]) * rates["sampling_s"], "sampling"),
-        ("one training epoch, {patches_per_case} patches per case",
+        ("one training epoch, {patches_per_case} patches asked per case ({drawn_per_case} drawn by the {sampler} sampler)",
          f"{fit} training patches + {val} validation patches", epoch, "training"),
         ("a full fold with early stopping (earliest stop)", "{min_epochs} epochs (patience + 1)",
          estimates.training_seconds(1, counts["min_epochs"], fit, val, rates["train"], rates["validation"]), "training"),
@@ -108,7 +113,7 @@ def measure(args) -> tuple[dict, dict, dict]:
     prepared = prepare_case(sym_case, symmetric=True, normalisation=run.normalisation, transform=run.transform)
     del sym_case
     with PeakRSS() as m:
-        data = PatchDataset([prepared], sampler=run.sampler or "reference", n_patches=cfg.patches_per_case,
+        data = PatchDataset([prepared], sampler=approach_to_train("proposed", run).sampler, n_patches=cfg.patches_per_case,
                             patch_shape=cfg.patch_shape, lesion_fraction=cfg.lesion_fraction, progress=False)
     rates["sampling_s"], memory["sampling"] = m.seconds, m.mb
     extra["patches_drawn_per_case"] = len(data)
@@ -124,7 +129,8 @@ def measure(args) -> tuple[dict, dict, dict]:
     grid["SPES"] = len(grid_centres(spes.brain_mask, cfg.patch_shape, cfg.inference_step))
     del data, prepared, case, spes
     with PeakRSS() as m:
-        rates["train"] = estimates.training_rate(CHANNELS, cfg, device, run.precision, batches=args.batches)
+        rates["train"] = estimates.training_rate(CHANNELS, cfg, device, run.precision, batches=args.batches,
+                                                 compile_model=run.compile_model)
     memory["training"] = m.mb
     rates["validation"] = estimates.inference_rate(CHANNELS, cfg, cfg.batch_size, device, batches=args.batches)
     batch = settings.get("inference_batch_size") or default_batch(device)
@@ -132,7 +138,7 @@ def measure(args) -> tuple[dict, dict, dict]:
         rates["inference"] = estimates.inference_rate(CHANNELS, cfg, batch, device, batches=args.batches)
     memory["inference"] = m.mb
     counts = work_counts(cfg, run, int(settings["n_train"]), grid, run.val_patches_per_case)
-    extra |= {"inference_batch_size": batch, "training_batch_size": cfg.batch_size, "sampler": run.sampler,
+    extra |= {"inference_batch_size": batch, "training_batch_size": cfg.batch_size, "sampler": counts["sampler"], "compiled": run.compile_model,
               "base_filters": cfg.base_filters, "patch_shape": list(cfg.patch_shape), "channels": CHANNELS,
               "step": list(cfg.inference_step), "device": str(device)}
     return rates, counts, {"memory": memory, **extra}

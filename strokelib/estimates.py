@@ -28,8 +28,9 @@ from .model.checkpoints import (
 from .model.losses import LOSSES
 from .model.precision import autocast, choose_precision
 from .model.sunet import SUNet
+from .sampling.centres import drawn_per_case
 from .sampling.patches import grid_centres
-from .training.cross_validation import TrainRun, fold_splits, get_approach, inner_split
+from .training.cross_validation import TrainRun, approach_to_train, fold_splits, inner_split
 from .training.loop import make_loader, place_model, train_one_epoch
 
 
@@ -116,30 +117,39 @@ def inference_seconds(patches: int, models: int, rate: float) -> float:
 
 def training_estimate(cfg: PaperConfig, channels: dict[str, int], folds: dict[str, int], fit_cases: int,
                       val_cases: int, val_patches_per_case: int | None = None, device=None,
-                      precision: str = "auto", compile_model: bool = False) -> str:
+                      precision: str = "auto", compile_model: bool = False,
+                      samplers: dict[str, str] | None = None) -> str:
     """One line: how long the cross-validation of notebook 04 takes here if every fold runs ``max_epochs`` (data
     preparation and checkpoint writes not counted).
 
     ``channels`` maps each approach to its input channels (Proposed doubles them) and ``folds`` to the number of
     folds still to train; ``fit_cases``/``val_cases`` are the cases per fold that give training and early-stopping
-    patches; with ``compile_model`` the training rate is the compiled network's (``train_compile``).
+    patches, as many per case as each approach's sampler draws (``samplers``, approach → sampler; the released
+    ``reference`` sampler draws 1.5× ``patches_per_case``: :func:`strokelib.sampling.centres.drawn_per_case`); with
+    ``compile_model`` the training rate is the compiled network's (``train_compile``).
     """
     val_per_case = val_patches_per_case or cfg.patches_per_case
-    fit, val = fit_cases * cfg.patches_per_case, val_cases * val_per_case
     todo = {a: c for a, c in channels.items() if folds.get(a, 0)}
     if not todo:
         return "⏱ nothing to train here: every fold already has a finished checkpoint (reused only if its record matches)."
+    sampler = {a: (samplers or {}).get(a, "balanced") for a in todo}
+    patches = {a: (fit_cases * drawn_per_case(sampler[a], cfg.patches_per_case, cfg.lesion_fraction),
+                   val_cases * drawn_per_case(sampler[a], val_per_case, cfg.lesion_fraction)) for a in todo}
     total, rates = 0.0, []
     for c in sorted(set(todo.values())):
         train_rate = training_rate(c, cfg, device, precision, compile_model=compile_model)
         eval_rate = inference_rate(c, cfg, cfg.batch_size, device)
-        n_folds = sum(folds[a] for a, ch in todo.items() if ch == c)
-        total += training_seconds(n_folds, cfg.max_epochs, fit, val, train_rate, eval_rate)
+        total += sum(training_seconds(folds[a], cfg.max_epochs, *patches[a], train_rate, eval_rate)
+                     for a, ch in todo.items() if ch == c)
         rates.append(f"{train_rate:.0f} {'compiled ' if compile_model else ''}training / {eval_rate:.0f} validation "
                      f"patches/s at {c} channels")
     listed = ", ".join(f"{a} {folds[a]}" for a in todo)
+    counts = sorted(set(patches.values()))
+    per_epoch = " or ".join(f"{fit} training + {val} validation patches" for fit, val in counts)
+    if len(counts) > 1:
+        per_epoch += " (" + "; ".join(f"{a}: {sampler[a]} sampler" for a in todo) + ")"
     return (f"⏱ about {duration(total)} here if every fold runs all {cfg.max_epochs} epochs: folds to train "
-            f"({listed}) × ≤ {cfg.max_epochs} epochs × ({fit} training + {val} validation patches), at "
+            f"({listed}) × ≤ {cfg.max_epochs} epochs × ({per_epoch}), at "
             f"{'; '.join(rates)} measured just now; early stopping usually ends a fold sooner.")
 
 
@@ -180,11 +190,12 @@ def cross_validation_estimate(cases: Sequence, approaches: Sequence[str], cfg: P
     """:func:`training_estimate` for notebook 04: the folds still to train, the inner validation splits and input
     channels that :func:`strokelib.training.cross_validation.cross_validate` will use with ``run``, at its precision."""
     fit, val = fold_case_counts([c.case_id for c in cases], cfg, run)
-    channels = {a: len(cases[0].modalities) * (2 if get_approach(a).symmetric else 1) for a in approaches}
+    specs = {a: approach_to_train(a, run) for a in approaches}
+    channels = {a: len(cases[0].modalities) * (2 if spec.symmetric else 1) for a, spec in specs.items()}
     planned = run.folds or range(cfg.n_folds)
     folds = {a: _folds_to_train(run.out_dir, str(cases[0].task).upper(), a, planned) for a in approaches}
     return training_estimate(cfg, channels, folds, fit, val, run.val_patches_per_case, device or run.device,
-                             run.precision, run.compile_model)
+                             run.precision, run.compile_model, {a: spec.sampler for a, spec in specs.items()})
 
 
 def saved_models_estimate(out_dir, task: str, approaches: Sequence[str], cases: Sequence, step: Sequence[int],

@@ -25,6 +25,11 @@ def test_rates_are_positive_and_estimates_count_the_work():
                                        fit_cases=5, val_cases=2, val_patches_per_case=3, device="cpu")
     assert line.startswith("⏱ about ") and "if every fold runs all 3 epochs" in line
     assert "folds to train (baseline 4, proposed 1) × ≤ 3 epochs × (30 training + 6 validation patches)" in line
+    reference = estimates.training_estimate(TINY, {"baseline": 2, "proposed": 4}, {"baseline": 4, "proposed": 1},
+                                            fit_cases=5, val_cases=2, val_patches_per_case=3, device="cpu",
+                                            samplers={"baseline": "baseline", "proposed": "reference"})
+    assert ("(30 training + 6 validation patches or 45 training + 10 validation patches (baseline: baseline "
+            "sampler; proposed: reference sampler))") in reference  # the released 2:1 sampler draws 1.5×
     none = estimates.training_estimate(TINY, {"baseline": 2}, {"baseline": 0}, 5, 2, device="cpu")
     assert none.startswith("⏱ nothing to train here")
     assert "at 2 channels" in line and "at 4 channels" in line
@@ -110,7 +115,8 @@ def _paper_cost(monkeypatch):
     return module
 
 
-def test_paper_cost_table_counts_as_the_notebook_lines(monkeypatch):
+@pytest.mark.parametrize(("sampler", "drawn"), [(None, 10_000), ("reference", 15_000)])
+def test_paper_cost_table_counts_as_the_notebook_lines(monkeypatch, sampler, drawn):
     """docs/paper-cost.md's training and inference rows and the notebooks' ⏱ lines are one computation: the same
     rates give the same time (the rates are fixed here, so nothing is timed)."""
     cost = _paper_cost(monkeypatch)
@@ -120,7 +126,8 @@ def test_paper_cost_table_counts_as_the_notebook_lines(monkeypatch):
                         lambda c, cfg, batch_size=64, *a, **k: rates["validation" if batch_size == 16 else "inference"])
     cfg, run = training.training_setup({"train_early_stopping": "held_out", "train_fold_shuffle": False,
                                         "train_patches_per_case": None, "train_max_epochs": None,
-                                        "train_patience": None, "train_base_filters": None})
+                                        "train_patience": None, "train_base_filters": None,
+                                        "train_sampler": sampler})
     mask = np.zeros((40, 40, 20), bool)
     mask[6:34, 6:34, 3:17] = True
     grid = len(sampling.grid_centres(mask, cfg.patch_shape, cfg.inference_step))
@@ -128,14 +135,15 @@ def test_paper_cost_table_counts_as_the_notebook_lines(monkeypatch):
     assert (counts["fit_cases"], counts["val_cases"]) == (21, 7)
     rows = {r["stage"]: r for r in cost.cost_rows(rates, counts)}
 
-    line = estimates.training_estimate(cfg, {"proposed": 8}, {"proposed": 4}, 21, 7, None, device="cpu")
+    line = estimates.training_estimate(cfg, {"proposed": 8}, {"proposed": 4}, 21, 7, None, device="cpu",
+                                       samplers={"proposed": sampler or "balanced"})
     all_folds = rows["cross-validation, one approach, every epoch run"]
     assert line.startswith(f"⏱ about {all_folds['time']} here")
-    assert all_folds["seconds"] == estimates.training_seconds(4, 200, 210_000, 70_000, 3.7, 11.0)
+    assert all_folds["seconds"] == estimates.training_seconds(4, 200, 21 * drawn, 7 * drawn, 3.7, 11.0)
     one_fold = rows["a full fold, every epoch run (the ⏱ line's bound)"]
     assert one_fold["seconds"] * 4 == pytest.approx(all_folds["seconds"])
-    epoch = rows["one training epoch, 10000 patches per case"]
-    assert epoch["seconds"] == pytest.approx(210_000 / 3.7 + 70_000 / 11.0)
+    epoch = rows[f"one training epoch, 10000 patches asked per case ({drawn} drawn by the {sampler or 'balanced'} sampler)"]
+    assert epoch["seconds"] == pytest.approx(21 * drawn / 3.7 + 7 * drawn / 11.0)
 
     cv = estimates.inference_estimate([mask] * 28, cfg, cfg.inference_step, {"proposed": 8}, 1, 64, "cpu")
     cv_row = rows["cross-validated inference at 4×4×1, 28 SISS cases"]

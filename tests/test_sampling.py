@@ -157,6 +157,19 @@ def test_reference_reproduces_released_counts(n_lesion_voxels, augmented, ops):
     assert (shift <= np.array(PATCH) // 2 - 1).all() and contains(centres[lesion], info["voxel"][lesion]).all()
 
 
+@pytest.mark.parametrize("n", [10_000, 600, 7])
+def test_drawn_per_case_counts_what_each_sampler_draws(case, n):
+    """The estimates count an epoch from ``drawn_per_case``: the reference sampler's 2:1 draws 1.5× the request."""
+    for name, sampler in samplers.SAMPLERS.items():
+        drawn = len(sampler(case, n, PATCH, rng=0)[0])
+        expected = samplers.drawn_per_case(name, n, 0.5)
+        assert expected - 3 <= drawn <= expected, (name, n, drawn, expected)  # reference: up to 3 lesion patches fewer
+    assert samplers.drawn_per_case("reference", 10_000) == 15_000
+    assert samplers.drawn_per_case("balanced", 10_000) == samplers.drawn_per_case("baseline", 10_000) == 10_000
+    with pytest.raises(SamplingError, match="unknown sampler 'grid'"):
+        samplers.drawn_per_case("grid", 10)
+
+
 # --------------------------------------------------------------- every sampler over a grid of requests
 GRID_SHAPE, GRID_PATCH = (20, 22, 12), (8, 8, 4)
 LESION_SIZES = (1, 2, 7, 60, 400)

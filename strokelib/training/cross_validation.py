@@ -260,13 +260,15 @@ def _existing_matches(path: Path, plan: dict, cfg: PaperConfig, fresh: bool = Fa
     return bool(state["finished"])
 
 
-def _approach(approach: str, sampler: str | None, early_stopping: str) -> Approach:
-    """The :class:`Approach` to train, with ``sampler`` replacing a balanced sampler; checks ``early_stopping``."""
+def approach_to_train(approach: str, run: TrainRun) -> Approach:
+    """The :class:`Approach` ``run`` trains, with ``run.sampler`` replacing a balanced sampler; checks
+    ``run.early_stopping``."""
     spec = get_approach(approach)
-    if sampler and spec.sampler == "balanced":
-        spec = dataclasses.replace(spec, sampler=sampler)
-    if early_stopping not in EARLY_STOPPING:
-        raise ConfigError(f"early_stopping {early_stopping!r} unknown; use 'inner' (sound) or 'held_out' (as released)")
+    if run.sampler and spec.sampler == "balanced":
+        spec = dataclasses.replace(spec, sampler=run.sampler)
+    if run.early_stopping not in EARLY_STOPPING:
+        raise ConfigError(f"early_stopping {run.early_stopping!r} unknown; use 'inner' (sound) or 'held_out' (as "
+                          "released)")
     return spec
 
 
@@ -396,7 +398,7 @@ def cross_validate(
     :class:`ProvenanceError` saying what differs. ``run.fresh`` retrains such folds instead.
     """
     run = run or TrainRun()
-    spec = _approach(approach, run.sampler, run.early_stopping)
+    spec = approach_to_train(approach, run)
     task = str(task).upper()
     by_id = _labelled(cases)
     run = dataclasses.replace(run, n_folds=run.n_folds or cfg.n_folds,
