@@ -38,9 +38,9 @@ from strokelib.model.checkpoints import select_device
 from strokelib.model.precision import cpu_features
 from strokelib.preprocessing.normalisation import prepare_case
 from strokelib.preprocessing.symmetric import symmetric_modalities
+from strokelib.sampling.centres import drawn_per_case
 from strokelib.sampling.patches import PatchDataset, grid_centres
 from strokelib.settings import load_profile
-from strokelib.sampling.centres import drawn_per_case
 from strokelib.synthetic import dataset as synthetic
 from strokelib.training.cross_validation import approach_to_train, training_setup
 

@@ -30,7 +30,7 @@ from .model.precision import autocast, choose_precision
 from .model.sunet import SUNet
 from .sampling.centres import drawn_per_case
 from .sampling.patches import grid_centres
-from .training.cross_validation import TrainRun, approach_to_train, fold_splits, inner_split
+from .training.cross_validation import TrainRun, approach_to_train, fold_splits, get_approach, inner_split
 from .training.loop import make_loader, place_model, train_one_epoch
 
 
@@ -124,15 +124,16 @@ def training_estimate(cfg: PaperConfig, channels: dict[str, int], folds: dict[st
 
     ``channels`` maps each approach to its input channels (Proposed doubles them) and ``folds`` to the number of
     folds still to train; ``fit_cases``/``val_cases`` are the cases per fold that give training and early-stopping
-    patches, as many per case as each approach's sampler draws (``samplers``, approach → sampler; the released
-    ``reference`` sampler draws 1.5× ``patches_per_case``: :func:`strokelib.sampling.centres.drawn_per_case`); with
+    patches, as many per case as each approach's sampler draws (``samplers``, approach → sampler, default the
+    approach's own; the released ``reference`` sampler draws 1.5× ``patches_per_case``:
+    :func:`strokelib.sampling.centres.drawn_per_case`); with
     ``compile_model`` the training rate is the compiled network's (``train_compile``).
     """
     val_per_case = val_patches_per_case or cfg.patches_per_case
     todo = {a: c for a, c in channels.items() if folds.get(a, 0)}
     if not todo:
         return "⏱ nothing to train here: every fold already has a finished checkpoint (reused only if its record matches)."
-    sampler = {a: (samplers or {}).get(a, "balanced") for a in todo}
+    sampler = {a: (samplers or {}).get(a) or get_approach(a).sampler for a in todo}
     patches = {a: (fit_cases * drawn_per_case(sampler[a], cfg.patches_per_case, cfg.lesion_fraction),
                    val_cases * drawn_per_case(sampler[a], val_per_case, cfg.lesion_fraction)) for a in todo}
     total, rates = 0.0, []

@@ -83,6 +83,23 @@ def test_cross_validation_estimate_uses_the_folds_and_channels(rng, tmp_path):
     assert "at 3 channels" in line and "at 6 channels" in line
 
 
+def test_cross_validation_estimate_counts_the_reference_samplers_draws(tmp_path, monkeypatch):
+    """``train_sampler: reference`` replaces the balanced sampler (not the Baseline's) and draws 1.5× the request."""
+    from strokelib.data.cases import Case
+
+    monkeypatch.setattr(estimates, "training_rate", lambda *a, **k: 2.0)
+    monkeypatch.setattr(estimates, "inference_rate", lambda *a, **k: 4.0)
+    cases = [Case(str(i), np.zeros((3, 8, 8, 8), np.float32), ("A", "B", "C"), None, np.eye(4), (1.0, 1.0, 1.0),
+                  np.ones((8, 8, 8), bool)) for i in range(1, 9)]
+    run = TrainRun(tmp_path, early_stopping="inner", val_fraction=0.25, val_patches_per_case=2, sampler="reference")
+    line = estimates.cross_validation_estimate(cases, ["baseline", "proposed"], dataclasses.replace(TINY, n_folds=4),
+                                               run, device="cpu")
+    assert ("(24 training + 4 validation patches or 36 training + 6 validation patches (baseline: baseline sampler; "
+            "proposed: reference sampler))") in line
+    seconds = 4 * 3 * (24 / 2.0 + 4 / 4.0) + 4 * 3 * (36 / 2.0 + 6 / 4.0)
+    assert line.startswith(f"⏱ about {estimates.duration(seconds)} here")
+
+
 def test_finished_folds_are_not_counted(tmp_path):
     from strokelib.data.cases import Case
     from strokelib.model import checkpoints as modelfiles

@@ -11,8 +11,9 @@ measured faster. ``precision: auto`` decides per device and, on a CPU, per CPU a
 
 A calibration is cached per machine and width in ``precision.json`` under the user's cache folder
 (``$XDG_CACHE_HOME/strokelib/``, else ``~/.cache/strokelib/``; ``STROKELIB_PRECISION_CACHE`` names another file),
-keyed by the CPU's model name and the flags that matter, the torch version, the thread count, the mode, the input
-channels, the base filters, the batch size and the patch shape; ``STROKELIB_RECALIBRATE=1`` (or ``recalibrate=True``)
+keyed by the CPU's model name and the flags that matter, any ISA limit set in the environment (``ONEDNN_MAX_CPU_ISA``,
+``DNNL_MAX_CPU_ISA``, ``ATEN_CPU_CAPABILITY``), the torch version, the thread count, the mode, the input channels, the
+base filters, the batch size and the patch shape; ``STROKELIB_RECALIBRATE=1`` (or ``recalibrate=True``)
 measures again. Each choice is logged once per process as one line saying which precision and why.
 """
 
@@ -210,12 +211,20 @@ def cache_path() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "strokelib" / "precision.json"
 
 
+@functools.lru_cache(maxsize=1)
+def isa_limits() -> tuple[tuple[str, str], ...]:
+    """The ISA limits set in the environment, read once: torch reads ``ATEN_CPU_CAPABILITY`` when it is imported and
+    oneDNN its variable at first use, so a variable set later in the process changes nothing they run."""
+    return tuple((var, os.environ[var]) for var in _ISA_LIMITS if os.environ.get(var))
+
+
 def calibration_key(mode: str, in_channels: int, base_filters: int, batch_size: int,
                     patch_shape: Sequence[int] = PAPER.patch_shape) -> str:
-    """What a calibration holds for: this CPU (model name, the flags that matter), torch, threads, and the run."""
+    """What a calibration holds for: this CPU (model name, the flags that matter, any ISA limit of the environment:
+    :func:`isa_limits`), torch, threads, and the run."""
     name, flags = cpu_features()
     relevant = ",".join(sorted(flags & _FLAGS_THAT_MATTER)) or "none of the listed flags"
-    limits = "".join(f", {var}={os.environ[var]}" for var in _ISA_LIMITS if os.environ.get(var))
+    limits = "".join(f", {var}={value}" for var, value in isa_limits())
     return (f"{name} [{relevant}{limits}] torch {torch.__version__}, {torch.get_num_threads()} threads | {mode}: "
             f"{in_channels} channels, base {base_filters}, batch {batch_size}, patch {'x'.join(map(str, patch_shape))}")
 

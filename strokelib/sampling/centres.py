@@ -372,10 +372,14 @@ SAMPLERS: dict[str, Callable] = {"balanced": balanced_centres, "baseline": basel
 
 def drawn_per_case(sampler: str, n_patches: int, lesion_fraction: float = 0.5) -> int:
     """How many patches ``sampler`` draws from one case asked for ``n_patches``: ``n_patches`` for the balanced and
-    baseline samplers; for the released code's ``reference`` sampler ``n_patches`` lesion-sampled patches (up to 3
-    fewer, see :func:`reference_centres`) plus ``n_patches - int(n_patches * lesion_fraction)`` grid patches, 15 000
-    for the paper's 10 000. What an epoch costs is counted from this (:mod:`strokelib.estimates`)."""
+    baseline samplers; for the released code's ``reference`` sampler ``n_patches`` lesion-sampled patches (none when
+    ``int(n_patches * lesion_fraction)`` is 0) plus ``n_patches - int(n_patches * lesion_fraction)`` grid patches:
+    15 000 for the paper's 10 000. An upper bound for ``reference``, which may draw a few fewer (see
+    :func:`reference_centres`). What an epoch costs is counted from this (:mod:`strokelib.estimates`)."""
     if sampler not in SAMPLERS:
         raise SamplingError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
     n = as_count(n_patches)
-    return n + n - int(n * as_fraction(lesion_fraction)) if sampler == "reference" else n
+    if sampler != "reference":
+        return n
+    n_lesion = int(n * as_fraction(lesion_fraction))
+    return (n if n_lesion else 0) + n - n_lesion
