@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import time
 
@@ -156,6 +157,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=3, help="timed batches per rate (after 2 warm-up batches)")
     parser.add_argument("--data-dir", default="data/synthetic")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("strokelib.model.precision").setLevel(logging.INFO)  # the precision `auto` chose, and why
     rates, counts, info = measure(args)
     memory = info["memory"]
     rows = cost_rows(rates, counts, memory)
@@ -170,7 +173,8 @@ def main() -> None:
         }[r["kind"]]
     name, flags = cpu_features()
     machine = (f"{name}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
-               f"{'AVX-512' if 'avx512f' in flags else 'AVX2' if 'avx2' in flags else 'no AVX2'}, torch {torch.__version__}")
+               f"{'AMX' if 'amx_bf16' in flags else 'AVX-512' if 'avx512f' in flags else 'AVX2' if 'avx2' in flags else 'no AVX2'}, "
+               f"torch {torch.__version__}")
     print(f"Estimate from rates measured on {machine} (load average {os.getloadavg()[0]:.2f}):\n")
     print(markdown(rows, notes))
     print(json.dumps({"benchmark": "paper_cost", "machine": machine, "rates": {k: round(v, 2) for k, v in rates.items()},
