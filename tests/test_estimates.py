@@ -168,3 +168,18 @@ def test_paper_cost_table_counts_as_the_notebook_lines(monkeypatch, sampler, dra
     test = estimates.inference_estimate([mask], cfg, cfg.inference_step, {"proposed": 8}, 4, 64, "cpu")
     test_row = rows["one test case, 4-fold ensemble at 4×4×1 (SISS-size)"]
     assert test.startswith(f"⏱ about {test_row['time']} here") and test_row["seconds"] == pytest.approx(4 * grid / 15.0)
+
+
+def test_patience_replay_stops_where_the_training_loop_would(monkeypatch):
+    """benchmarks/patience_replay.py replays the loop's own early-stopping rule on a finished fold's history."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "patience_replay.py"
+    spec = importlib.util.spec_from_file_location("patience_replay", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    history = [0.5, 0.4, 0.3, 0.35, 0.36, 0.29995, 0.37, 0.38, 0.2]  # epoch 6 is not better by more than 1e-4
+    assert module.replay(history, 3, 1e-4) == (6, 0.3)
+    assert module.replay(history, 4, 1e-4) == (7, 0.3)
+    assert module.replay(history, 9, 1e-4) == (9, 0.2)  # never stops: every epoch runs, the best is kept

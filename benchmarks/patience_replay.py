@@ -1,0 +1,58 @@
+"""What a smaller early-stopping patience would save (paper §3.4: early stopping on the validation L1 + error rate),
+measured on folds already trained: a fold's epochs up to any stop are the same whatever the patience, so the stop
+and the kept epoch of a smaller patience can be replayed on the validation history of a run that used a larger one,
+with the training loop's own rule (:func:`strokelib.training.loop.early_stopping_status`).
+
+For each patience it prints the epochs all folds run (what training time scales with), how many folds keep the same
+best validation L1+ER as the run itself, and the mean of the kept values. One JSON line per patience.
+
+    python benchmarks/patience_replay.py outputs/demo            # every fold<k>_history.csv under models/
+    python benchmarks/patience_replay.py outputs/demo --patience 4 3 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from strokelib.config import PAPER
+from strokelib.training.loop import early_stopping_status
+
+
+def replay(values: list[float], patience: int, min_delta: float) -> tuple[int, float]:
+    """(epochs run, validation value kept) had training stopped with ``patience``."""
+    for n in range(1, len(values) + 1):
+        best, stop = early_stopping_status(values[:n], patience, min_delta)
+        if stop:
+            return n, values[best]
+    best, _ = early_stopping_status(values, patience, min_delta)
+    return len(values), values[best]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("outputs", type=Path, help="a run's outputs folder (models/<task>/<approach>/fold<k>_history.csv)")
+    parser.add_argument("--patience", type=int, nargs="+", default=[4, 3, 2])
+    parser.add_argument("--min-delta", type=float, default=PAPER.min_delta)
+    args = parser.parse_args()
+    files = sorted(args.outputs.glob("models/*/*/fold*_history.csv"))
+    if not files:
+        raise SystemExit(f"no fold<k>_history.csv under {args.outputs / 'models'}: train the folds first")
+    histories = {f"{f.parent.name} {f.stem.removesuffix('_history')}": pd.read_csv(f)["val_l1_er"].tolist()
+                 for f in files}
+    ran = {name: replay(v, max(args.patience), args.min_delta) for name, v in histories.items()}
+    for patience in args.patience:
+        runs = {name: replay(v, patience, args.min_delta) for name, v in histories.items()}
+        print(json.dumps({"benchmark": "patience_replay", "patience": patience, "folds": len(runs),
+                          "epochs": sum(n for n, _ in runs.values()),
+                          "epochs_vs_largest": round(sum(n for n, _ in runs.values()) /
+                                                     sum(n for n, _ in ran.values()), 3),
+                          "same_kept_value": sum(abs(kept - ran[name][1]) < 1e-12 for name, (_, kept) in runs.items()),
+                          "mean_kept_val_l1_er": round(sum(k for _, k in runs.values()) / len(runs), 4)}))
+
+
+if __name__ == "__main__":
+    main()
