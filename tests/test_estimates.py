@@ -170,7 +170,7 @@ def test_paper_cost_table_counts_as_the_notebook_lines(monkeypatch, sampler, dra
     assert test.startswith(f"⏱ about {test_row['time']} here") and test_row["seconds"] == pytest.approx(4 * grid / 15.0)
 
 
-def test_patience_replay_stops_where_the_training_loop_would(monkeypatch):
+def test_patience_replay_stops_where_the_training_loop_would():
     """benchmarks/patience_replay.py replays the loop's own early-stopping rule on a finished fold's history."""
     import importlib.util
     from pathlib import Path
