@@ -30,7 +30,14 @@ from .model.precision import autocast, choose_precision
 from .model.sunet import SUNet
 from .sampling.centres import drawn_per_case
 from .sampling.patches import grid_centres
-from .training.cross_validation import TrainRun, approach_to_train, fold_splits, get_approach, inner_split
+from .training.cross_validation import (
+    TrainRun,
+    approach_to_train,
+    fold_splits,
+    get_approach,
+    inner_split,
+    input_channels,
+)
 from .training.loop import make_loader, place_model, train_one_epoch
 
 
@@ -126,8 +133,7 @@ def training_estimate(cfg: PaperConfig, channels: dict[str, int], folds: dict[st
     folds still to train; ``fit_cases``/``val_cases`` are the cases per fold that give training and early-stopping
     patches, as many per case as each approach's sampler draws (``samplers``, approach → sampler, default the
     approach's own; the released ``reference`` sampler draws 1.5× ``patches_per_case``:
-    :func:`strokelib.sampling.centres.drawn_per_case`); with
-    ``compile_model`` the training rate is the compiled network's (``train_compile``).
+    :func:`strokelib.sampling.centres.drawn_per_case`); with ``compile_model`` the training rate is the compiled network's (``train_compile``).
     """
     val_per_case = val_patches_per_case or cfg.patches_per_case
     todo = {a: c for a, c in channels.items() if folds.get(a, 0)}
@@ -192,7 +198,7 @@ def cross_validation_estimate(cases: Sequence, approaches: Sequence[str], cfg: P
     channels that :func:`strokelib.training.cross_validation.cross_validate` will use with ``run``, at its precision."""
     fit, val = fold_case_counts([c.case_id for c in cases], cfg, run)
     specs = {a: approach_to_train(a, run) for a in approaches}
-    channels = {a: len(cases[0].modalities) * (2 if spec.symmetric else 1) for a, spec in specs.items()}
+    channels = {a: input_channels(a, len(cases[0].modalities)) for a in approaches}
     planned = run.folds or range(cfg.n_folds)
     folds = {a: _folds_to_train(run.out_dir, str(cases[0].task).upper(), a, planned) for a in approaches}
     return training_estimate(cfg, channels, folds, fit, val, run.val_patches_per_case, device or run.device,

@@ -260,6 +260,11 @@ def _existing_matches(path: Path, plan: dict, cfg: PaperConfig, fresh: bool = Fa
     return bool(state["finished"])
 
 
+def input_channels(approach: str, n_modalities: int) -> int:
+    """The network's input channels for ``approach``: the modalities, doubled by their symmetric copies (§3.1)."""
+    return n_modalities * (2 if get_approach(approach).symmetric else 1)
+
+
 def approach_to_train(approach: str, run: TrainRun) -> Approach:
     """The :class:`Approach` ``run`` trains, with ``run.sampler`` replacing a balanced sampler; checks
     ``run.early_stopping``."""
